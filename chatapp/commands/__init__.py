@@ -1,0 +1,59 @@
+"""Sub-commands of `main.py`.
+
+Each module in `COMMAND_MODULES` exposes `register(subparsers)`, which adds its parser and sets
+`handler` (a function `args -> int`). With no sub-command the desktop app starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from chatapp.commands.common import CommandError, add_common_options
+
+COMMAND_MODULES = (
+    "chatapp.commands.gui",
+    "chatapp.commands.chat",
+    "chatapp.commands.train",
+    "chatapp.commands.evaluate",
+    "chatapp.commands.finetune",
+    "chatapp.commands.export_import",
+    "chatapp.commands.bench",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seq2seq-chat",
+        description="Seq2Seq Chat: a local GRU + attention chatbot. With no command, opens the app.",
+    )
+    add_common_options(parser)
+    parser.add_argument("--model", help="model directory (default: the shipped model)")
+    parser.add_argument("--db", help="conversation database file (default: in --data-dir)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+            continue  # a command not built yet
+        module.register(subparsers)
+    return parser
+
+
+def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        from chatapp.commands.gui import run_gui
+
+        handler = run_gui
+    try:
+        return int(handler(args) or 0)
+    except CommandError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
