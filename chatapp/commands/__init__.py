@@ -26,11 +26,15 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seq2seq-chat",
-        description="Seq2Seq Chat: a local GRU + attention chatbot. With no command, opens the app.",
+        description="Seq2Seq Chat: a local GRU + attention chatbot; with no command, the app.",
     )
     add_common_options(parser)
-    parser.add_argument("--model", help="model directory (default: the shipped model)")
-    parser.add_argument("--db", help="conversation database file (default: in --data-dir)")
+    parser.add_argument(
+        "--model", default=argparse.SUPPRESS, help="model directory (default: the shipped model)"
+    )
+    parser.add_argument(
+        "--db", default=argparse.SUPPRESS, help="conversation database (default: in --data-dir)"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:

@@ -38,3 +38,11 @@ def device_of(args: argparse.Namespace) -> str:
 
 def data_dir_of(args: argparse.Namespace) -> str | None:
     return getattr(args, "data_dir", None)
+
+
+def model_of(args: argparse.Namespace) -> str | None:
+    return getattr(args, "model", None)
+
+
+def db_of(args: argparse.Namespace) -> str | None:
+    return getattr(args, "db", None)

@@ -1,0 +1,98 @@
+"""`main.py chat`: a terminal chat, one line in and one reply out (JSON lines with --json)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import TextIO
+
+from chatapp.commands.common import CommandError, add_subcommand, device_of, model_of
+from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
+from engine import Chatbot, EngineError, Reply
+from engine.quantize import QUANTIZE_CHOICES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = add_subcommand(
+        subparsers, "chat", help="chat in the terminal (reads lines from stdin)"
+    )
+    parser.add_argument("--model", default=argparse.SUPPRESS, help="model directory")
+    parser.add_argument(
+        "--db", default=argparse.SUPPRESS, help="also keep the chat in this database"
+    )
+    parser.add_argument("--conversation", type=int, help="continue this stored conversation")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per reply")
+    parser.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none")
+    add_decoding_options(parser, default_preset="balanced")
+    parser.set_defaults(handler=run_chat)
+
+
+def reply_json(reply: Reply) -> str:
+    return json.dumps(
+        {
+            "reply": reply.text,
+            "alternatives": [asdict(alternative) for alternative in reply.alternatives],
+            "cancelled": reply.cancelled,
+            "seed": reply.seed,
+            "first_token_ms": reply.first_token_ms,
+            "total_ms": reply.total_ms,
+            "tokens": len(reply.tokens),
+        },
+        ensure_ascii=False,
+    )
+
+
+def chat_loop(bot: Chatbot, args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    config = decode_config_from_args(args)
+    recorder = _open_recorder(args, bot)
+    history = recorder.history() if recorder else []
+    interactive = stdin.isatty() and not args.json
+    while True:
+        if interactive:
+            stdout.write("you> ")
+            stdout.flush()
+        line = stdin.readline()
+        if not line:
+            return 0
+        text = line.strip()
+        if not text:
+            continue
+        if recorder:
+            recorder.add_user_turn(text)
+        history.append(text)
+        try:
+            reply = bot.reply(history, config)
+        except EngineError as error:
+            history.pop()
+            print(f"error: {error}", file=sys.stderr)
+            continue
+        history.append(reply.text)
+        if recorder:
+            recorder.add_bot_reply(reply)
+        stdout.write((reply_json(reply) if args.json else f"bot> {reply.text}") + "\n")
+        stdout.flush()
+
+
+def _open_recorder(args: argparse.Namespace, bot: Chatbot):
+    if getattr(args, "db", None) is None:
+        return None
+    from chatapp.store_recorder import StoreRecorder
+
+    return StoreRecorder.open(args, bot)
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    try:
+        config = decode_config_from_args(args)
+        bot = Chatbot.load(model_of(args), device=device_of(args), quantize=args.quantize)
+    except EngineError as error:
+        raise CommandError(str(error)) from None
+    del config
+    try:
+        return chat_loop(bot, args, sys.stdin, sys.stdout)
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,36 @@
+"""Command-line flags for every `DecodeConfig` knob (chat and eval share them)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from engine.decoding.config import (
+    INTEGER_KNOBS,
+    KNOBS,
+    PRESETS,
+    STRATEGIES,
+    DecodeConfig,
+    decode_preset,
+)
+
+
+def add_decoding_options(parser: argparse.ArgumentParser, *, default_preset: str) -> None:
+    group = parser.add_argument_group("decoding (a preset, then any knob to override it)")
+    group.add_argument("--preset", choices=sorted(PRESETS), default=default_preset)
+    group.add_argument("--strategy", choices=STRATEGIES)
+    for name, spec in KNOBS.items():
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            type=int if name in INTEGER_KNOBS else float,
+            help=f"{spec.help} [{spec.minimum:g}..{spec.maximum:g}]",
+        )
+    group.add_argument("--seed", type=int, help="sampling seed (default: a fresh one per reply)")
+
+
+def decode_config_from_args(args: argparse.Namespace) -> DecodeConfig:
+    """The preset with the knobs given on the command line applied (validated)."""
+    config = decode_preset(args.preset)
+    names = [field.name for field in dataclasses.fields(DecodeConfig)]
+    changes = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    return DecodeConfig.from_dict({**config.to_dict(), **changes})

@@ -1,0 +1,54 @@
+"""`main.py eval`: perplexity on a split, and generation metrics with --generate N."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from chatapp.commands.common import CommandError, add_subcommand, device_of, model_of
+from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
+from engine import Chatbot, EngineError
+from engine.batching import encode_examples
+from engine.metrics import generation_metrics
+from engine.pipeline import load_splits
+from engine.quantize import QUANTIZE_CHOICES
+from engine.train import evaluate_perplexity
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = add_subcommand(subparsers, "eval", help="measure a model on a corpus split (JSON)")
+    parser.add_argument("--model", default=argparse.SUPPRESS, help="model directory")
+    parser.add_argument("--corpus", required=True, help="chitchat | chatterbot | FILE.jsonl")
+    parser.add_argument("--split", choices=("train", "valid", "test"), default="test")
+    parser.add_argument("--limit", type=int, help="use only the first N examples for perplexity")
+    parser.add_argument("--generate", type=int, default=0, metavar="N",
+                        help="also reply to N prompts and report distinct-1/2 etc.")  # fmt: skip
+    parser.add_argument("--samples", action="store_true", help="include sample exchanges")
+    parser.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none")
+    add_decoding_options(parser, default_preset="balanced")
+    parser.set_defaults(handler=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    if args.generate < 0 or (args.limit is not None and args.limit < 1):
+        raise CommandError("--generate must be >= 0 and --limit >= 1")
+    try:
+        decode_config = decode_config_from_args(args)
+        bot = Chatbot.load(model_of(args), device=device_of(args), quantize=args.quantize)
+        splits = load_splits(args.corpus, context_turns=bot.config.context_turns)
+        examples = splits.get(args.split)
+        if not examples:
+            raise CommandError(f"the {args.split} split of {args.corpus} is empty")
+        scored = examples[: args.limit] if args.limit else examples
+        encoded = encode_examples(scored, bot.tokenizer, bot.config)
+        result = {"model": str(bot.model_dir), "corpus": args.corpus, "split": args.split}
+        result.update(evaluate_perplexity(bot.model, encoded, device=bot.device))
+        if args.generate:
+            metrics = generation_metrics(bot, examples[: args.generate], decode_config)
+            if not args.samples:
+                metrics.pop("samples")
+            result.update({"decoding": decode_config.to_dict(), **metrics})
+    except EngineError as error:
+        raise CommandError(str(error)) from None
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0

@@ -1,0 +1,96 @@
+"""`main.py train`: train a model from a corpus into a model directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+
+from chatapp.commands.common import CommandError, add_subcommand, device_of
+from chatapp.commands.progress import make_progress
+from engine.config import ATTENTION_KINDS, PRESETS, preset
+from engine.device import resolve_device
+from engine.errors import EngineError
+from engine.pipeline import pretrain
+from engine.train import TrainConfig
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = add_subcommand(subparsers, "train", help="train a model on a corpus")
+    parser.add_argument("--corpus", required=True, help="chitchat | chatterbot | FILE.jsonl")
+    parser.add_argument("--out", required=True, help="model directory to write")
+    parser.add_argument("--preset", default="small", choices=sorted(PRESETS))
+    parser.add_argument("--resume", metavar="DIR", help="continue training the model in DIR")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--max-minutes", type=float, help="time budget for this run")
+    parser.add_argument("--batch-tokens", type=int, default=6000)
+    parser.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate")
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--eval-every", type=int, default=0, help="steps (0: each epoch)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--weights-dtype", choices=("float32", "float16", "bfloat16"), default="float32"
+    )
+    parser.add_argument("--progress", choices=("bar", "json"), default="bar")
+    architecture = parser.add_argument_group("architecture overrides (default: the preset's)")
+    architecture.add_argument("--vocab-size", type=int)
+    architecture.add_argument("--tokenizer-type", choices=("unigram", "bpe", "word"))
+    architecture.add_argument("--attention", choices=ATTENTION_KINDS)
+    architecture.add_argument("--embedding-dim", type=int)
+    architecture.add_argument("--hidden-size", type=int)
+    architecture.add_argument("--num-layers", type=int)
+    architecture.add_argument("--dropout", type=float)
+    architecture.add_argument("--context-turns", type=int)
+    architecture.add_argument("--max-context-tokens", type=int)
+    architecture.add_argument("--max-response-tokens", type=int)
+    parser.add_argument(
+        "--stepwise-decoder",
+        action="store_true",
+        help="train with the classic one-step-at-a-time decoder loop (baseline only)",
+    )
+    parser.set_defaults(handler=run_train)
+
+
+ARCHITECTURE_FIELDS = (
+    "vocab_size", "tokenizer_type", "attention", "embedding_dim", "hidden_size", "num_layers",
+    "dropout", "context_turns", "max_context_tokens", "max_response_tokens",
+)  # fmt: skip
+
+
+def run_train(args: argparse.Namespace) -> int:
+    overrides = {
+        name: getattr(args, name) for name in ARCHITECTURE_FIELDS if getattr(args, name) is not None
+    }
+    progress = make_progress(args.progress)
+    try:
+        device = resolve_device(device_of(args))
+        model_config = preset(args.preset, **overrides)
+        train_config = TrainConfig(
+            epochs=args.epochs,
+            batch_tokens=args.batch_tokens,
+            learning_rate=args.lr,
+            label_smoothing=args.label_smoothing,
+            patience=args.patience,
+            eval_every=args.eval_every,
+            max_minutes=args.max_minutes,
+            seed=args.seed,
+            weights_dtype=args.weights_dtype,
+            stepwise_decoder=args.stepwise_decoder,
+        )
+        result = pretrain(
+            corpus=args.corpus,
+            out_dir=args.out,
+            model_config=model_config,
+            train_config=train_config,
+            device=device,
+            resume_from=args.resume,
+            on_progress=progress,
+        )
+    except (EngineError, TypeError) as error:
+        raise CommandError(str(error)) from None
+    finally:
+        progress.close()
+    if args.progress != "json":
+        print(json.dumps({"out": args.out, **asdict(result)}, indent=2))
+    return 0

@@ -1,0 +1,94 @@
+"""Examples to padded tensors, batched by length so little compute is spent on padding."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from engine.config import ModelConfig
+from engine.data import Example
+from engine.tokenizer import BOS_ID, PAD_ID, SEP_ID, Tokenizer
+
+EncodedExample = tuple[list[int], list[int]]  # (context ids, response ids ending in eos)
+
+
+@dataclass(frozen=True)
+class Batch:
+    src: torch.Tensor  # (B, S) context ids, right-padded
+    src_lengths: torch.Tensor  # (B,) on the CPU, as packing wants
+    target_in: torch.Tensor  # (B, T) bos + response
+    target_out: torch.Tensor  # (B, T) response + eos, padded with PAD_ID (ignored by the loss)
+
+    @property
+    def target_tokens(self) -> int:
+        return int(self.target_out.ne(PAD_ID).sum())
+
+    @property
+    def source_tokens(self) -> int:
+        return int(self.src_lengths.sum())
+
+
+def encode_context(tokenizer: Tokenizer, turns: Sequence[str], config: ModelConfig) -> list[int]:
+    ids = tokenizer.encode_context(
+        turns[-config.context_turns :], max_tokens=config.max_context_tokens
+    )
+    return ids or [SEP_ID]  # a response with no context still needs one encoder step
+
+
+def encode_examples(
+    examples: Sequence[Example], tokenizer: Tokenizer, config: ModelConfig
+) -> list[EncodedExample]:
+    return [
+        (
+            encode_context(tokenizer, example.context, config),
+            tokenizer.encode_response(example.response, max_tokens=config.max_response_tokens),
+        )
+        for example in examples
+    ]
+
+
+def make_batches(
+    encoded: Sequence[EncodedExample], *, max_tokens: int, shuffle: bool, seed: int = 0
+) -> list[list[int]]:
+    """Index lists of examples of similar length, each under `max_tokens` padded tokens."""
+    rng = random.Random(seed)
+    order = sorted(
+        range(len(encoded)),
+        key=lambda i: (len(encoded[i][0]), len(encoded[i][1]), rng.random() if shuffle else i),
+    )
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for index in order:
+        src, tgt = encoded[index]
+        length = max(longest, len(src) + len(tgt))
+        if current and length * (len(current) + 1) > max_tokens:
+            batches.append(current)
+            current, length = [], len(src) + len(tgt)
+        current.append(index)
+        longest = length
+    if current:
+        batches.append(current)
+    if shuffle:
+        rng.shuffle(batches)
+    return batches
+
+
+def collate(
+    encoded: Sequence[EncodedExample], indices: Sequence[int], device: torch.device
+) -> Batch:
+    sources = [encoded[i][0] for i in indices]
+    targets = [encoded[i][1] for i in indices]
+    src = torch.full((len(indices), max(map(len, sources))), PAD_ID, dtype=torch.long)
+    target_out = torch.full((len(indices), max(map(len, targets))), PAD_ID, dtype=torch.long)
+    target_in = target_out.clone()
+    for row, (source, target) in enumerate(zip(sources, targets)):
+        src[row, : len(source)] = torch.tensor(source)
+        target_out[row, : len(target)] = torch.tensor(target)
+        target_in[row, 0] = BOS_ID
+        target_in[row, 1 : len(target)] = torch.tensor(target[:-1])
+    lengths = torch.tensor([len(source) for source in sources])
+    return Batch(src.to(device), lengths, target_in.to(device), target_out.to(device))

@@ -1,0 +1,180 @@
+"""Corpora as examples in the interchange format `{"context": [turns], "response": "turn"}`.
+
+Readers turn the shipped corpora (`chitchat-dataset`, `chatterbot-corpus`) and JSON-lines files
+into conversations; `make_examples` cuts conversations into multi-turn examples; `split_of`
+puts each conversation in train, valid or test by a hash of its key, so splits never change
+between runs or machines and no conversation straddles two splits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import DataError
+
+SPLITS = ("train", "valid", "test")
+CORPUS_NAMES = ("chitchat", "chatterbot")
+
+
+@dataclass(frozen=True)
+class Example:
+    context: tuple[str, ...]  # earlier turns, oldest first
+    response: str
+    conversation: str = ""  # key of the conversation it came from (decides the split)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    key: str
+    turns: tuple[str, ...]
+    examples: tuple[Example, ...] = field(default=())  # set when read from examples directly
+
+
+def split_of(key: str, *, valid_percent: int = 5, test_percent: int = 5) -> str:
+    bucket = int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:4], "big") % 100
+    if bucket < test_percent:
+        return "test"
+    if bucket < test_percent + valid_percent:
+        return "valid"
+    return "train"
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def read_chitchat() -> list[Conversation]:
+    """The Chit Chat Challenge corpus: consecutive messages of one sender form one turn."""
+    import chitchat_dataset
+
+    path = Path(chitchat_dataset.__file__).with_name("dataset.json")
+    with path.open(encoding="utf-8") as handle:
+        raw = json.load(handle)
+    conversations = []
+    for key, conversation in raw.items():
+        turns = [_clean(" ".join(u["text"] for u in turn)) for turn in conversation["messages"]]
+        turns = [turn for turn in turns if turn]
+        if len(turns) >= 2:
+            conversations.append(Conversation(key=key, turns=tuple(turns)))
+    return conversations
+
+
+def read_chatterbot(language: str = "english") -> list[Conversation]:
+    """The chatterbot-corpus YAML dialogues (each a short exchange)."""
+    import chatterbot_corpus
+    import yaml
+
+    folder = Path(chatterbot_corpus.__file__).with_name("data") / language
+    conversations = []
+    for path in sorted(folder.glob("*.yml")):
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for index, dialogue in enumerate(document.get("conversations", [])):
+            turns = [_clean(str(turn)) for turn in dialogue if turn is not None]
+            turns = [turn for turn in turns if turn]
+            if len(turns) >= 2:
+                conversations.append(Conversation(key=f"{path.stem}:{index}", turns=tuple(turns)))
+    return conversations
+
+
+def _parse_line(path: Path, number: int, line: str) -> Example:
+    where = f"{path}:{number}"
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from None
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: expected a JSON object with 'context' and 'response'")
+    context, response = record.get("context"), record.get("response")
+    if not isinstance(context, list) or not all(isinstance(turn, str) for turn in context):
+        raise DataError(f"{where}: 'context' must be a list of strings")
+    if not isinstance(response, str) or not response.strip():
+        raise DataError(f"{where}: 'response' must be a non-empty string")
+    key = record.get("conversation", f"line-{number}")
+    if not isinstance(key, (str, int)):
+        raise DataError(f"{where}: 'conversation' must be a string or an integer")
+    turns = tuple(_clean(turn) for turn in context if turn.strip())
+    return Example(context=turns, response=_clean(response), conversation=str(key))
+
+
+def read_jsonl(path: str | Path) -> list[Conversation]:
+    """Interchange-format examples; lines sharing a `conversation` key stay in one split."""
+    path = Path(path)
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error.strerror}") from None
+    grouped: dict[str, list[Example]] = {}
+    with handle:
+        try:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    example = _parse_line(path, number, line)
+                    grouped.setdefault(example.conversation, []).append(example)
+        except UnicodeDecodeError as error:
+            raise DataError(f"{path}: not UTF-8 text ({error.reason})") from None
+    if not grouped:
+        raise DataError(f"{path}: no examples in the file")
+    return [
+        Conversation(key=key, turns=(), examples=tuple(examples))
+        for key, examples in grouped.items()
+    ]
+
+
+def read_corpus(name_or_path: str) -> list[Conversation]:
+    if name_or_path == "chitchat":
+        return read_chitchat()
+    if name_or_path == "chatterbot":
+        return read_chatterbot()
+    path = Path(name_or_path)
+    if not path.exists():
+        raise DataError(
+            f"corpus {name_or_path!r} is neither {' nor '.join(CORPUS_NAMES)} nor an existing file"
+        )
+    return read_jsonl(path)
+
+
+def make_examples(conversation: Conversation, *, context_turns: int) -> Iterator[Example]:
+    """Every turn after the first becomes a response to the `context_turns` turns before it."""
+    if conversation.examples:
+        for example in conversation.examples:
+            yield Example(example.context[-context_turns:], example.response, conversation.key)
+        return
+    turns = conversation.turns
+    for index in range(1, len(turns)):
+        context = turns[max(0, index - context_turns) : index]
+        yield Example(context=tuple(context), response=turns[index], conversation=conversation.key)
+
+
+def split_examples(
+    conversations: Iterable[Conversation], *, context_turns: int
+) -> dict[str, list[Example]]:
+    splits: dict[str, list[Example]] = {name: [] for name in SPLITS}
+    for conversation in conversations:
+        splits[split_of(conversation.key)].extend(
+            make_examples(conversation, context_turns=context_turns)
+        )
+    return splits
+
+
+def corpus_texts(conversations: Iterable[Conversation]) -> Iterator[str]:
+    """Every turn once, for training the tokenizer."""
+    for conversation in conversations:
+        yield from conversation.turns
+        for example in conversation.examples:
+            yield from example.context
+            yield example.response
+
+
+def write_jsonl(examples: Iterable[Example], path: str | Path) -> None:
+    with Path(path).open("w", encoding="utf-8") as handle:
+        for example in examples:
+            record = {
+                "context": list(example.context),
+                "response": example.response,
+                "conversation": example.conversation,
+            }
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -1,0 +1,146 @@
+"""Every decoding knob in one validated, JSON-friendly dataclass, plus the named presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import ConfigError
+
+STRATEGIES = ("greedy", "beam", "sample")
+
+
+@dataclass(frozen=True)
+class KnobSpec:
+    minimum: float
+    maximum: float
+    help: str
+
+
+# Ranges and one-line help for every numeric knob; the settings panel is built from this table.
+KNOBS: dict[str, KnobSpec] = {
+    "max_length": KnobSpec(1, 200, "Longest reply, in tokens."),
+    "min_length": KnobSpec(0, 200, "Shortest reply, in tokens (the end token is held back)."),
+    "beam_size": KnobSpec(1, 16, "Beam search: how many partial replies are kept each step."),
+    "length_penalty": KnobSpec(0.0, 3.0, "Beam search: higher favours longer replies."),
+    "no_repeat_ngram_size": KnobSpec(0, 10, "Never repeat an n-gram of this size (0: off)."),
+    "n_best": KnobSpec(1, 16, "Beam search: how many ranked alternatives to return."),
+    "temperature": KnobSpec(0.05, 5.0, "Sampling: below 1 is safer, above 1 is wilder."),
+    "top_k": KnobSpec(0, 1000, "Sampling: only the k likeliest tokens (0: off)."),
+    "top_p": KnobSpec(0.01, 1.0, "Sampling: the smallest set of tokens holding this probability."),
+    "repetition_penalty": KnobSpec(1.0, 3.0, "Makes tokens already said less likely (1: off)."),
+    "block_context_ngrams": KnobSpec(
+        0, 10, "Never copy an n-gram of this size from your turn (0: off)."
+    ),
+}  # fmt: skip
+INTEGER_KNOBS = frozenset(
+    {"max_length", "min_length", "beam_size", "no_repeat_ngram_size", "n_best", "top_k",
+     "block_context_ngrams"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    strategy: str = "sample"  # greedy | beam | sample
+    max_length: int = 32
+    min_length: int = 1
+    beam_size: int = 5
+    length_penalty: float = 1.0  # GNMT alpha: scores are divided by ((5 + length) / 6) ** alpha
+    no_repeat_ngram_size: int = 3
+    n_best: int = 3
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.9
+    repetition_penalty: float = 1.2
+    seed: int | None = None  # None: a fresh seed each reply (reported in the reply)
+    block_context_ngrams: int = 0
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(
+                f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}"
+            )
+        for name, spec in KNOBS.items():
+            value = getattr(self, name)
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not numeric or (name in INTEGER_KNOBS and not float(value).is_integer()):
+                kind = "an integer" if name in INTEGER_KNOBS else "a number"
+                raise ConfigError(f"{name} must be {kind}, not {value!r}")
+            if not spec.minimum <= value <= spec.maximum:
+                raise ConfigError(
+                    f"{name} must be between {spec.minimum:g} and {spec.maximum:g}, not {value!r}"
+                )
+        if self.min_length > self.max_length:
+            raise ConfigError(
+                f"min_length ({self.min_length}) must not exceed max_length ({self.max_length})"
+            )
+        if self.strategy == "beam" and self.n_best > self.beam_size:
+            raise ConfigError(
+                f"n_best ({self.n_best}) must not exceed beam_size ({self.beam_size})"
+            )
+        if self.seed is not None and (
+            not isinstance(self.seed, int)
+            or isinstance(self.seed, bool)
+            or not 0 <= self.seed < 2**63
+        ):
+            raise ConfigError(f"seed must be empty or an integer in [0, 2^63), not {self.seed!r}")
+
+    def replace(self, **changes: Any) -> DecodeConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DecodeConfig:
+        if not isinstance(data, dict):
+            raise ConfigError("decoding settings must be a JSON object")
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown decoding setting(s): {', '.join(unknown)}")
+        coerced = {
+            key: int(value) if key in INTEGER_KNOBS and isinstance(value, float)
+            and value.is_integer() else value
+            for key, value in data.items()
+        }  # fmt: skip
+        return cls(**coerced)
+
+    @classmethod
+    def from_json(cls, text: str) -> DecodeConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"decoding settings are not valid JSON: {error.msg}") from None
+        return cls.from_dict(data)
+
+
+PRESETS: dict[str, DecodeConfig] = {
+    # The likeliest reply: beam search, steady and repeatable.
+    "precise": DecodeConfig(
+        strategy="beam", beam_size=5, length_penalty=1.0, no_repeat_ngram_size=3, n_best=5,
+        repetition_penalty=1.0,
+    ),
+    # Sampling held close to the likely words: varied but on topic.
+    "balanced": DecodeConfig(
+        strategy="sample", temperature=0.7, top_k=40, top_p=0.9, repetition_penalty=1.2,
+        no_repeat_ngram_size=3,
+    ),
+    # Wider sampling for surprising replies.
+    "creative": DecodeConfig(
+        strategy="sample", temperature=1.0, top_k=0, top_p=0.95, repetition_penalty=1.3,
+        no_repeat_ngram_size=3,
+    ),
+}  # fmt: skip
+DEFAULT_PRESET = "balanced"
+
+
+def decode_preset(name: str) -> DecodeConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown decoding preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]

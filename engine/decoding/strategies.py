@@ -1,0 +1,159 @@
+"""Decoding strategies: they see only log-probabilities and say which tokens come next.
+
+The generation loop calls `advance(log_probs)` once per step; the strategy returns `reorder`,
+the rows of the previous state each new row continues (identity for greedy and sampling, a
+permutation with repeats for beam search), so the loop can `index_select` the decoder state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from engine.decoding.processors import apply_temperature, top_k_filter, top_p_filter
+from engine.tokenizer import EOS_ID
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]  # without bos; without eos
+    score: float  # the ranking score (length-normalised for beam search)
+    log_prob: float  # the summed log-probability of the tokens (and of eos when finished)
+    finished: bool  # ended with eos (False: cut by max_length or by a stop)
+    rows: list[int] = field(default_factory=list)  # beam row at each step (to recover attention)
+
+
+class GreedySearch:
+    """One row; picks the likeliest token, or samples one when `sample` is set."""
+
+    def __init__(
+        self,
+        *,
+        sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.sample = sample
+        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
+        self.generator = generator
+        self.sequences: list[list[int]] = [[]]
+        self.log_prob = 0.0
+        self.done = False
+        self.finished = False
+
+    @property
+    def rows(self) -> int:
+        return 1
+
+    def last_tokens(self) -> list[int]:
+        return [self.sequences[0][-1]] if self.sequences[0] else []
+
+    def choose(self, log_probs: torch.Tensor) -> int:
+        if not self.sample:
+            return int(torch.argmax(log_probs[0]))
+        filtered = top_p_filter(
+            top_k_filter(apply_temperature(log_probs, self.temperature), self.top_k), self.top_p
+        )
+        probabilities = torch.softmax(filtered[0].float(), dim=-1)
+        return int(torch.multinomial(probabilities, 1, generator=self.generator))
+
+    def advance(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """log_probs (1, V) -> reorder index (1,)."""
+        token = self.choose(log_probs)
+        self.log_prob += float(log_probs[0, token])
+        if token == EOS_ID:
+            self.done = self.finished = True
+        else:
+            self.sequences[0].append(token)
+        return torch.zeros(1, dtype=torch.long, device=log_probs.device)
+
+    def next_input(self) -> list[int]:
+        return [self.sequences[0][-1]]
+
+    def results(self) -> list[Hypothesis]:
+        tokens = list(self.sequences[0])
+        return [Hypothesis(tokens, self.log_prob, self.log_prob, self.finished, [0] * len(tokens))]
+
+
+class BeamSearch:
+    """Beam search with the beams folded into the batch dimension.
+
+    Scores are summed log-probabilities; finished hypotheses are ranked by the GNMT length
+    penalty `score / ((5 + length) / 6) ** alpha`. The search ends when `beam_size` hypotheses
+    have finished, or at `max_length`, when the live beams join the finished ones.
+    """
+
+    def __init__(self, *, beam_size: int, n_best: int, length_penalty: float) -> None:
+        self.beam_size = beam_size
+        self.n_best = n_best
+        self.alpha = length_penalty
+        self.sequences: list[list[int]] = [[]]
+        self.histories: list[list[int]] = [[]]  # the row each step of a beam came from
+        self.scores = torch.zeros(1)
+        self.finished: list[Hypothesis] = []
+        self.done = False
+
+    @property
+    def rows(self) -> int:
+        return len(self.sequences)
+
+    def normalise(self, score: float, length: int) -> float:
+        return score / (((5 + length) / 6) ** self.alpha)
+
+    def advance(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """log_probs (K, V) for the live beams -> reorder index (K',) into the previous rows."""
+        vocab = log_probs.size(-1)
+        candidates = self.scores.to(log_probs.device).unsqueeze(1) + log_probs.float()  # (K, V)
+        count = min(2 * self.beam_size, candidates.numel())
+        top_scores, top_ids = torch.topk(candidates.view(-1), count)
+        sources = (top_ids // vocab).tolist()
+        tokens = (top_ids % vocab).tolist()
+        new_sequences, new_histories, new_scores, reorder = [], [], [], []
+        for score, source, token in zip(top_scores.tolist(), sources, tokens):
+            if score == float("-inf"):
+                break
+            history = [*self.histories[source], source]
+            if token == EOS_ID:
+                length = len(self.sequences[source]) + 1
+                self.finished.append(
+                    Hypothesis(
+                        list(self.sequences[source]),
+                        self.normalise(score, length),
+                        score,
+                        True,
+                        history,
+                    )
+                )
+                continue
+            new_sequences.append([*self.sequences[source], token])
+            new_histories.append(history)
+            new_scores.append(score)
+            reorder.append(source)
+            if len(new_sequences) == self.beam_size:
+                break
+        self.sequences, self.histories = new_sequences, new_histories
+        self.scores = torch.tensor(new_scores)
+        if len(self.finished) >= self.beam_size or not self.sequences:
+            self.done = True
+        return torch.tensor(reorder, dtype=torch.long, device=log_probs.device)
+
+    def next_input(self) -> list[int]:
+        return [sequence[-1] for sequence in self.sequences]
+
+    def results(self) -> list[Hypothesis]:
+        """The n-best list, best first; live beams count when too few have finished."""
+        pool = list(self.finished)
+        if len(pool) < self.n_best:
+            for sequence, history, score in zip(
+                self.sequences, self.histories, self.scores.tolist()
+            ):
+                pool.append(
+                    Hypothesis(
+                        list(sequence), self.normalise(score, len(sequence)), score, False, history
+                    )
+                )
+        pool.sort(key=lambda hypothesis: hypothesis.score, reverse=True)
+        return pool[: self.n_best]

@@ -1,0 +1,60 @@
+"""Generation metrics for the model card: distinct-n, reply length, generic-reply rate."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from engine.chatbot import Chatbot
+from engine.data import Example
+from engine.decoding.config import DecodeConfig
+
+
+def distinct_n(replies: Sequence[Sequence[str]], n: int) -> float:
+    """Li et al. 2016: distinct n-grams / all n-grams, over every generated reply (word level)."""
+    total, distinct = 0, set()
+    for words in replies:
+        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+        total += len(grams)
+        distinct.update(grams)
+    return len(distinct) / total if total else 0.0
+
+
+def generic_reply_rate(replies: Sequence[str], top: int = 5) -> float:
+    """The share of replies that are one of the `top` most frequent replies."""
+    if not replies:
+        return 0.0
+    counts = Counter(reply.strip().lower() for reply in replies)
+    return sum(count for _, count in counts.most_common(top)) / len(replies)
+
+
+def generation_metrics(
+    bot: Chatbot, examples: Sequence[Example], config: DecodeConfig
+) -> dict[str, Any]:
+    replies: list[str] = []
+    started = time.perf_counter()
+    for index, example in enumerate(examples):
+        seeded = (
+            config.replace(seed=index)
+            if config.strategy == "sample" and config.seed is None
+            else config
+        )
+        replies.append(bot.reply(list(example.context), seeded).text)
+    elapsed = time.perf_counter() - started
+    words = [reply.split() for reply in replies]
+    return {
+        "prompts": len(replies),
+        "distinct_1": distinct_n(words, 1),
+        "distinct_2": distinct_n(words, 2),
+        "avg_reply_words": sum(map(len, words)) / max(len(words), 1),
+        "generic_reply_rate": generic_reply_rate(replies),
+        "empty_replies": sum(1 for reply in replies if not reply.strip()),
+        "ms_per_reply": elapsed * 1000 / max(len(replies), 1),
+        "top_replies": Counter(r.strip().lower() for r in replies).most_common(5),
+        "samples": [
+            {"context": list(example.context), "reply": reply}
+            for example, reply in zip(examples[:20], replies[:20])
+        ],
+    }

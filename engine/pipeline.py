@@ -1,0 +1,117 @@
+"""From a corpus name to a trained model directory: what `main.py train` runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.batching import EncodedExample, encode_examples
+from engine.checkpoint import load_checkpoint
+from engine.config import ModelConfig
+from engine.data import Example, read_corpus, split_examples
+from engine.errors import ConfigError
+from engine.model import Seq2Seq
+from engine.tokenizer import Tokenizer
+from engine.train import ProgressCallback, TrainConfig, TrainResult, train
+
+
+@dataclass(frozen=True)
+class CorpusSplits:
+    name: str
+    train: list[Example]
+    valid: list[Example]
+    test: list[Example]
+
+    def get(self, split: str) -> list[Example]:
+        if split not in ("train", "valid", "test"):
+            raise ConfigError(f"split must be train, valid or test, not {split!r}")
+        return getattr(self, split)
+
+
+def load_splits(corpus: str, *, context_turns: int) -> CorpusSplits:
+    conversations = read_corpus(corpus)
+    splits = split_examples(conversations, context_turns=context_turns)
+    return CorpusSplits(corpus, splits["train"], splits["valid"], splits["test"])
+
+
+def _train_texts(examples: list[Example]) -> list[str]:
+    seen: set[str] = set()
+    texts = []
+    for text in corpus_texts_of(examples):
+        if text not in seen:
+            seen.add(text)
+            texts.append(text)
+    return texts
+
+
+def corpus_texts_of(examples: list[Example]) -> Any:
+    for example in examples:
+        yield from example.context
+        yield example.response
+
+
+def pretrain(
+    *,
+    corpus: str,
+    out_dir: str | Path,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    device: torch.device,
+    resume_from: str | Path | None = None,
+    on_progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train a tokenizer (unless resuming) and a model on `corpus`, saving to `out_dir`."""
+    optimizer_state = None
+    resume_state: dict[str, Any] | None = None
+    record: dict[str, Any] = {"corpus": corpus}
+    if resume_from is not None:
+        checkpoint = load_checkpoint(resume_from, with_optimizer=True)
+        model, tokenizer, model_config = checkpoint.model, checkpoint.tokenizer, checkpoint.config
+        optimizer_state = checkpoint.optimizer_state
+        resume_state = checkpoint.record.get("trainer")
+        record = {
+            key: checkpoint.record[key] for key in ("corpus", "seconds") if key in checkpoint.record
+        }
+        record["resumed_from"] = str(resume_from)
+        splits = load_splits(corpus, context_turns=model_config.context_turns)
+    else:
+        splits = load_splits(corpus, context_turns=model_config.context_turns)
+        tokenizer = Tokenizer.train(
+            _train_texts(splits.train),
+            vocab_size=model_config.vocab_size,
+            model_type=model_config.tokenizer_type,
+        )
+        # SentencePiece may give fewer pieces than asked on a small corpus.
+        model_config = ModelConfig.from_dict(
+            {**model_config.to_dict(), "vocab_size": tokenizer.vocab_size}
+        )
+        torch.manual_seed(train_config.seed)
+        model = Seq2Seq(model_config)
+    record.update(
+        {
+            "train_examples": len(splits.train),
+            "valid_examples": len(splits.valid),
+            "test_examples": len(splits.test),
+        }
+    )
+    train_data: list[EncodedExample] = encode_examples(splits.train, tokenizer, model_config)
+    valid_data = encode_examples(splits.valid, tokenizer, model_config)
+    return train(
+        model,
+        tokenizer,
+        train_data,
+        valid_data,
+        train_config,
+        out_dir=out_dir,
+        device=device,
+        record=record,
+        resume=resume_state,
+        optimizer_state=optimizer_state,
+        on_progress=on_progress,
+        should_stop=should_stop,
+    )
