@@ -15,6 +15,7 @@ from engine.decoding.generate import StopCallback, TokenCallback, generate
 from engine.default_model import default_model_dir
 from engine.device import resolve_device
 from engine.errors import GenerationError
+from engine.tokenizer import BOS_ID, EOS_ID
 
 MAX_TURN_CHARS = 20_000  # longer turns are cut (the model reads ~100 tokens of context anyway)
 
@@ -66,7 +67,7 @@ class Chatbot:
         torch_device = resolve_device(device)
         checkpoint = load_checkpoint(model_dir or default_model_dir(), device=torch_device)
         bot = cls(checkpoint, torch_device)
-        if quantize:
+        if quantize and quantize != "none":
             bot.quantize(quantize)
         return bot
 
@@ -91,6 +92,21 @@ class Chatbot:
             turns.append(" ".join(turn[-MAX_TURN_CHARS:].split()))
         context = encode_context(self.tokenizer, turns, self.config)
         return context, self.tokenizer.encode(turns[-1])
+
+    @torch.inference_mode()
+    def attention(
+        self, history: list[str], reply_text: str
+    ) -> tuple[list[str], list[str], list[list[float]]]:
+        """Context pieces, reply pieces and the attention of each reply piece over the context,
+        from teacher-forcing `reply_text` (so any stored reply can be explained later)."""
+        context, _ = self.prepare_context(history)
+        target = self.tokenizer.encode(reply_text)[: self.config.max_response_tokens] or [EOS_ID]
+        src = torch.tensor([context], device=self.device)
+        memory, hidden = self.model.encode(src, torch.tensor([len(context)]))
+        inputs = torch.tensor([[BOS_ID, *target[:-1]]], device=self.device)
+        _, _, weights = self.model.decoder(inputs, hidden, memory)  # (1, T, S)
+        pieces = self.tokenizer.pieces(target)
+        return self.tokenizer.pieces(context), pieces, weights[0].float().cpu().tolist()
 
     def reply(
         self,

@@ -1,0 +1,83 @@
+"""Start the desktop app: Qt application, store, engine thread and the main window."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from chatapp import APP_NAME, ORG_NAME, __version__
+from chatapp.gui.engine_client import EngineClient
+from chatapp.gui.main_window import MainWindow
+from chatapp.gui.theme import apply_font_size, apply_theme
+from chatapp.model_versions import model_to_load
+from chatapp.paths import resolve_db_path
+from chatapp.store import Store
+from chatapp.store.backup import maybe_daily_backup
+from chatapp.store.errors import StoreError
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    model: str | None = None
+    db: str | None = None
+    data_dir: str | None = None
+    device: str = "auto"
+    quantize: str = "none"
+
+
+def icon_path() -> Path:
+    return Path(str(resources.files("resources") / "icons" / "app.png"))
+
+
+def make_application(argv: list[str] | None = None) -> QApplication:
+    QCoreApplication.setOrganizationName(ORG_NAME)
+    QCoreApplication.setApplicationName(APP_NAME)
+    QCoreApplication.setApplicationVersion(__version__)
+    app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+    app.setWindowIcon(QIcon(str(icon_path())))
+    settings = QSettings()
+    apply_theme(str(settings.value("ui/theme", "system")))
+    font_size = settings.value("ui/font_size")
+    if font_size:
+        apply_font_size(int(font_size))
+    return app
+
+
+def open_store(options: AppOptions) -> Store:
+    store = Store.open(resolve_db_path(options.db, options.data_dir))
+    maybe_daily_backup(store.path)
+    store.fail_stale_runs()  # a fine-tune killed with the app last time
+    return store
+
+
+def create_window(options: AppOptions, store: Store) -> MainWindow:
+    """The window appears at once; the model loads in the engine thread behind it."""
+    engine = EngineClient(device=options.device, quantize=options.quantize)
+    window = MainWindow(store, engine, model_dir=options.model, device=options.device)
+    window.data_dir = options.data_dir
+    engine.load_model(model_to_load(store, options.model))
+    return window
+
+
+def run_app(options: AppOptions) -> int:
+    app = make_application()
+    try:
+        store = open_store(options)
+    except StoreError as error:
+        print(f"seq2seq-chat: error: {error}", file=sys.stderr)
+        QMessageBox.critical(
+            None, APP_NAME, f"The conversation database could not be opened.\n\n{error}"
+        )
+        return 2
+    window = create_window(options, store)
+    window.show()
+    try:
+        return app.exec()
+    finally:
+        store.close()

@@ -1,0 +1,1 @@
+"""The desktop app's Qt parts: windows, widgets, list models and the engine worker."""

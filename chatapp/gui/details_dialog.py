@@ -1,0 +1,88 @@
+"""Details of a bot reply: settings used, seed, model version, timings, n-best, attention."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from chatapp.gui.attention_view import AttentionView
+from chatapp.store.records import MessageRecord
+
+
+class DetailsDialog(QDialog):
+    alternative_picked = Signal(int, str)  # message id, the n-best text to use as the reply
+
+    def __init__(
+        self, record: MessageRecord, version_name: str, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Reply details")
+        self.record = record
+        self.resize(620, 520)
+        self.tabs = QTabWidget(self)
+        info = QPlainTextEdit(self)
+        info.setReadOnly(True)
+        info.setObjectName("detailsText")
+        timings = record.timings or {}
+        lines = [
+            f"Model version: {version_name}",
+            f"Seed: {record.seed if record.seed is not None else '—'}",
+            f"Stopped by the user: {'yes' if record.stopped else 'no'}",
+            f"Time to first token: {timings.get('ttft_ms', 0) or 0:.0f} ms",
+            f"Total time: {timings.get('total_ms', 0) or 0:.0f} ms",
+            f"Tokens: {timings.get('tokens', '—')}",
+            "",
+            "Decoding settings:",
+            json.dumps(record.decoding or {}, indent=2, sort_keys=True),
+        ]
+        info.setPlainText("\n".join(lines))
+        self.tabs.addTab(info, "Settings && timings")
+        nbest_page = QWidget(self)
+        self.nbest_list = QListWidget(nbest_page)
+        self.nbest_list.setObjectName("nbestList")
+        for entry in record.nbest or []:
+            item = QListWidgetItem(f"{entry.get('score', 0.0):8.3f}   {entry.get('text', '')}")
+            item.setData(Qt.ItemDataRole.UserRole, entry.get("text", ""))
+            self.nbest_list.addItem(item)
+        if not record.nbest:
+            self.nbest_list.addItem("Only beam search keeps an n-best list.")
+        use_button = QPushButton("Use this one as the reply", nbest_page)
+        use_button.clicked.connect(self._use_selected)
+        page_layout = QVBoxLayout(nbest_page)
+        page_layout.addWidget(self.nbest_list)
+        page_layout.addWidget(use_button)
+        self.tabs.addTab(nbest_page, "N-best")
+        self.attention_area = QScrollArea(self)
+        self.attention_area.setWidget(QLabel("Computing the attention…"))
+        self.tabs.addTab(self.attention_area, "Attention")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        layout.addWidget(buttons)
+
+    def show_attention(
+        self, context: list[str], reply: list[str], weights: list[list[float]]
+    ) -> None:
+        self.attention_area.setWidget(AttentionView(reply, context, weights))
+
+    def _use_selected(self) -> None:
+        item = self.nbest_list.currentItem()
+        text = item.data(Qt.ItemDataRole.UserRole) if item else None
+        if text:
+            self.alternative_picked.emit(self.record.id, text)
+            self.accept()

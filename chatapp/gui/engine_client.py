@@ -1,0 +1,109 @@
+"""The GUI thread's handle on the engine worker: starts its thread, numbers requests, stops it."""
+
+from __future__ import annotations
+
+import itertools
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from chatapp.gui.engine_worker import EngineWorker
+from engine import DecodeConfig
+
+SHUTDOWN_WAIT_MS = 1500
+
+
+class EngineClient(QObject):
+    model_loaded = Signal(object)  # ModelInfo
+    model_load_failed = Signal(str)
+    token_generated = Signal(int, str)
+    reply_finished = Signal(int, object)  # request id, engine.Reply (None if never started)
+    generation_failed = Signal(int, str)
+    busy_changed = Signal(bool)
+    attention_ready = Signal(int, object)
+
+    # Queued into the worker's thread.
+    _load_requested = Signal(str)
+    _generate_requested = Signal(int, list, object)
+    _explain_requested = Signal(int, list, str)
+
+    def __init__(self, *, device: str = "auto", quantize: str = "none") -> None:
+        super().__init__()
+        self._ids = itertools.count(1)
+        self._pending: set[int] = set()
+        self._cancelled: set[int] = set()
+        self._thread = QThread()
+        self._thread.setObjectName("engine-worker")
+        self._worker = EngineWorker(device=device, quantize=quantize)
+        self._worker.moveToThread(self._thread)
+        self._thread.finished.connect(self._worker.deleteLater)
+        self._load_requested.connect(self._worker.load_model)
+        self._generate_requested.connect(self._worker.generate)
+        self._explain_requested.connect(self._worker.explain)
+        self._worker.attention_ready.connect(self.attention_ready)
+        self._worker.model_loaded.connect(self.model_loaded)
+        self._worker.model_load_failed.connect(self.model_load_failed)
+        self._worker.token_generated.connect(self._on_token)
+        self._worker.reply_finished.connect(self._on_finished)
+        self._worker.generation_failed.connect(self._on_failed)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def load_model(self, directory: str | None) -> None:
+        self._load_requested.emit(directory or "")
+
+    def generate(self, history: list[str], config: DecodeConfig) -> int:
+        request_id = next(self._ids)
+        was_busy = self.busy
+        self._pending.add(request_id)
+        self._generate_requested.emit(request_id, list(history), config)
+        if not was_busy:
+            self.busy_changed.emit(True)
+        return request_id
+
+    def explain(self, history: list[str], reply_text: str) -> int:
+        """Ask for a reply's attention heat-map; answered by `attention_ready`."""
+        request_id = next(self._ids)
+        self._explain_requested.emit(request_id, list(history), reply_text)
+        return request_id
+
+    def cancel(self, request_id: int) -> None:
+        if request_id in self._pending:
+            self._cancelled.add(request_id)
+            self._worker.cancel(request_id)
+
+    def cancel_all(self) -> None:
+        for request_id in list(self._pending):
+            self.cancel(request_id)
+
+    def _done(self, request_id: int) -> None:
+        self._pending.discard(request_id)
+        self._cancelled.discard(request_id)
+        if not self._pending:
+            self.busy_changed.emit(False)
+
+    @Slot(int, str)
+    def _on_token(self, request_id: int, text: str) -> None:
+        if request_id in self._pending and request_id not in self._cancelled:
+            self.token_generated.emit(request_id, text)  # late tokens of a cancelled one drop
+
+    @Slot(int, object)
+    def _on_finished(self, request_id: int, reply: object) -> None:
+        if request_id in self._pending:
+            self.reply_finished.emit(request_id, reply)
+            self._done(request_id)
+
+    @Slot(int, str)
+    def _on_failed(self, request_id: int, message: str) -> None:
+        if request_id in self._pending:
+            self.generation_failed.emit(request_id, message)
+            self._done(request_id)
+
+    def shut_down(self) -> bool:
+        """Stop any generation and the thread; True if it ended within the bounded wait."""
+        self._worker.shut_down()
+        self.cancel_all()
+        self._thread.quit()
+        return self._thread.wait(SHUTDOWN_WAIT_MS)

@@ -1,0 +1,115 @@
+"""The engine worker: a `QObject` living in its own `QThread`, owning the `Chatbot`.
+
+The GUI never touches the model and the worker never touches a widget: requests come in through
+queued slot calls, results go out as signals. Cancelling is the one thing the GUI thread does
+directly (a thread-safe set of cancelled ids), because a queued call would wait behind the very
+generation it is meant to stop.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from engine import Chatbot, DecodeConfig, EngineError, Reply
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    directory: str
+    device: str
+    parameters: int
+    quantized: bool
+    record: dict[str, Any]
+
+
+class EngineWorker(QObject):
+    model_loaded = Signal(object)  # ModelInfo
+    model_load_failed = Signal(str)
+    token_generated = Signal(int, str)  # request id, text so far
+    reply_finished = Signal(int, object)  # request id, engine.Reply
+    generation_failed = Signal(int, str)  # request id, message
+    attention_ready = Signal(int, object)  # request id, (context pieces, reply pieces, weights)
+
+    def __init__(self, *, device: str = "auto", quantize: str = "none") -> None:
+        super().__init__()
+        self._device = device
+        self._quantize = quantize
+        self._bot: Chatbot | None = None
+        self._cancelled: set[int] = set()
+        self._lock = threading.Lock()
+        self._shutting_down = threading.Event()
+
+    # Called from the GUI thread: must stay thread-safe and never block.
+    def cancel(self, request_id: int) -> None:
+        with self._lock:
+            self._cancelled.add(request_id)
+
+    def shut_down(self) -> None:
+        self._shutting_down.set()
+
+    def _is_cancelled(self, request_id: int) -> bool:
+        if self._shutting_down.is_set():
+            return True
+        with self._lock:
+            return request_id in self._cancelled
+
+    @Slot(str)
+    def load_model(self, directory: str) -> None:
+        try:
+            bot = Chatbot.load(directory or None, device=self._device, quantize=self._quantize)
+        except EngineError as error:
+            self.model_load_failed.emit(str(error))
+            return
+        except Exception as error:  # a broken model must not take the app down
+            self.model_load_failed.emit(f"could not load the model: {error}")
+            return
+        self._bot = bot
+        self.model_loaded.emit(
+            ModelInfo(
+                directory=str(bot.model_dir),
+                device=str(bot.device),
+                parameters=bot.model.parameter_count() if not bot.quantized else 0,
+                quantized=bot.quantized,
+                record=dict(bot.checkpoint.record),
+            )
+        )
+
+    @Slot(int, list, object)
+    def generate(self, request_id: int, history: list[str], config: DecodeConfig) -> None:
+        if self._is_cancelled(request_id):
+            self.reply_finished.emit(request_id, None)
+            return
+        if self._bot is None:
+            self.generation_failed.emit(request_id, "the model is not loaded yet")
+            return
+        try:
+            reply: Reply = self._bot.reply(
+                history,
+                config,
+                on_token=lambda text: self.token_generated.emit(request_id, text),
+                should_stop=lambda: self._is_cancelled(request_id),
+            )
+        except EngineError as error:
+            self.generation_failed.emit(request_id, str(error))
+            return
+        except Exception as error:
+            traceback.print_exc()
+            self.generation_failed.emit(request_id, f"the reply failed: {error}")
+            return
+        self.reply_finished.emit(request_id, reply)
+
+    @Slot(int, list, str)
+    def explain(self, request_id: int, history: list[str], reply_text: str) -> None:
+        """The attention heat-map of a stored reply (recomputed by teacher forcing)."""
+        if self._bot is None:
+            self.generation_failed.emit(request_id, "the model is not loaded yet")
+            return
+        try:
+            self.attention_ready.emit(request_id, self._bot.attention(history, reply_text))
+        except EngineError as error:
+            self.generation_failed.emit(request_id, str(error))

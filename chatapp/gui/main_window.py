@@ -1,0 +1,495 @@
+"""The main window: sidebar, chat view, composer, decoding panel, menus and status bar."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QInputDialog,
+    QLabel,
+    QListView,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from chatapp import APP_NAME
+from chatapp.gui.banner import Banner
+from chatapp.gui.chat_controller import ChatController
+from chatapp.gui.composer import Composer
+from chatapp.gui.conversation_model import ConversationListModel
+from chatapp.gui.decoding_panel import DecodingPanel
+from chatapp.gui.details_dialog import DetailsDialog
+from chatapp.gui.engine_client import EngineClient
+from chatapp.gui.engine_worker import ModelInfo
+from chatapp.gui.message_delegate import MessageDelegate
+from chatapp.gui.message_model import MessageListModel, RecordRole
+from chatapp.gui.sidebar import Sidebar
+from chatapp.gui.theme import apply_font_size, apply_theme
+from chatapp.model_versions import ensure_model_version
+from chatapp.store import Store
+from chatapp.store.errors import StoreError
+from chatapp.store.records import MessageRecord, SearchHit
+from engine import DecodeConfig, Reply
+
+
+class ChatView(QListView):
+    """The messages; scrolling to the top pages older ones in."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatView")
+        self.setWordWrap(True)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setUniformItemSizes(False)
+        self.verticalScrollBar().valueChanged.connect(self._maybe_fetch_older)
+        self._following = True  # stick to the bottom while a reply streams in
+
+    def _maybe_fetch_older(self, value: int) -> None:
+        model = self.model()
+        bar = self.verticalScrollBar()
+        self._following = value >= bar.maximum() - 4
+        if value == bar.minimum() and model is not None and model.canFetchMore(QModelIndex()):
+            before = bar.maximum()
+            model.fetchMore(QModelIndex())
+            bar.setValue(bar.maximum() - before)  # keep the same message under the eye
+
+    def follow(self) -> None:
+        if self._following:
+            self.scrollToBottom()
+
+    def resizeEvent(self, event: object) -> None:  # rewrap bubbles to the new width
+        super().resizeEvent(event)
+        self.scheduleDelayedItemsLayout()
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()
+
+    def __init__(
+        self,
+        store: Store,
+        engine: EngineClient,
+        *,
+        model_dir: str | None,
+        device: str,
+    ) -> None:
+        super().__init__()
+        self.store, self.engine = store, engine
+        self.model_dir = model_dir
+        self.setWindowTitle(APP_NAME)
+        self.resize(1100, 720)
+        self.conversations = ConversationListModel()
+        self.messages = MessageListModel(store)
+        self.sidebar = Sidebar(self.conversations, self)
+        self.chat_view = ChatView(self)
+        self.chat_view.setModel(self.messages)
+        self.delegate = MessageDelegate(self.chat_view)
+        self.chat_view.setItemDelegate(self.delegate)
+        self.banner = Banner(self)
+        self.composer = Composer(self)
+        user_presets = {}
+        for preset in store.list_presets():
+            try:
+                user_presets[preset.name] = DecodeConfig.from_dict(preset.config)
+            except ValueError:
+                continue  # a preset of an older version with knobs that no longer exist
+        self.decoding_panel = DecodingPanel(user_presets, self)
+        self.controller = ChatController(
+            store, engine, self.messages, lambda: self.decoding_panel.config
+        )
+        self._build_layout()
+        self._build_menus()
+        self._build_status_bar(device)
+        self._connect()
+        self._details: DetailsDialog | None = None
+        self._details_request: int | None = None
+        self.refresh_conversations()
+        records = self.conversations.rowCount()
+        if records:
+            self.open_conversation(self.conversations.record(0).id)
+        self._restore_state()
+        QTimer.singleShot(0, self.composer.focus)
+
+    # Construction --------------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        chat_side = QWidget(self)
+        column = QVBoxLayout(chat_side)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.chat_view, 1)
+        column.addWidget(self.banner)
+        column.addWidget(self.composer)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(chat_side)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([260, 840])
+        self.setCentralWidget(self.splitter)
+        self.decoding_dock = QDockWidget("Decoding", self)
+        self.decoding_dock.setObjectName("decodingDock")
+        scroll = QScrollArea(self.decoding_dock)
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.decoding_panel)
+        self.decoding_dock.setWidget(scroll)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.decoding_dock)
+
+    def _action(self, menu: object, text: str, slot: object, shortcut: object = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.new_action = self._action(
+            file_menu, "&New chat", self.new_conversation, QKeySequence.StandardKey.New
+        )
+        file_menu.addSeparator()
+        self._action(
+            file_menu,
+            "Export conversation as &Markdown…",
+            lambda: self.export_conversation("markdown"),
+        )
+        self._action(
+            file_menu, "Export conversation as &JSON…", lambda: self.export_conversation("json")
+        )
+        self._action(file_menu, "&Import conversations…", self.import_conversations)
+        file_menu.addSeparator()
+        self.finetune_action = self._action(
+            file_menu, "&Fine-tune on my conversations…", self.open_finetune
+        )
+        self.models_action = self._action(file_menu, "M&odels…", self.open_models)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        edit_menu = bar.addMenu("&Edit")
+        self._action(
+            edit_menu,
+            "&Find in all conversations",
+            self.sidebar.focus_search,
+            QKeySequence.StandardKey.Find,
+        )
+        chat_menu = bar.addMenu("&Chat")
+        self.regenerate_action = self._action(
+            chat_menu, "&Regenerate reply", self.regenerate_last, "Ctrl+R"
+        )
+        self.stop_action = self._action(chat_menu, "&Stop reply", self.controller.stop, "Esc")
+        settings_menu = bar.addMenu("&Settings")
+        font_menu = settings_menu.addMenu("&Font size")
+        for label, size in (("Small", 9), ("Normal", 11), ("Large", 13), ("Larger", 16)):
+            self._action(font_menu, label, lambda _=False, s=size: self.set_font_size(s))
+        theme_menu = settings_menu.addMenu("&Theme")
+        for theme in ("system", "light", "dark"):
+            self._action(theme_menu, theme.capitalize(), lambda _=False, t=theme: self.set_theme(t))
+        settings_menu.addAction(self.decoding_dock.toggleViewAction())
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About", self.show_about)
+
+    def _build_status_bar(self, device: str) -> None:
+        self.model_label = QLabel("Loading model…", self)
+        self.model_label.setObjectName("modelLabel")
+        self.stats_label = QLabel("", self)
+        self.stats_label.setObjectName("statsLabel")
+        self.statusBar().addWidget(self.model_label, 1)
+        self.statusBar().addPermanentWidget(self.stats_label)
+        self._device = device
+
+    def _connect(self) -> None:
+        self.composer.send_requested.connect(self.send)
+        self.composer.stop_requested.connect(self.controller.stop)
+        self.controller.error.connect(lambda text: self.banner.show_message(text))
+        self.controller.busy_changed.connect(self._on_busy)
+        self.controller.conversations_changed.connect(self.refresh_conversations)
+        self.controller.reply_stored.connect(self._on_reply_stored)
+        self.messages.rowsInserted.connect(lambda *_: QTimer.singleShot(0, self.chat_view.follow))
+        self.messages.dataChanged.connect(lambda *_: self.chat_view.follow())
+        self.sidebar.conversation_selected.connect(self.open_conversation)
+        self.sidebar.new_requested.connect(self.new_conversation)
+        self.sidebar.rename_requested.connect(self.rename_conversation)
+        self.sidebar.pin_requested.connect(
+            lambda cid, pinned: self._store_call(self.store.pin_conversation, cid, pinned)
+        )
+        self.sidebar.archive_requested.connect(self.archive_conversation)
+        self.sidebar.delete_requested.connect(self.delete_conversation)
+        self.sidebar.search_requested.connect(self.search)
+        self.sidebar.hit_activated.connect(self.jump_to_hit)
+        self.sidebar.show_archived_changed.connect(lambda _: self.refresh_conversations())
+        self.delegate.action_triggered.connect(self.on_message_action)
+        self.decoding_panel.preset_saved.connect(
+            lambda name, cfg: self._store_call(self.store.save_preset, name, cfg.to_dict())
+        )
+        self.engine.model_loaded.connect(self.on_model_loaded)
+        self.engine.model_load_failed.connect(self.on_model_load_failed)
+        self.engine.attention_ready.connect(self._on_attention)
+
+    # Model -----------------------------------------------------------------------------------
+    def on_model_loaded(self, info: ModelInfo) -> None:
+        version_id = None
+        try:
+            version = ensure_model_version(self.store, info.directory)
+            version_id = version.id
+            name = version.name
+        except StoreError as error:
+            name = info.directory
+            self.banner.show_message(
+                f"Model versions could not be recorded: {error}", kind="warning"
+            )
+        self.controller.set_model_ready(True, version_id)
+        size = f", {info.parameters / 1e6:.1f}M parameters" if info.parameters else ""
+        quantized = ", int8" if info.quantized else ""
+        self.model_label.setText(f"Model: {name} ({info.device}{size}{quantized})")
+        self.model_label.setToolTip(info.directory)
+
+    def on_model_load_failed(self, message: str) -> None:
+        self.controller.set_model_ready(False)
+        self.model_label.setText("No model loaded")
+        self.banner.show_message(f"The model could not be loaded: {message}")
+
+    # Conversations -----------------------------------------------------------------------------
+    def _store_call(self, function: object, *args: object) -> object:
+        try:
+            result = function(*args)
+        except (StoreError, ValueError) as error:
+            self.banner.show_message(str(error))
+            return None
+        self.refresh_conversations()
+        return result
+
+    def refresh_conversations(self) -> None:
+        try:
+            records = self.store.list_conversations(
+                include_archived=self.sidebar.archived_box.isChecked()
+            )
+        except StoreError as error:
+            self.banner.show_message(str(error))
+            return
+        self.conversations.set_records(records)
+        self.sidebar.select(self.controller.conversation_id)
+
+    def open_conversation(self, conversation_id: int | None) -> None:
+        try:
+            self.controller.open_conversation(conversation_id)
+        except StoreError as error:
+            self.banner.show_message(str(error))
+            return
+        self.sidebar.select(conversation_id)
+        self.chat_view.scrollToBottom()
+        self.chat_view._following = True
+
+    def new_conversation(self) -> None:
+        try:
+            self.controller.new_conversation()
+        except StoreError as error:
+            self.banner.show_message(str(error))
+        self.composer.focus()
+
+    def rename_conversation(self, conversation_id: int) -> None:
+        current = self.store.get_conversation(conversation_id).title
+        title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=current)
+        if ok and title.strip():
+            self._store_call(self.store.rename_conversation, conversation_id, title.strip())
+
+    def archive_conversation(self, conversation_id: int, archived: bool) -> None:
+        self._store_call(self.store.archive_conversation, conversation_id, archived)
+        if archived and conversation_id == self.controller.conversation_id:
+            self.open_conversation(None)
+
+    def delete_conversation(self, conversation_id: int, *, confirm: bool = True) -> None:
+        title = self.store.get_conversation(conversation_id).title
+        if confirm:
+            answer = QMessageBox.question(
+                self,
+                "Delete conversation",
+                f"Delete “{title}” and all its messages? This cannot be undone.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self._store_call(self.store.delete_conversation, conversation_id)
+        if conversation_id == self.controller.conversation_id:
+            self.open_conversation(None)
+
+    def search(self, query: str) -> None:
+        try:
+            hits = self.store.search(query, limit=50)
+        except StoreError as error:
+            self.banner.show_message(str(error))
+            return
+        self.sidebar.show_hits(hits)
+
+    def jump_to_hit(self, hit: SearchHit) -> None:
+        self.open_conversation(hit.conversation_id)
+        self.messages.ensure_position_loaded(hit.position)
+        row = self.messages.row_of_position(hit.position)
+        if row >= 0:
+            index = self.messages.index(row)
+            self.chat_view.setCurrentIndex(index)
+            self.chat_view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+            self.chat_view._following = False
+
+    # Chat ----------------------------------------------------------------------------------------
+    def send(self, text: str) -> None:
+        if self.controller.send(text):
+            self.composer.clear()
+            self.banner.hide()
+            if not self.controller.model_ready:
+                self.banner.show_message(
+                    "The model is still loading; your message will be answered when it is ready.",
+                    kind="info",
+                    timeout_ms=4000,
+                )
+
+    def regenerate_last(self) -> None:
+        self.controller.regenerate()
+
+    def _on_busy(self, busy: bool) -> None:
+        self.composer.set_generating(busy)
+
+    def _on_reply_stored(self, record: MessageRecord, reply: Reply) -> None:
+        ttft = f"{reply.first_token_ms:.0f} ms to first token, " if reply.first_token_ms else ""
+        self.stats_label.setText(
+            f"Last reply: {ttft}{reply.total_ms:.0f} ms, {len(reply.tokens)} tokens, "
+            f"{reply.tokens_per_second:.0f} tokens/s"
+        )
+
+    def on_message_action(self, action: str, row: int) -> None:
+        record: MessageRecord | None = self.messages.index(row).data(RecordRole)
+        if record is None:
+            return
+        if action == "copy":
+            QGuiApplication.clipboard().setText(record.text)
+            self.statusBar().showMessage("Copied to the clipboard", 2000)
+        elif action == "regenerate":
+            self.controller.regenerate(record.id)
+        elif action in ("previous", "next"):
+            self.controller.step_alternative(record.id, -1 if action == "previous" else 1)
+        elif action in ("like", "dislike"):
+            self.controller.rate(record.id, 1 if action == "like" else -1)
+        elif action == "correct":
+            self.ask_correction(record)
+        elif action == "details":
+            self.show_details(record)
+        elif action == "edit":
+            self.ask_edit(record)
+
+    def ask_correction(self, record: MessageRecord) -> None:
+        text, ok = QInputDialog.getMultiLineText(
+            self, "Write a better reply",
+            "What should the bot have said? (Fine-tuning learns from it.)",
+            record.corrected_text or record.text,
+        )  # fmt: skip
+        if ok:
+            self.controller.correct(record.id, text)
+
+    def ask_edit(
+        self, record: MessageRecord, text: str | None = None, *, confirm: bool = True
+    ) -> None:
+        if text is None:
+            text, ok = QInputDialog.getMultiLineText(
+                self, "Edit and resend", "Your message:", record.text
+            )
+            if not ok:
+                return
+        later = self.store.message_count(record.conversation_id) - record.position - 1
+        if confirm and later > 0:
+            answer = QMessageBox.question(
+                self, "Edit and resend",
+                f"Resending drops the {later} message(s) after this one. Continue?",
+            )  # fmt: skip
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.controller.edit_and_resend(record.id, text)
+
+    def show_details(self, record: MessageRecord) -> DetailsDialog:
+        versions = {v.id: v.name for v in self.store.list_model_versions()}
+        dialog = DetailsDialog(record, versions.get(record.model_version_id, "unknown"), self)
+        dialog.alternative_picked.connect(self.controller.use_text_as_alternative)
+        self._details = dialog
+        cached = self.controller.attention_cache.get(record.id)
+        if cached:
+            dialog.show_attention(*cached)
+        elif self.controller.model_ready:
+            history = self.store.history(record.conversation_id, upto_position=record.position)
+            self._details_request = self.engine.explain(history, record.text)
+        dialog.show()
+        return dialog
+
+    def _on_attention(self, request_id: int, result: tuple) -> None:
+        if self._details is not None and request_id == self._details_request:
+            self._details.show_attention(*result)
+
+    # Other dialogs -------------------------------------------------------------------------------
+    def export_conversation(self, kind: str) -> None:
+        from chatapp.gui.transfer import export_conversation_dialog
+
+        export_conversation_dialog(self, kind)
+
+    def import_conversations(self) -> None:
+        from chatapp.gui.transfer import import_dialog
+
+        import_dialog(self)
+
+    def open_finetune(self) -> None:
+        try:
+            from chatapp.gui.finetune_dialog import open_finetune_dialog
+        except ImportError:
+            self.banner.show_message("Fine-tuning is not available in this build.", kind="info")
+            return
+        open_finetune_dialog(self)
+
+    def open_models(self) -> None:
+        try:
+            from chatapp.gui.models_dialog import open_models_dialog
+        except ImportError:
+            self.banner.show_message(
+                "The models dialog is not available in this build.", kind="info"
+            )
+            return
+        open_models_dialog(self)
+
+    def show_about(self) -> None:
+        from chatapp.gui.about import show_about
+
+        show_about(self)
+
+    def set_font_size(self, size: int) -> None:
+        apply_font_size(size)
+        QSettings().setValue("ui/font_size", size)
+        self.chat_view.scheduleDelayedItemsLayout()
+
+    def set_theme(self, theme: str) -> None:
+        apply_theme(theme)
+        QSettings().setValue("ui/theme", theme)
+
+    # Window state ----------------------------------------------------------------------------
+    def _restore_state(self) -> None:
+        settings = QSettings()
+        geometry = settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        splitter = settings.value("window/splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        settings = QSettings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())
+        settings.setValue("window/splitter", self.splitter.saveState())
+        self.controller.stop()
+        self.engine.shut_down()
+        self.closed.emit()
+        super().closeEvent(event)

@@ -1,0 +1,253 @@
+"""Paints chat bubbles and their action chips; messages are always plain text.
+
+Text is laid out with `QTextLayout` (never parsed as HTML). Each stored bot reply has a row of
+chips under it (copy, regenerate, alternatives, rating, a better reply, details); user turns
+have copy and edit. The same `_chip_rects` lays the chips out for painting and for clicks.
+Double-clicking a bubble opens a read-only editor so its text can be selected.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPointF,
+    QRect,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QMouseEvent,
+    QPainter,
+    QPalette,
+    QTextLayout,
+    QTextOption,
+)
+from PySide6.QtWidgets import (
+    QPlainTextEdit,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
+
+from chatapp.gui.message_model import AlternativeRole, RatingRole, RoleRole, StateRole, StoppedRole
+
+Index = QModelIndex | QPersistentModelIndex
+DISPLAY_LIMIT = 20_000  # characters painted; longer messages say so (Copy copies them whole)
+MARGIN, PADDING, CHIP_HEIGHT, CHIP_GAP = 8, 10, 22, 6
+BUBBLE_SHARE = 0.78
+
+
+def display_text(text: str, state: str) -> str:
+    if state == "thinking":
+        return "thinking…"
+    if len(text) > DISPLAY_LIMIT:
+        hidden = len(text) - DISPLAY_LIMIT
+        return f"{text[:DISPLAY_LIMIT]}\n… ({hidden:,} more characters: use Copy to get them all)"
+    return text
+
+
+@lru_cache(maxsize=2048)
+def _layout_lines(text: str, font_key: str, width: int) -> tuple[tuple[int, int, float], ...]:
+    """(start, length, y) of each wrapped line; cached because paint and sizeHint both ask."""
+    font = QFont()
+    font.fromString(font_key)
+    layout = QTextLayout(text, font)
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    layout.setTextOption(option)
+    layout.beginLayout()
+    lines, y = [], 0.0
+    while True:
+        line = layout.createLine()
+        if not line.isValid():
+            break
+        line.setLineWidth(width)
+        lines.append((line.textStart(), line.textLength(), y))
+        y += line.height()
+    layout.endLayout()
+    return tuple(lines)
+
+
+def _text_size(text: str, font: QFont, width: int) -> QSize:
+    lines = _layout_lines(text, font.toString(), width)
+    metrics = QFontMetrics(font)
+    widest = max(
+        (metrics.horizontalAdvance(text[s : s + n].rstrip("\n")) for s, n, _ in lines), default=0
+    )
+    return QSize(min(width, widest + 2), max(1, len(lines)) * metrics.lineSpacing())
+
+
+class MessageDelegate(QStyledItemDelegate):
+    action_triggered = Signal(str, int)  # action name, row
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+
+    # Geometry -----------------------------------------------------------------------------
+    @staticmethod
+    def chips(index: Index) -> list[tuple[str, str]]:
+        """(action, label) pairs shown under a message."""
+        if index.data(StateRole) != "stored":
+            return []
+        if index.data(RoleRole) == "user":
+            return [("copy", "Copy"), ("edit", "Edit")]
+        alternative, count = index.data(AlternativeRole)
+        rating = index.data(RatingRole)
+        chips = [("copy", "Copy"), ("regenerate", "Regenerate")]
+        if count > 1:
+            chips += [("previous", "‹"), ("counter", f"{alternative + 1}/{count}"), ("next", "›")]
+        chips += [
+            ("like", "✔ Good" if rating > 0 else "Good"),
+            ("dislike", "✘ Bad" if rating < 0 else "Bad"),
+            ("correct", "Better reply…"),
+            ("details", "Details…"),
+        ]
+        return chips
+
+    def _bubble_width(self, option: QStyleOptionViewItem) -> int:
+        return max(120, int(option.rect.width() * BUBBLE_SHARE) - 2 * PADDING)
+
+    def _bubble_rect(self, option: QStyleOptionViewItem, index: Index) -> QRect:
+        text = display_text(index.data() or "", index.data(StateRole))
+        size = _text_size(text or " ", option.font, self._bubble_width(option))
+        width, height = size.width() + 2 * PADDING, size.height() + 2 * PADDING
+        if index.data(RoleRole) == "user":
+            left = option.rect.right() - MARGIN - width
+        else:
+            left = option.rect.left() + MARGIN
+        return QRect(left, option.rect.top() + MARGIN, width, height)
+
+    def _chip_rects(
+        self, option: QStyleOptionViewItem, index: Index
+    ) -> list[tuple[str, str, QRect]]:
+        chips = self.chips(index)
+        if not chips:
+            return []
+        bubble = self._bubble_rect(option, index)
+        metrics = QFontMetrics(self._chip_font(option))
+        widths = [metrics.horizontalAdvance(label) + 12 for _, label in chips]
+        total = sum(widths) + CHIP_GAP * (len(chips) - 1)
+        user = index.data(RoleRole) == "user"
+        x = bubble.right() - total if user else bubble.left()
+        rects = []
+        for (action, label), width in zip(chips, widths):
+            rects.append((action, label, QRect(x, bubble.bottom() + 4, width, CHIP_HEIGHT)))
+            x += width + CHIP_GAP
+        return rects
+
+    @staticmethod
+    def _chip_font(option: QStyleOptionViewItem) -> QFont:
+        font = QFont(option.font)
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+        return font
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        bubble = self._bubble_rect(option, index)
+        chips = CHIP_HEIGHT + 6 if self.chips(index) else 0
+        return QSize(option.rect.width(), bubble.height() + 2 * MARGIN + chips)
+
+    # Painting -----------------------------------------------------------------------------
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette = option.palette
+        user = index.data(RoleRole) == "user"
+        state = index.data(StateRole)
+        dark = palette.color(QPalette.ColorRole.Base).lightness() < 128
+        if user:
+            fill = QColor("#2f5f9e") if dark else QColor("#d7e7ff")
+        else:
+            fill = QColor("#3a3d42") if dark else QColor("#eeeff1")
+        if state == "queued":
+            fill.setAlpha(110)
+        bubble = self._bubble_rect(option, index)
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.setPen(palette.color(QPalette.ColorRole.Highlight))
+        else:
+            painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(fill)
+        painter.drawRoundedRect(bubble, 10, 10)
+        text_color = palette.color(QPalette.ColorRole.Text)
+        if state in ("thinking", "queued") or index.data(StoppedRole):
+            text_color.setAlpha(150)
+        painter.setPen(text_color)
+        font = QFont(option.font)
+        font.setItalic(state == "thinking")
+        painter.setFont(font)
+        text = display_text(index.data() or "", state)
+        width = self._bubble_width(option)
+        origin = QPointF(bubble.left() + PADDING, bubble.top() + PADDING)
+        metrics = QFontMetrics(font)
+        for start, length, y in _layout_lines(text or " ", font.toString(), width):
+            line = text[start : start + length].rstrip("\n")
+            painter.drawText(QPointF(origin.x(), origin.y() + y + metrics.ascent()), line)
+        self._paint_chips(painter, option, index, text_color)
+        painter.restore()
+
+    def _paint_chips(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: Index, color: QColor
+    ) -> None:
+        painter.setFont(self._chip_font(option))
+        muted = QColor(color)
+        muted.setAlpha(170)
+        stopped = index.data(StoppedRole)
+        for action, label, rect in self._chip_rects(option, index):
+            painter.setPen(QColor(128, 128, 128, 90))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            if action != "counter":
+                painter.drawRoundedRect(rect, 6, 6)
+            painter.setPen(muted)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, label)
+        if stopped:
+            rects = self._chip_rects(option, index)
+            if rects:
+                last = rects[-1][2]
+                painter.drawText(last.right() + 10, last.center().y() + 4, "(stopped)")
+
+    # Interaction --------------------------------------------------------------------------
+    def action_at(self, option: QStyleOptionViewItem, index: Index, x: int, y: int) -> str | None:
+        for action, _, rect in self._chip_rects(option, index):
+            if rect.contains(x, y) and action != "counter":
+                return action
+        return None
+
+    def chip_center(self, option: QStyleOptionViewItem, index: Index, action: str) -> QRect | None:
+        for name, _, rect in self._chip_rects(option, index):
+            if name == action:
+                return rect
+        return None
+
+    def editorEvent(
+        self, event: QEvent, model: object, option: QStyleOptionViewItem, index: Index
+    ) -> bool:
+        if event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent):
+            position = event.position().toPoint()
+            action = self.action_at(option, index, position.x(), position.y())
+            if action is not None:
+                self.action_triggered.emit(action, index.row())
+                return True
+        return super().editorEvent(event, model, option, index)
+
+    def createEditor(self, parent: QWidget, option: QStyleOptionViewItem, index: Index) -> QWidget:
+        editor = QPlainTextEdit(parent)
+        editor.setReadOnly(True)  # an editor only so the text can be selected and copied
+        editor.setPlainText(index.data() or "")
+        editor.setFrameShape(QPlainTextEdit.Shape.NoFrame)
+        return editor
+
+    def updateEditorGeometry(
+        self, editor: QWidget, option: QStyleOptionViewItem, index: Index
+    ) -> None:
+        editor.setGeometry(self._bubble_rect(option, index))
+
+    def setModelData(self, editor: QWidget, model: object, index: Index) -> None:
+        """Read-only: nothing goes back to the model."""

@@ -1,0 +1,228 @@
+"""The chat view's messages, as a `QAbstractListModel` that pages long histories in.
+
+Rows are the conversation's chosen path, oldest first. Only the last page is read when a
+conversation opens; `fetchMore` reads older pages and inserts them at the top, so a
+10,000-message conversation opens as fast as a short one. The reply being generated is a
+transient last row, changed in place with `dataChanged` as tokens stream in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+from chatapp.store import Store
+from chatapp.store.records import MessageRecord
+
+Index = QModelIndex | QPersistentModelIndex
+PAGE_SIZE = 100
+
+RoleRole = Qt.ItemDataRole.UserRole + 1  # "user" | "bot"
+StateRole = Qt.ItemDataRole.UserRole + 2  # "stored" | "thinking" | "streaming" | "queued"
+RecordRole = Qt.ItemDataRole.UserRole + 3  # MessageRecord or None
+AlternativeRole = Qt.ItemDataRole.UserRole + 4  # (index, count)
+RatingRole = Qt.ItemDataRole.UserRole + 5
+StoppedRole = Qt.ItemDataRole.UserRole + 6
+MessageIdRole = Qt.ItemDataRole.UserRole + 7
+
+
+@dataclass(frozen=True)
+class ChatItem:
+    role: str
+    text: str
+    state: str = "stored"
+    record: MessageRecord | None = None
+
+
+def item_of(record: MessageRecord) -> ChatItem:
+    return ChatItem(role=record.role, text=record.text, state="stored", record=record)
+
+
+class MessageListModel(QAbstractListModel):
+    def __init__(self, store: Store | None = None) -> None:
+        super().__init__()
+        self._store = store
+        self._items: list[ChatItem] = []
+        self._conversation_id: int | None = None
+        self._first_loaded = 0  # path position of the first loaded row
+
+    @property
+    def conversation_id(self) -> int | None:
+        return self._conversation_id
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+        return 0 if parent.isValid() else len(self._items)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._items):
+            return None
+        item = self._items[index.row()]
+        record = item.record
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+            return item.text
+        if role == RoleRole:
+            return item.role
+        if role == StateRole:
+            return item.state
+        if role == RecordRole:
+            return record
+        if role == MessageIdRole:
+            return record.id if record else None
+        if role == AlternativeRole:
+            return (record.alternative_index, record.alternative_count) if record else (0, 1)
+        if role == RatingRole:
+            return record.rating if record else 0
+        if role == StoppedRole:
+            return bool(record and record.stopped)
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        # Editable only to open the read-only selectable text editor of the delegate.
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEditable
+
+    # Paging ------------------------------------------------------------------------------
+    def load_conversation(self, conversation_id: int | None) -> None:
+        self.beginResetModel()
+        self._conversation_id = conversation_id
+        self._items = []
+        self._first_loaded = 0
+        if conversation_id is not None and self._store is not None:
+            total = self._store.message_count(conversation_id)
+            self._first_loaded = max(0, total - PAGE_SIZE)
+            records = self._store.page_messages(conversation_id, self._first_loaded, PAGE_SIZE)
+            self._items = [item_of(record) for record in records]
+        self.endResetModel()
+
+    def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and self._first_loaded > 0
+
+    def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
+        if parent.isValid() or self._store is None or self._conversation_id is None:
+            return
+        start = max(0, self._first_loaded - PAGE_SIZE)
+        records = self._store.page_messages(
+            self._conversation_id, start, self._first_loaded - start
+        )
+        if not records:
+            self._first_loaded = 0
+            return
+        self.beginInsertRows(QModelIndex(), 0, len(records) - 1)
+        self._items[0:0] = [item_of(record) for record in records]
+        self._first_loaded = start
+        self.endInsertRows()
+
+    # Changes -----------------------------------------------------------------------------
+    def _append(self, item: ChatItem) -> int:
+        row = len(self._items)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._items.append(item)
+        self.endInsertRows()
+        return row
+
+    def _set(self, row: int, item: ChatItem) -> None:
+        self._items[row] = item
+        index = self.index(row)
+        self.dataChanged.emit(index, index)
+
+    def append_record(self, record: MessageRecord) -> None:
+        queued = self._queued_rows()
+        if queued:  # a stored turn goes before the turns still waiting in the queue
+            row = queued[0]
+            self.beginInsertRows(QModelIndex(), row, row)
+            self._items.insert(row, item_of(record))
+            self.endInsertRows()
+        else:
+            self._append(item_of(record))
+
+    def append_queued(self, text: str) -> None:
+        self._append(ChatItem(role="user", text=text, state="queued"))
+
+    def take_first_queued(self) -> None:
+        queued = self._queued_rows()
+        if queued:
+            row = queued[0]
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._items[row]
+            self.endRemoveRows()
+
+    def _queued_rows(self) -> list[int]:
+        return [row for row, item in enumerate(self._items) if item.state == "queued"]
+
+    def begin_reply(self) -> None:
+        """A 'thinking' bot row until the first token arrives."""
+        item = ChatItem(role="bot", text="", state="thinking")
+        queued = self._queued_rows()
+        if queued:
+            row = queued[0]
+            self.beginInsertRows(QModelIndex(), row, row)
+            self._items.insert(row, item)
+            self.endInsertRows()
+        else:
+            self._append(item)
+
+    def mark_regenerating(self, position: int) -> None:
+        """Show the reply at `position` as 'thinking' while its alternative is generated."""
+        row = self.row_of_position(position)
+        if row >= 0:
+            self._set(row, replace(self._items[row], text="", state="thinking"))
+
+    def _live_row(self) -> int:
+        for row in range(len(self._items) - 1, -1, -1):
+            if self._items[row].state in ("thinking", "streaming"):
+                return row
+        return -1
+
+    def update_reply(self, text: str) -> None:
+        row = self._live_row()
+        if row >= 0:
+            self._set(row, replace(self._items[row], text=text, state="streaming"))
+
+    def finish_reply(self, record: MessageRecord | None) -> None:
+        """Replace the live row with the stored reply (or drop it when nothing was stored)."""
+        row = self._live_row()
+        if row < 0:
+            if record is not None:
+                self.append_record(record)
+            return
+        if record is None:
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._items[row]
+            self.endRemoveRows()
+        else:
+            self._set(row, item_of(record))
+
+    def replace_record(self, record: MessageRecord) -> None:
+        """Show a changed message (rated, corrected, another alternative chosen)."""
+        for row, item in enumerate(self._items):
+            if item.record is not None and (
+                item.record.id == record.id
+                or (item.record.position == record.position and item.state == "stored")
+            ):
+                self._set(row, item_of(record))
+                return
+
+    def row_of_message(self, message_id: int) -> int:
+        for row, item in enumerate(self._items):
+            if item.record is not None and item.record.id == message_id:
+                return row
+        return -1
+
+    def row_of_position(self, position: int) -> int:
+        for row, item in enumerate(self._items):
+            if item.record is not None and item.record.position == position:
+                return row
+        return -1
+
+    def item(self, row: int) -> ChatItem:
+        return self._items[row]
+
+    def items(self) -> list[ChatItem]:
+        return list(self._items)
+
+    def ensure_position_loaded(self, position: int) -> None:
+        while self._first_loaded > position and self.canFetchMore():
+            self.fetchMore()
