@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import warnings
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from engine.errors import ConfigError
-from engine.model import Seq2Seq
+
+if TYPE_CHECKING:
+    import torch
+
+    from engine.model import Seq2Seq
 
 QUANTIZE_CHOICES = ("none", "int8")
 
 
 def quantize_model(model: Seq2Seq, kind: str, device: torch.device) -> Seq2Seq:
     """int8 weights for the Linear and GRU layers (activations stay float)."""
+    import torch
+    from torch import nn
+
     if kind in (None, "none"):
         return model
     if kind != "int8":

@@ -6,12 +6,16 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from chatapp.commands.common import CommandError, add_subcommand, device_of, model_of
 from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
-from engine import Chatbot, EngineError, Reply
+from engine.errors import EngineError
 from engine.quantize import QUANTIZE_CHOICES
+
+if TYPE_CHECKING:
+    from chatapp.store_recorder import StoreRecorder
+    from engine import Chatbot, Reply
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -75,8 +79,8 @@ def chat_loop(bot: Chatbot, args: argparse.Namespace, stdin: TextIO, stdout: Tex
         stdout.flush()
 
 
-def _open_recorder(args: argparse.Namespace, bot: Chatbot):
-    if getattr(args, "db", None) is None:
+def _open_recorder(args: argparse.Namespace, bot: Chatbot) -> StoreRecorder | None:
+    if getattr(args, "db", None) is None and args.conversation is None:
         return None
     from chatapp.store_recorder import StoreRecorder
 
@@ -84,6 +88,8 @@ def _open_recorder(args: argparse.Namespace, bot: Chatbot):
 
 
 def run_chat(args: argparse.Namespace) -> int:
+    from engine import Chatbot
+
     try:
         config = decode_config_from_args(args)
         bot = Chatbot.load(model_of(args), device=device_of(args), quantize=args.quantize)

@@ -7,12 +7,8 @@ import json
 
 from chatapp.commands.common import CommandError, add_subcommand, device_of, model_of
 from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
-from engine import Chatbot, EngineError
-from engine.batching import encode_examples
-from engine.metrics import generation_metrics
-from engine.pipeline import load_splits
+from engine.errors import EngineError
 from engine.quantize import QUANTIZE_CHOICES
-from engine.train import evaluate_perplexity
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from engine import Chatbot
+    from engine.batching import encode_examples
+    from engine.metrics import generation_metrics
+    from engine.pipeline import load_splits
+    from engine.train import evaluate_perplexity
+
     if args.generate < 0 or (args.limit is not None and args.limit < 1):
         raise CommandError("--generate must be >= 0 and --limit >= 1")
     try:

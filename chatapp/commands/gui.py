@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from chatapp.commands.common import add_subcommand, data_dir_of, db_of, device_of, model_of
-from engine.quantize import QUANTIZE_CHOICES
+from engine.quantize import QUANTIZE_CHOICES  # torch-free: torch loads in the engine thread
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

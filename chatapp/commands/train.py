@@ -9,10 +9,7 @@ from dataclasses import asdict
 from chatapp.commands.common import CommandError, add_subcommand, device_of
 from chatapp.commands.progress import make_progress
 from engine.config import ATTENTION_KINDS, PRESETS, preset
-from engine.device import resolve_device
 from engine.errors import EngineError
-from engine.pipeline import pretrain
-from engine.train import TrainConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,6 +56,10 @@ ARCHITECTURE_FIELDS = (
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from engine.device import resolve_device
+    from engine.pipeline import pretrain
+    from engine.train import TrainConfig
+
     overrides = {
         name: getattr(args, name) for name in ARCHITECTURE_FIELDS if getattr(args, name) is not None
     }

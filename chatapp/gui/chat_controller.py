@@ -10,16 +10,20 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.message_model import MessageListModel
+from chatapp.replies import reply_fields
 from chatapp.store import Store
 from chatapp.store.errors import StoreError
 from chatapp.store.records import MessageRecord
-from engine import DecodeConfig, Reply
+from engine.decoding.config import DecodeConfig
+
+if TYPE_CHECKING:
+    from engine import Reply
 
 MAX_MESSAGE_CHARS = 1_000_000
 
@@ -37,25 +41,6 @@ class QueuedTurn:
     conversation_id: int
     text: str
     shown: bool  # a greyed row is in the view for it
-
-
-def reply_fields(reply: Reply, model_version_id: int | None) -> dict[str, Any]:
-    """What the store keeps about how a reply was made."""
-    return {
-        "model_version_id": model_version_id,
-        "decoding": reply.config.to_dict(),
-        "seed": reply.seed,
-        "timings": {
-            "ttft_ms": reply.first_token_ms,
-            "total_ms": reply.total_ms,
-            "tokens": len(reply.tokens),
-            "tokens_per_s": reply.tokens_per_second,
-        },
-        "nbest": [{"text": a.text, "score": a.score} for a in reply.alternatives]
-        if reply.config.strategy == "beam"
-        else None,
-        "stopped": reply.cancelled,
-    }
 
 
 class ChatController(QObject):

@@ -7,7 +7,7 @@ import itertools
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from chatapp.gui.engine_worker import EngineWorker
-from engine import DecodeConfig
+from engine.decoding.config import DecodeConfig
 
 SHUTDOWN_WAIT_MS = 1500
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 import threading
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from engine import Chatbot, DecodeConfig, EngineError, Reply
+from engine.decoding.config import DecodeConfig
+from engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from engine import Chatbot, Reply
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class EngineWorker(QObject):
         super().__init__()
         self._device = device
         self._quantize = quantize
-        self._bot: Chatbot | None = None
+        self._bot: Chatbot | None = None  # set in the engine thread by load_model
         self._cancelled: set[int] = set()
         self._lock = threading.Lock()
         self._shutting_down = threading.Event()
@@ -60,6 +64,9 @@ class EngineWorker(QObject):
 
     @Slot(str)
     def load_model(self, directory: str) -> None:
+        # PyTorch is imported here, in the engine thread, so the window appears without it.
+        from engine.chatbot import Chatbot
+
         try:
             bot = Chatbot.load(directory or None, device=self._device, quantize=self._quantize)
         except EngineError as error:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QModelIndex, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
@@ -35,7 +37,10 @@ from chatapp.model_versions import ensure_model_version
 from chatapp.store import Store
 from chatapp.store.errors import StoreError
 from chatapp.store.records import MessageRecord, SearchHit
-from engine import DecodeConfig, Reply
+from engine.decoding.config import DecodeConfig
+
+if TYPE_CHECKING:
+    from engine import Reply
 
 
 class ChatView(QListView):

@@ -1,0 +1,93 @@
+"""Conversations, search, export/import, list models and a screenshot."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from chatapp.gui.conversation_model import ConversationListModel
+from chatapp.gui.message_model import PAGE_SIZE, MessageListModel
+from chatapp.gui.transfer import export_conversation, import_archive_file
+from chatapp.store import Store
+from tests.chatapp.gui.helpers import send_and_wait
+
+
+def test_search_finds_a_message_in_another_conversation(qtbot, window, store):
+    other = store.create_conversation()
+    store.add_user_turn(other.id, "I saw a purple elephant yesterday")
+    window.new_conversation()
+    window.refresh_conversations()
+    qtbot.keyClicks(window.sidebar.search_edit, "elephant")
+    qtbot.keyClick(window.sidebar.search_edit, Qt.Key.Key_Return)
+    results = window.sidebar.results
+    assert results.isVisible() and results.count() == 1
+    assert "elephant" in results.item(0).text()
+    results.itemClicked.emit(results.item(0))
+    assert window.controller.conversation_id == other.id
+    assert window.chat_view.currentIndex().data() == "I saw a purple elephant yesterday"
+
+
+def test_export_writes_a_file_that_imports_back(qtbot, window, store, tmp_path):
+    send_and_wait(qtbot, window, "Remember this conversation")
+    path = tmp_path / "conversation.json"
+    export_conversation(window, "json", path)
+    markdown = tmp_path / "conversation.md"
+    export_conversation(window, "markdown", markdown)
+    assert "Remember this conversation" in markdown.read_text(encoding="utf-8")
+    other = Store.open(tmp_path / "other.db")
+    try:
+        other.import_archive(__import__("json").loads(path.read_text(encoding="utf-8")))
+        imported = other.list_conversations()[0]
+        assert other.history(imported.id) == store.history(window.controller.conversation_id)
+    finally:
+        other.close()
+    # Importing into the same store again adds nothing.
+    message = import_archive_file(window, path)
+    assert "Imported 0 conversations" in message
+    assert len(store.list_conversations()) == 1
+
+
+def test_conversation_menu_actions(qtbot, window, store, monkeypatch):
+    send_and_wait(qtbot, window, "pin me")
+    conversation = window.controller.conversation_id
+    window.sidebar.pin_requested.emit(conversation, True)
+    assert store.get_conversation(conversation).pinned
+    assert window.conversations.data(window.conversations.index(0)).startswith("📌")
+    window.sidebar.archive_requested.emit(conversation, True)
+    assert window.conversations.rowCount() == 0
+    window.sidebar.archived_box.setChecked(True)
+    assert window.conversations.rowCount() == 1
+    window.delete_conversation(conversation, confirm=False)
+    assert store.list_conversations(include_archived=True) == []
+    assert window.messages.rowCount() == 0
+
+
+def test_long_conversations_page_in(qtbot, store):
+    conversation = store.create_conversation()
+    for number in range(250):
+        store.add_user_turn(conversation.id, f"message {number}")
+    model = MessageListModel(store)
+    model.load_conversation(conversation.id)
+    assert model.rowCount() == PAGE_SIZE
+    assert model.index(PAGE_SIZE - 1).data() == "message 249"
+    assert model.canFetchMore()
+    model.fetchMore()
+    assert model.rowCount() == 2 * PAGE_SIZE
+    model.fetchMore()
+    assert model.rowCount() == 250 and not model.canFetchMore()
+    assert model.index(0).data() == "message 0"
+
+
+def test_list_models_pass_qtmodeltester(qtmodeltester, qtbot, window, store):
+    send_and_wait(qtbot, window, "model test")
+    qtmodeltester.check(window.messages)
+    conversations = ConversationListModel()
+    conversations.set_records(store.list_conversations())
+    qtmodeltester.check(conversations)
+
+
+def test_screenshot_of_a_short_conversation(qtbot, window, tmp_path):
+    send_and_wait(qtbot, window, "Hi! How are you today?")
+    send_and_wait(qtbot, window, "What do you like to do?")
+    path = tmp_path / "main_window.png"
+    assert window.grab().save(str(path))
+    assert path.stat().st_size > 10_000
