@@ -18,7 +18,6 @@ from chatapp.gui.theme import apply_font_size, apply_theme
 from chatapp.model_versions import model_to_load
 from chatapp.paths import resolve_db_path
 from chatapp.store import Store
-from chatapp.store.backup import maybe_daily_backup
 from chatapp.store.errors import StoreError
 
 
@@ -50,8 +49,7 @@ def make_application(argv: list[str] | None = None) -> QApplication:
 
 
 def open_store(options: AppOptions) -> Store:
-    store = Store.open(resolve_db_path(options.db, options.data_dir))
-    maybe_daily_backup(store.path)
+    store = Store.open(resolve_db_path(options.db, options.data_dir))  # makes the daily backup
     store.fail_stale_runs()  # a fine-tune killed with the app last time
     return store
 

@@ -14,13 +14,13 @@ from typing import TextIO
 def atomic_text_file(path: str | Path) -> Iterator[TextIO]:
     """A text file that appears at `path` only once it is complete."""
     target = Path(path)
+    # mkstemp makes the file readable by its owner only: fitting for private conversations.
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """Make docs/screenshot.png: the real main window, offscreen, with a short conversation.
 
-    QT_QPA_PLATFORM=offscreen python docs/make_screenshot.py [--model DIR] [--out PNG]
+QT_QPA_PLATFORM=offscreen python docs/make_screenshot.py [--model DIR] [--out PNG]
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
-from chatapp.app import AppOptions, create_window, make_application, open_store  # noqa: E402
+from chatapp.app import AppOptions, create_window, make_application, open_store
 
 PROMPTS = ("Hi! How are you today?", "What do you like to do on weekends?", "Do you have any pets?")
 
@@ -43,7 +43,9 @@ def main() -> int:
         window.resize(1180, 760)
         window.show()
         wait_for(window.engine.model_loaded)
-        window.decoding_panel.set_config(window.decoding_panel.presets()["balanced"].replace(seed=7))
+        window.decoding_panel.set_config(
+            window.decoding_panel.presets()["balanced"].replace(seed=7)
+        )
         for prompt in PROMPTS:
             window.composer.edit.setPlainText(prompt)
             window.composer.send_requested.emit(prompt)

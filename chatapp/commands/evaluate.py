@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from chatapp.commands.common import CommandError, add_subcommand, device_of, model_of
 from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
@@ -23,6 +24,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none")
     add_decoding_options(parser, default_preset="balanced")
     parser.set_defaults(handler=run_eval)
+
+
+def word_perplexity(result: dict, encoded: list, tokenizer: object) -> float:
+    """Perplexity per word of the scored replies (eos counted as a word), so models with
+    different vocabularies (subwords, whole words) can be compared."""
+    from engine.tokenizer import EOS_ID
+
+    words = sum(
+        len(tokenizer.decode(target).split()) + (target[-1] == EOS_ID) for _, target in encoded
+    )
+    return math.exp(min(result["loss"] * result["tokens"] / max(words, 1), 50.0))
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -45,6 +57,7 @@ def run_eval(args: argparse.Namespace) -> int:
         encoded = encode_examples(scored, bot.tokenizer, bot.config)
         result = {"model": str(bot.model_dir), "corpus": args.corpus, "split": args.split}
         result.update(evaluate_perplexity(bot.model, encoded, device=bot.device))
+        result["word_perplexity"] = word_perplexity(result, encoded, bot.tokenizer)
         if args.generate:
             metrics = generation_metrics(bot, examples[: args.generate], decode_config)
             if not args.samples:

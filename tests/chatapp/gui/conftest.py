@@ -21,7 +21,9 @@ def isolated_settings(tmp_path: Path) -> Iterator[None]:
     QCoreApplication.setOrganizationName("Seq2SeqChatTests")
     QCoreApplication.setApplicationName("Seq2Seq Chat Tests")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    QSettings.setPath(
+        QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
+    )
     QSettings().clear()
     yield
 

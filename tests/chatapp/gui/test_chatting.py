@@ -19,7 +19,10 @@ def test_type_and_send_stores_both_turns(qtbot, window, store):
     assert store.history(conversation) == ["Hello there", reply.text]
     assert reply.text.strip()
     assert reply.model_version_id is not None
-    assert [window.messages.item(r).role for r in range(window.messages.rowCount())] == ["user", "bot"]
+    assert [window.messages.item(r).role for r in range(window.messages.rowCount())] == [
+        "user",
+        "bot",
+    ]
     assert window.composer.text() == ""
     assert "tokens/s" in window.stats_label.text()
     # The conversation got its title from the first turn.
@@ -53,7 +56,9 @@ def test_stop_mid_reply_keeps_the_partial_reply_marked_stopped(qtbot, window, st
 
 
 def test_regenerate_adds_an_alternative_and_the_chosen_one_is_what_continues(qtbot, window, store):
-    window.decoding_panel.set_config(window.decoding_panel.config.replace(strategy="sample", seed=1, temperature=1.5))
+    window.decoding_panel.set_config(
+        window.decoding_panel.config.replace(strategy="sample", seed=1, temperature=1.5)
+    )
     first = send_and_wait(qtbot, window, "How are you?")
     window.decoding_panel.set_knob("seed", 2)
     with qtbot.waitSignal(window.controller.reply_stored, timeout=REPLY_TIMEOUT_MS) as blocker:
@@ -76,11 +81,15 @@ def test_rating_and_correction_land_in_the_store(qtbot, window, store, monkeypat
     assert store.get_message(reply.id).rating == 1
     click_chip(qtbot, window, 1, "dislike")
     assert store.get_message(reply.id).rating == -1
-    monkeypatch.setattr(QInputDialog, "getMultiLineText", lambda *a, **k: ("Good morning to you too!", True))
+    monkeypatch.setattr(
+        QInputDialog, "getMultiLineText", lambda *a, **k: ("Good morning to you too!", True)
+    )
     click_chip(qtbot, window, 1, "correct")
     assert store.get_message(reply.id).corrected_text == "Good morning to you too!"
     pairs = store.training_pairs(include=("corrected",))
-    assert [(p.context, p.response) for p in pairs] == [(["Good morning"], "Good morning to you too!")]
+    assert [(p.context, p.response) for p in pairs] == [
+        (["Good morning"], "Good morning to you too!")
+    ]
 
 
 def test_edit_and_resend_drops_the_later_turns(qtbot, window, store, monkeypatch):
@@ -89,7 +98,9 @@ def test_edit_and_resend_drops_the_later_turns(qtbot, window, store, monkeypatch
     conversation = window.controller.conversation_id
     assert store.message_count(conversation) == 4
     asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes
+    )
     monkeypatch.setattr(QInputDialog, "getMultiLineText", lambda *a, **k: ("a new question", True))
     with qtbot.waitSignal(window.controller.reply_stored, timeout=REPLY_TIMEOUT_MS):
         click_chip(qtbot, window, 0, "edit")
@@ -119,7 +130,10 @@ def test_html_in_a_message_is_shown_literally(qtbot, window):
 def test_turns_sent_while_replying_queue_and_are_answered_in_order(qtbot, window, store):
     for text in ("one", "two", "three"):
         window.controller.send(text)
-    qtbot.waitUntil(lambda: not window.controller.busy and window.controller.queued == 0, timeout=REPLY_TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: not window.controller.busy and window.controller.queued == 0,
+        timeout=REPLY_TIMEOUT_MS,
+    )
     history = store.history(window.controller.conversation_id)
     assert history[0::2] == ["one", "two", "three"]
     assert len(history) == 6
@@ -134,7 +148,9 @@ def test_a_failed_model_load_shows_a_banner_and_the_window_keeps_working(qtbot, 
 
 def test_closing_during_generation_stops_the_worker(qtbot, window):
     window.decoding_panel.set_config(
-        window.decoding_panel.config.replace(strategy="beam", min_length=200, max_length=200, beam_size=16, n_best=1)
+        window.decoding_panel.config.replace(
+            strategy="beam", min_length=200, max_length=200, beam_size=16, n_best=1
+        )
     )
     window.controller.send("keep talking")
     qtbot.waitUntil(lambda: window.controller.busy, timeout=5000)

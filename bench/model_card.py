@@ -1,0 +1,125 @@
+"""Measure a model for its card: test perplexity, generation metrics per preset, int8, fp16.
+
+Prints one JSON object (and writes it to --json-out). The figures are the ones that
+`main.py eval --model DIR --corpus chitchat --split test --generate N --preset P` prints: the
+same functions, the same prompts (the first N test examples) and the same per-prompt seeds.
+
+    python bench/model_card.py --model resources/model --generate 1000 \
+        [--compare NAME=DIR ...] [--json-out card.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+
+from engine import Chatbot
+from engine.batching import encode_examples
+from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.decoding.config import PRESETS
+from engine.metrics import generation_metrics
+from engine.pipeline import load_splits
+from engine.tokenizer import EOS_ID
+from engine.train import evaluate_perplexity
+
+
+def perplexities(bot: Chatbot, examples: list) -> dict[str, float]:
+    encoded = encode_examples(examples, bot.tokenizer, bot.config)
+    result = evaluate_perplexity(bot.model, encoded, device=bot.device)
+    words = sum(len(bot.tokenizer.decode(t).split()) + (t[-1] == EOS_ID) for _, t in encoded)
+    result["word_perplexity"] = math.exp(min(result["loss"] * result["tokens"] / words, 50.0))
+    return result
+
+
+def latency(bot: Chatbot, examples: list, preset: str, count: int = 100) -> float:
+    config = (
+        PRESETS[preset].replace(seed=0) if PRESETS[preset].strategy == "sample" else PRESETS[preset]
+    )
+    times = []
+    for example in examples[:count]:
+        started = time.perf_counter()
+        bot.reply(list(example.context), config)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def describe(bot: Chatbot, directory: Path) -> dict:
+    files = {p.name: p.stat().st_size for p in directory.iterdir() if p.is_file()}
+    return {
+        "directory": str(directory),
+        "parameters": bot.model.parameter_count(),
+        "config": bot.config.to_dict(),
+        "training": bot.checkpoint.record,
+        "files_bytes": files,
+        "size_bytes": sum(files.values()),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--corpus", default="chitchat")
+    parser.add_argument("--generate", type=int, default=1000)
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=DIR")
+    parser.add_argument("--compare-generate", type=int, default=300)
+    parser.add_argument("--json-out")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    bot = Chatbot.load(args.model, device="cpu")
+    splits = load_splits(args.corpus, context_turns=bot.config.context_turns)
+    test = splits.test
+    card: dict = {"model": describe(bot, Path(args.model)), "test_examples": len(test)}
+    card["test"] = perplexities(bot, test)
+    card["presets"] = {}
+    for name, config in PRESETS.items():
+        metrics = generation_metrics(bot, test[: args.generate], config)
+        card["presets"][name] = metrics
+    card["latency_ms_per_reply"] = {name: latency(bot, test, name) for name in PRESETS}
+    quantized = Chatbot.load(args.model, device="cpu", quantize="int8")
+    card["int8"] = {
+        "test": perplexities(quantized, test),
+        "latency_ms_per_reply": {name: latency(quantized, test, name) for name in PRESETS},
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = load_checkpoint(args.model)
+        for dtype in (torch.float32, torch.float16):
+            target = Path(folder) / str(dtype)
+            save_checkpoint(target, model=checkpoint.model, tokenizer=checkpoint.tokenizer,
+                            record=checkpoint.record, weights_dtype=dtype)  # fmt: skip
+            stored = Chatbot.load(target, device="cpu")
+            card[f"stored_{str(dtype).removeprefix('torch.')}"] = {
+                "size_bytes": (target / "model.safetensors").stat().st_size,
+                "test_perplexity": perplexities(stored, test)["perplexity"],
+            }
+    card["compare"] = {}
+    for item in args.compare:
+        name, _, directory = item.partition("=")
+        other = Chatbot.load(directory, device="cpu")
+        other_test = load_splits(args.corpus, context_turns=other.config.context_turns).test
+        card["compare"][name] = {
+            "model": describe(other, Path(directory)),
+            "test": perplexities(other, other_test),
+            "balanced": generation_metrics(
+                other, other_test[: args.compare_generate], PRESETS["balanced"]
+            ),
+        }
+    card["seconds"] = time.perf_counter() - started
+    text = json.dumps(card, indent=2, ensure_ascii=False)
+    if args.json_out:
+        Path(args.json_out).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

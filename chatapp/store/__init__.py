@@ -1,0 +1,64 @@
+"""The conversation store: SQLite (WAL) through SQLAlchemy, migrated with Alembic.
+
+Import from here: `Store`, the records it returns, and the errors it raises. No ORM object and
+no Qt type crosses this boundary.
+"""
+
+from __future__ import annotations
+
+from chatapp.store.archive import ARCHIVE_FORMAT, ARCHIVE_VERSION
+from chatapp.store.backup import list_backups, make_backup, maybe_daily_backup
+from chatapp.store.errors import (
+    ArchiveError,
+    CorruptDatabaseError,
+    DatabaseLockedError,
+    DiskFullError,
+    NewerDatabaseError,
+    NotFoundError,
+    ReadOnlyDatabaseError,
+    StoreError,
+)
+from chatapp.store.exports import escape_markdown, write_jsonl, write_markdown
+from chatapp.store.records import (
+    DEFAULT_TITLE,
+    PAIR_KINDS,
+    ConversationRecord,
+    FinetuneRunRecord,
+    ImportSummary,
+    MessageRecord,
+    ModelVersionRecord,
+    PresetRecord,
+    SearchHit,
+    TrainingPair,
+)
+from chatapp.store.repository import Store
+
+__all__ = [
+    "ARCHIVE_FORMAT",
+    "ARCHIVE_VERSION",
+    "DEFAULT_TITLE",
+    "PAIR_KINDS",
+    "ArchiveError",
+    "ConversationRecord",
+    "CorruptDatabaseError",
+    "DatabaseLockedError",
+    "DiskFullError",
+    "FinetuneRunRecord",
+    "ImportSummary",
+    "MessageRecord",
+    "ModelVersionRecord",
+    "NewerDatabaseError",
+    "NotFoundError",
+    "PresetRecord",
+    "ReadOnlyDatabaseError",
+    "SearchHit",
+    "Store",
+    "StoreError",
+    "TrainingPair",
+    "escape_markdown",
+    "list_backups",
+    "make_backup",
+    "maybe_daily_backup",
+    "write_jsonl",
+    "write_markdown",
+]

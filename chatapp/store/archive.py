@@ -1,0 +1,285 @@
+"""The JSON archive: every field of every conversation, out and back in without duplicates.
+
+Layout (`version` 1):
+    {"format": "seq2seq-chat-archive", "version": 1, "exported_at": ISO-8601,
+     "conversations": [{"uid", "title", "created_at", "updated_at", "pinned", "archived",
+                        "messages": [{"uid", "position", "role", "text", "created_at",
+                                      "parent_uid", "chosen", "rating", "corrected_text",
+                                      "stopped", "model_version", "decoding", "seed",
+                                      "timings", "nbest"}, ...]}, ...]}
+Model versions travel by name (ids differ between databases). An import checks the whole
+archive before writing, writes in one transaction, and skips conversations whose uid is
+already in the database.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, NoReturn
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from chatapp.store.errors import ArchiveError
+from chatapp.store.models import Conversation, Message, ModelVersion, utcnow
+from chatapp.store.records import ROLES, ImportSummary
+
+ARCHIVE_FORMAT = "seq2seq-chat-archive"
+ARCHIVE_VERSION = 1
+_REQUIRED = object()  # marks a field that has no default
+
+
+def build_archive(session: Session, conversation_id: int | None = None) -> dict[str, Any]:
+    version_names = dict(session.execute(select(ModelVersion.id, ModelVersion.name)).all())
+    query = select(Conversation).order_by(Conversation.id)
+    if conversation_id is not None:
+        query = query.where(Conversation.id == conversation_id)
+    conversations = []
+    for conversation in session.scalars(query):
+        messages = session.scalars(
+            select(Message)
+            .where(Message.conversation_id == conversation.id)
+            .order_by(Message.position, Message.id)
+        ).all()
+        uids = {message.id: message.uid for message in messages}
+        conversations.append(
+            {
+                "uid": conversation.uid,
+                "title": conversation.title,
+                "created_at": conversation.created_at.isoformat(),
+                "updated_at": conversation.updated_at.isoformat(),
+                "pinned": conversation.pinned,
+                "archived": conversation.archived,
+                "messages": [
+                    {
+                        "uid": m.uid,
+                        "position": m.position,
+                        "role": m.role,
+                        "text": m.text,
+                        "created_at": m.created_at.isoformat(),
+                        "parent_uid": uids.get(m.parent_id) if m.parent_id else None,
+                        "chosen": m.chosen,
+                        "rating": m.rating,
+                        "corrected_text": m.corrected_text,
+                        "stopped": m.stopped,
+                        "model_version": version_names.get(m.model_version_id),
+                        "decoding": m.decoding,
+                        "seed": m.seed,
+                        "timings": m.timings,
+                        "nbest": m.nbest,
+                    }
+                    for m in messages
+                ],
+            }
+        )
+    return {
+        "format": ARCHIVE_FORMAT,
+        "version": ARCHIVE_VERSION,
+        "exported_at": utcnow().isoformat(),
+        "conversations": conversations,
+    }
+
+
+# -- checking ------------------------------------------------------------------------------
+
+
+def _fail(where: str, problem: str) -> NoReturn:
+    raise ArchiveError(f"malformed archive: {where}: {problem}")
+
+
+def _is_text(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")  # JSON allows lone surrogates ("\ud800"); SQLite does not
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _is_nbest(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(entry, dict)
+        and _is_text(entry.get("text"))
+        and isinstance(entry.get("score"), (int, float))
+        and not isinstance(entry.get("score"), bool)
+        and math.isfinite(entry["score"])
+        for entry in value
+    )
+
+
+def _is_time(value: Any) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _is_uid(value: Any) -> bool:
+    return _is_text(value) and 0 < len(value) <= 64
+
+
+def _or_none(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+# (key, check, what is expected, default when the key is missing; _REQUIRED: no default)
+_Field = tuple[str, Callable[[Any], bool], str, Any]
+_MESSAGE_FIELDS: tuple[_Field, ...] = (
+    ("uid", _is_uid, "a uid", _REQUIRED),
+    ("position", lambda v: _is_int(v) and v >= 0, "an int >= 0", _REQUIRED),
+    ("role", lambda v: v in ROLES, "'user' or 'bot'", _REQUIRED),
+    ("text", _is_text, "a string", _REQUIRED),
+    ("created_at", _is_time, "an ISO-8601 time", _REQUIRED),
+    ("parent_uid", _or_none(_is_uid), "a uid or null", None),
+    ("chosen", _is_bool, "true or false", _REQUIRED),
+    ("rating", lambda v: _is_int(v) and v in (-1, 0, 1), "-1, 0 or 1", 0),
+    ("corrected_text", _or_none(_is_text), "a string or null", None),
+    ("stopped", _is_bool, "true or false", False),
+    ("model_version", _or_none(_is_text), "a name or null", None),
+    ("decoding", _or_none(_is_object), "an object or null", None),
+    ("seed", _or_none(lambda v: _is_int(v) and -(2**63) <= v < 2**63), "a 64-bit int", None),
+    ("timings", _or_none(_is_object), "an object or null", None),
+    ("nbest", _or_none(_is_nbest), "a list of {text, score} or null", None),
+)
+_CONVERSATION_FIELDS: tuple[_Field, ...] = (
+    ("uid", _is_uid, "a uid", _REQUIRED),
+    ("title", lambda v: _is_text(v) and bool(v.strip()), "a title", _REQUIRED),
+    ("created_at", _is_time, "an ISO-8601 time", _REQUIRED),
+    ("updated_at", _is_time, "an ISO-8601 time", None),
+    ("pinned", _is_bool, "true or false", False),
+    ("archived", _is_bool, "true or false", False),
+)
+
+
+def _to_time(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _check_fields(item: Any, where: str, fields: tuple[_Field, ...]) -> dict[str, Any]:
+    if not _is_object(item):
+        _fail(where, "expected an object")
+    values = {}
+    for key, check, expected, default in fields:
+        if key not in item:
+            if default is _REQUIRED:
+                _fail(f"{where}.{key}", "missing")
+            values[key] = default
+        elif check(item[key]):
+            values[key] = item[key]
+        else:
+            got = f"{type(item[key]).__name__} {item[key]!r:.40}"
+            _fail(f"{where}.{key}", f"expected {expected}, got {got}")
+    for key in ("created_at", "updated_at"):
+        if values.get(key) is not None:
+            values[key] = _to_time(values[key])
+    return values
+
+
+def _check_conversation(item: Any, where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    conversation = _check_fields(item, where, _CONVERSATION_FIELDS)
+    conversation["updated_at"] = conversation["updated_at"] or conversation["created_at"]
+    if not isinstance(item.get("messages"), list):
+        _fail(f"{where}.messages", "expected a list")
+    messages = [
+        _check_fields(m, f"{where}.messages[{i}]", _MESSAGE_FIELDS)
+        for i, m in enumerate(item["messages"])
+    ]
+    # The store's invariants: positions 0..n-1, one chosen message at each, parents known.
+    chosen = sorted(m["position"] for m in messages if m["chosen"])
+    if chosen != list(range(len(chosen))) or {m["position"] for m in messages} != set(chosen):
+        _fail(where, "each position from 0 up must have exactly one chosen message")
+    uids = {m["uid"] for m in messages}
+    for i, message in enumerate(messages):
+        if message["parent_uid"] is not None and message["parent_uid"] not in uids:
+            _fail(f"{where}.messages[{i}].parent_uid", "not a message of this conversation")
+    return conversation, messages
+
+
+def check_archive(data: Any) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """The archive's conversations as column values, or `ArchiveError` naming the first fault."""
+    if not _is_object(data):
+        _fail("top level", "expected a JSON object")
+    if data.get("format") != ARCHIVE_FORMAT:
+        _fail("format", f"expected {ARCHIVE_FORMAT!r} (is this a Seq2Seq Chat archive?)")
+    version = data.get("version")
+    if not _is_int(version) or version < 1:
+        _fail("version", "expected a positive int")
+    if version > ARCHIVE_VERSION:
+        raise ArchiveError(
+            f"the archive is version {version}, made by a newer Seq2Seq Chat; "
+            f"this one reads version {ARCHIVE_VERSION}"
+        )
+    if not isinstance(data.get("conversations"), list):
+        _fail("conversations", "expected a list")
+    conversations = [
+        _check_conversation(c, f"conversations[{i}]") for i, c in enumerate(data["conversations"])
+    ]
+    seen: set[str] = set()
+    for i, (conversation, messages) in enumerate(conversations):
+        for uid in (conversation["uid"], *(m["uid"] for m in messages)):
+            if uid in seen:
+                _fail(f"conversations[{i}]", f"uid {uid!r} appears twice")
+            seen.add(uid)
+    return conversations
+
+
+# -- restoring -----------------------------------------------------------------------------
+
+
+def restore_archive(session: Session, data: Any) -> ImportSummary:
+    """Add the archive's conversations that are not in the database yet (in `session`)."""
+    conversations = check_archive(data)
+    present = set(session.scalars(select(Conversation.uid)))
+    new = [(c, ms) for c, ms in conversations if c["uid"] not in present]
+    message_uids = set(session.scalars(select(Message.uid)))
+    for conversation, messages in new:
+        for message in messages:
+            if message["uid"] in message_uids:
+                raise ArchiveError(
+                    f"malformed archive: message {message['uid']} of conversation "
+                    f"{conversation['uid']} is already in the database, in another conversation"
+                )
+    versions = dict(session.execute(select(ModelVersion.name, ModelVersion.id)).all())
+    added_messages = 0
+    for conversation, messages in new:
+        row = Conversation(**conversation)
+        session.add(row)
+        session.flush()
+        by_uid: dict[str, Message] = {}
+        for fields in messages:
+            columns = {k: v for k, v in fields.items() if k not in ("parent_uid", "model_version")}
+            message = Message(
+                conversation_id=row.id,
+                model_version_id=versions.get(fields["model_version"]),
+                **columns,
+            )
+            session.add(message)
+            by_uid[fields["uid"]] = message
+        session.flush()
+        for fields in messages:
+            if fields["parent_uid"] is not None:
+                by_uid[fields["uid"]].parent_id = by_uid[fields["parent_uid"]].id
+        added_messages += len(messages)
+    session.flush()
+    return ImportSummary(
+        conversations_added=len(new),
+        messages_added=added_messages,
+        conversations_skipped=len(conversations) - len(new),
+    )

@@ -1,0 +1,271 @@
+"""Opening the SQLite file: checks, migrations, engine settings, and error translation.
+
+`Database.open` refuses what it must not touch (a damaged file, another program's database, a
+database made by a newer app) before writing a byte, backs up and upgrades an older schema,
+and hands out sessions: `read()` and `write()` are one unit of work each, never shared across
+threads. Every SQLite failure leaves here as a `StoreError` with a message fit for the user.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import URL, Connection, Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
+
+from chatapp.store.backup import BACKUP_DIR, make_backup, maybe_daily_backup
+from chatapp.store.errors import (
+    CorruptDatabaseError,
+    DatabaseLockedError,
+    DiskFullError,
+    NewerDatabaseError,
+    ReadOnlyDatabaseError,
+    StoreError,
+)
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+DEFAULT_BUSY_TIMEOUT = 5.0  # seconds a write waits for another program before giving up
+SQLITE_HEADER = b"SQLite format 3\x00"
+_BEGIN_OPTION = "chatapp_store_begin"  # execution option read by the "begin" listener
+
+
+def alembic_config(path: str | os.PathLike[str]) -> Config:
+    """An Alembic configuration for the database at `path` (no alembic.ini needed)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["db_path"] = Path(path)
+    return config
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory(str(MIGRATIONS_DIR))
+
+
+def head_revision() -> str:
+    """The schema revision this version of the app writes."""
+    head = _scripts().get_current_head()
+    assert head is not None, "the migrations folder has no revisions"
+    return head
+
+
+def known_revisions() -> set[str]:
+    return {script.revision for script in _scripts().walk_revisions()}
+
+
+def create_sqlite_engine(
+    path: Path,
+    *,
+    read_only: bool = False,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    foreign_keys: bool = True,
+    max_page_count: int | None = None,
+    begin: str = "DEFERRED",
+) -> Engine:
+    """An engine whose every connection has the store's pragmas.
+
+    `begin` is the default transaction mode; `Database.write` asks for IMMEDIATE per session.
+    """
+    uri = path.resolve().as_uri() + ("?mode=ro" if read_only else "")
+
+    def connect() -> sqlite3.Connection:
+        # isolation_level=None stops sqlite3 from issuing its own BEGINs (it skips them before
+        # SELECTs and DDL); the "begin" listener below issues ours, so reads are repeatable and
+        # migrations are transactional.
+        return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+
+    engine = create_engine(
+        URL.create("sqlite+pysqlite", database=str(path)),
+        creator=connect,
+        poolclass=QueuePool,
+        execution_options={_BEGIN_OPTION: begin},
+    )
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        cursor = dbapi_connection.cursor()
+        # The busy timeout first: switching to WAL may itself have to wait for a lock.
+        cursor.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit that returned survives a crash or power loss, not only a killed process.
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+        if max_page_count is not None:
+            cursor.execute(f"PRAGMA max_page_count = {int(max_page_count)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql(f"BEGIN {connection.get_execution_options()[_BEGIN_OPTION]}")
+
+    return engine
+
+
+def store_error(error: BaseException, path: Path, busy_timeout: float) -> StoreError:
+    """The user-facing error for an SQLite failure (SQLite's messages are stable API)."""
+    original = getattr(error, "orig", None) or error
+    message = str(original)
+    lowered = message.lower()
+    if "locked" in lowered:
+        return DatabaseLockedError(
+            f"the database is locked by another program (waited {busy_timeout:g} s): {path}. "
+            "Nothing was lost; close the other program and try again."
+        )
+    if "disk is full" in lowered:
+        return DiskFullError(
+            f"disk is full: could not save to {path}. What was saved before is intact; "
+            "free some space and try again."
+        )
+    if "readonly" in lowered or "read-only" in lowered:
+        return ReadOnlyDatabaseError(f"the database {path} is read-only: changes can't be saved")
+    if "malformed" in lowered or "not a database" in lowered:
+        return CorruptDatabaseError(
+            f"the database {path} is damaged ({message}); it was left as it is. "
+            f"Copies are kept in {path.parent / BACKUP_DIR}."
+        )
+    if "unable to open" in lowered:
+        return StoreError(f"cannot open the database {path}: {message}")
+    return StoreError(f"database error in {path}: {message}")
+
+
+@contextmanager
+def translate_errors(path: Path, busy_timeout: float) -> Iterator[None]:
+    try:
+        yield
+    except (sa_exc.IntegrityError, sa_exc.ProgrammingError, sqlite3.IntegrityError):
+        raise  # a broken invariant or a bad statement is a bug, not a user-facing condition
+    except (sa_exc.DatabaseError, sa_exc.OperationalError, sqlite3.DatabaseError) as error:
+        raise store_error(error, path, busy_timeout) from error
+
+
+def read_revision(path: Path, busy_timeout: float) -> str | None:
+    """The schema revision of an existing file, checking it without writing to it.
+
+    None means an empty database. Raises `CorruptDatabaseError` for a file that is not an SQLite
+    database or fails `PRAGMA quick_check`, and `StoreError` for another program's database.
+    """
+    with path.open("rb") as file:
+        header = file.read(len(SQLITE_HEADER))
+    if header != SQLITE_HEADER:
+        raise CorruptDatabaseError(
+            f"{path} is not a Seq2Seq Chat database (not an SQLite file); it was left untouched"
+        )
+    connection = sqlite3.connect(
+        path.resolve().as_uri() + "?mode=ro", uri=True, timeout=busy_timeout
+    )
+    try:
+        check = [row[0] for row in connection.execute("PRAGMA quick_check")]
+        if check != ["ok"]:
+            raise CorruptDatabaseError(
+                f"the database {path} is damaged ({'; '.join(check[:3])}); it was left as it is. "
+                f"Copies are kept in {path.parent / BACKUP_DIR}."
+            )
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        if "alembic_version" not in tables:
+            if tables:
+                raise StoreError(
+                    f"{path} is not a Seq2Seq Chat database (it has no schema version); "
+                    "it was left untouched"
+                )
+            return None
+        rows = [row[0] for row in connection.execute("SELECT version_num FROM alembic_version")]
+    finally:
+        connection.close()
+    unknown = sorted(set(rows) - known_revisions())
+    if unknown:
+        raise NewerDatabaseError(
+            f"the database {path} was made by a newer version of Seq2Seq Chat (schema "
+            f"{', '.join(unknown)}; this version knows up to {head_revision()}). It was left "
+            "untouched: update the app to open it."
+        )
+    return rows[0] if rows else None
+
+
+def upgrade(path: Path, from_revision: str | None) -> None:
+    """Bring the schema to the head revision, after a backup if there was data to lose."""
+    if from_revision is not None:
+        make_backup(path, reason=f"before-{head_revision()}")
+        log.info("upgrading %s from schema %s to %s", path, from_revision, head_revision())
+    command.upgrade(alembic_config(path), "head")
+
+
+class Database:
+    """An open database: its engine, one sessionmaker, and units of work."""
+
+    def __init__(self, path: Path, engine: Engine, *, read_only: bool, busy_timeout: float):
+        self.path = path
+        self.read_only = read_only
+        self.busy_timeout = busy_timeout
+        self._engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        max_page_count: int | None = None,
+    ) -> Database:
+        path = Path(path)
+        existed = path.exists() and path.stat().st_size > 0
+        if read_only and not existed:
+            raise StoreError(f"there is no database at {path}")
+        if existed and not os.access(path, os.W_OK):
+            read_only = True  # open what can be read; writes raise ReadOnlyDatabaseError
+        with translate_errors(path, busy_timeout):
+            revision = read_revision(path, busy_timeout) if existed else None
+            if revision != head_revision():
+                if read_only:
+                    raise ReadOnlyDatabaseError(
+                        f"the database {path} needs upgrading for this version of the app but "
+                        "is read-only; it was left untouched"
+                    )
+                upgrade(path, revision)
+        engine = create_sqlite_engine(
+            path, read_only=read_only, busy_timeout=busy_timeout, max_page_count=max_page_count
+        )
+        if existed and not read_only:
+            try:
+                maybe_daily_backup(path)
+            except (OSError, sqlite3.Error) as error:
+                # A missed backup must not keep the user from their conversations.
+                log.warning("daily backup of %s failed: %s", path, error)
+        return cls(path, engine, read_only=read_only, busy_timeout=busy_timeout)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A unit of work that only reads (a consistent snapshot)."""
+        with translate_errors(self.path, self.busy_timeout), self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A unit of work that writes: committed on a clean exit, rolled back on an error."""
+        if self.read_only:
+            raise ReadOnlyDatabaseError(
+                f"the database {self.path} is open read-only: changes can't be saved"
+            )
+        with translate_errors(self.path, self.busy_timeout), self._sessions.begin() as session:
+            # IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a
+            # read-then-write unit never fails half-way when another writer got in between.
+            session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
+            yield session
+
+    def close(self) -> None:
+        self._engine.dispose()
