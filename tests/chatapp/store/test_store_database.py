@@ -218,3 +218,14 @@ def test_a_full_disk_is_a_clear_error_and_committed_data_survives(db_path, integ
     assert integrity_check(db_path) == "ok"
     with Store.open(db_path) as store:
         assert [m.id for m in store.page_messages(conversation.id, 0, 200)] == saved
+
+
+def test_the_known_revisions_are_the_migrations_folder():
+    from alembic.script import ScriptDirectory
+
+    from chatapp.store.database import MIGRATIONS_DIR, SCHEMA_REVISIONS
+
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    folder = [script.revision for script in reversed(list(scripts.walk_revisions()))]
+    assert list(SCHEMA_REVISIONS) == folder
+    assert scripts.get_current_head() == SCHEMA_REVISIONS[-1]
