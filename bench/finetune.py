@@ -1,0 +1,169 @@
+"""Fine-tuning wall time: `main.py finetune` on 200 saved pairs with replay 0.5 (target < 5 min).
+
+Prints one JSON object. The saved pairs are made from chitchat test-split conversations (up to
+two exchanges each), as a user would leave them: three in four bot replies corrected to what
+the person really said next, one in four real replies rated up. The model is the shipped one
+(`resources/model`); if there is none yet, a `small` model with random weights and a tokenizer
+trained on chitchat is saved to a temporary folder (`model` in the JSON says which). Its
+training record names chitchat, so replay and the original validation figures use chitchat, as
+for the real model.
+
+The fine-tune runs as the app runs it: a child process with `--progress json`; `seconds` is the
+child's whole wall time (start-up, reading the 40 MB corpus, measuring before and after, the
+replies compared, saving), `train_seconds` the training loop alone. The child gets one thread
+less than the machine has, as the app's dialog gives it (on a busy 2-core machine, two threads
+fighting another process for the cores made the same run ten times slower).
+
+    python bench/finetune.py [--model DIR] [--pairs 200] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+
+from bench._machine import describe
+from chatapp.store import Store
+from engine.checkpoint import save_checkpoint
+from engine.config import ModelConfig, preset
+from engine.data import read_chitchat, split_of
+from engine.default_model import default_model_dir
+from engine.errors import CheckpointError
+from engine.model import Seq2Seq
+from engine.tokenizer import Tokenizer
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TARGET_SECONDS = 300
+RANDOM_MODEL = "random-init small (resources/model is missing)"
+
+
+def random_small_model(folder: Path, turns: list[str]) -> Path:
+    """A `small` model with random weights (what exists before any training)."""
+    config = preset("small")
+    tokenizer = Tokenizer.train(turns, vocab_size=config.vocab_size)
+    config = ModelConfig.from_dict({**config.to_dict(), "vocab_size": tokenizer.vocab_size})
+    torch.manual_seed(0)
+    return save_checkpoint(
+        folder / "random-small", model=Seq2Seq(config), tokenizer=tokenizer,
+        record={"corpus": "chitchat"},
+    )  # fmt: skip
+
+
+def seed_store(path: Path, conversations: list[tuple[str, ...]], pairs: int) -> dict[str, int]:
+    """`pairs` saved pairs from up to two exchanges per conversation (its first four turns)."""
+    saved = 0
+    with Store.open(path) as store:
+        for turns in conversations:
+            conversation = store.create_conversation()
+            for user_turn, real_reply in zip(turns[0:4:2], turns[1:4:2]):
+                if saved == pairs:
+                    break
+                store.add_user_turn(conversation.id, user_turn)
+                if saved % 4 == 3:
+                    store.rate(store.add_bot_reply(conversation.id, real_reply).id, 1)
+                else:
+                    reply = store.add_bot_reply(conversation.id, "i am not sure what you mean.")
+                    store.correct(reply.id, real_reply)
+                saved += 1
+            if saved == pairs:
+                break
+        return store.training_pair_counts()
+
+
+def run_finetune(argv: list[str], env: dict[str, str]) -> tuple[float, list[dict[str, Any]], str]:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "main.py"), *argv],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0:
+        raise SystemExit(f"finetune failed ({result.returncode}): {result.stderr[-3000:]}")
+    return seconds, events, result.stderr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="model to start from (default: the shipped model)")
+    parser.add_argument("--pairs", type=int, default=200)
+    parser.add_argument("--replay", type=float, default=0.5)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=max(1, (os.cpu_count() or 2) - 1),
+        help="OMP_NUM_THREADS for the fine-tune process (default: as the app sets it)",
+    )
+    args = parser.parse_args()
+
+    conversations = [
+        conversation.turns
+        for conversation in read_chitchat()
+        if split_of(conversation.key) == "test" and len(conversation.turns) >= 2
+    ]
+    with tempfile.TemporaryDirectory(prefix="bench-finetune-") as temporary:
+        folder = Path(temporary)
+        if args.model:
+            model, model_kind = Path(args.model), "given"
+        else:
+            try:
+                model, model_kind = default_model_dir(), "shipped resources/model"
+            except CheckpointError:
+                texts = [turn for turns in conversations for turn in turns]
+                model, model_kind = random_small_model(folder, texts), RANDOM_MODEL
+        counts = seed_store(folder / "conversations.db", conversations, args.pairs)
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+        argv = [
+            "finetune", "--db", str(folder / "conversations.db"), "--data-dir", str(folder),
+            "--model", str(model), "--replay", str(args.replay), "--device", "cpu",
+            "--progress", "json",
+        ]  # fmt: skip
+        seconds, events, _ = run_finetune(argv, env)
+    done = events[-1]
+    end = next(event for event in events if event["event"] == "end")
+    before, after = done["metrics"]["before"], done["metrics"]["after"]
+    print(
+        json.dumps(
+            {
+                "benchmark": "finetune",
+                "model": model_kind,
+                "model_dir": None if model_kind == RANDOM_MODEL else str(model),
+                "pairs": done["data"]["pairs"],
+                "pairs_available": counts,
+                "train_pairs": done["data"]["train_pairs"],
+                "heldout_pairs": done["data"]["heldout_pairs"],
+                "replay_examples": done["data"]["replay_examples"],
+                "replay_corpus": done["data"]["replay_corpus"],
+                "seconds": round(seconds, 1),
+                "train_seconds": round(end["train_seconds"], 1),
+                "steps": end["steps"],
+                "epochs": end["epochs_completed"],
+                "stopped_by": end["stopped_by"],
+                "under_5_minutes": seconds < TARGET_SECONDS,
+                "heldout_perplexity_before": round(before["heldout_perplexity"], 2),
+                "heldout_perplexity_after": round(after["heldout_perplexity"], 2),
+                "valid_perplexity_before": round(before["valid_perplexity"], 2),
+                "valid_perplexity_after": round(after["valid_perplexity"], 2),
+                "comparisons": done["comparisons"],
+                "fine_tune_threads": args.threads,
+                "machine": describe(),
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,554 @@
+"""File > Fine-tune on my conversations…: settings, a live run in a child process, the outcome.
+
+The run is `main.py finetune --progress json` in a `QProcess`: the GUI thread only reads its
+JSON lines (progress bar with ETA, loss curve), so chatting goes on meanwhile, and a crash in
+the child cannot take the app or its model down. Cancel is a terminate, then a kill after 2 s;
+the command deletes its partial output either way. When it is done the dialog shows the
+perplexities before and after and both models' replies to held-out prompts, and offers to
+switch to the new version (through the same `ModelSwitcher` as the models dialog).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, Slot
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from chatapp.finetune_data import DEFAULT_INCLUDE, KIND_LABELS, not_enough_message
+from chatapp.gui.loss_plot import LossPlot
+from chatapp.gui.models_dialog import ModelsDialog, switcher_for
+from chatapp.store import PAIR_KINDS, ModelVersionRecord, StoreError
+from engine.finetune import FinetuneConfig
+
+if TYPE_CHECKING:
+    from chatapp.gui.main_window import MainWindow
+
+KILL_AFTER_MS = 2000  # the command stops within 2 s of SIGTERM; after that it is killed
+STDERR_TAIL_CHARS = 6000
+STATES = ("idle", "running", "cancelling", "done", "failed", "cancelled")
+
+
+def main_script() -> str:
+    """Path of `main.py`: installed as a top-level module, or at the root of a source checkout."""
+    spec = importlib.util.find_spec("main")
+    if spec is not None and spec.origin:
+        return spec.origin
+    return str(Path(__file__).resolve().parents[2] / "main.py")
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return ""
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"ETA {minutes}:{seconds:02d}"
+
+
+FIGURE_ROWS = (
+    ("On your held-out conversations", "heldout_perplexity"),
+    ("On the original chat corpus", "valid_perplexity"),
+)
+
+
+def _numbers(*values: Any) -> bool:
+    return all(isinstance(value, (int, float)) for value in values)
+
+
+def _figure(value: Any) -> str:
+    return f"{value:,.2f}" if _numbers(value) else "–"
+
+
+class FinetuneDialog(QDialog):
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.setObjectName("finetuneDialog")
+        self.setWindowTitle("Fine-tune on my conversations")
+        self.setModal(False)
+        self.resize(880, 820)
+        self.main_window = window
+        self.switcher = switcher_for(window)
+        self.process: QProcess | None = None
+        self.state = "idle"
+        self.counts: dict[str, int] = dict.fromkeys(PAIR_KINDS, 0)
+        self.result: dict[str, Any] | None = None
+        self.error_message = ""
+        self.events: list[dict[str, Any]] = []
+        self._stderr: deque[str] = deque()
+        self._stderr_chars = 0
+        self._kill_timer = QTimer(self)  # a child of the dialog: it never fires after it is gone
+        self._kill_timer.setSingleShot(True)
+        self._kill_timer.timeout.connect(self._kill_if_running)
+        self._build()
+        self.switcher.switched.connect(self._on_switched)
+        self.switcher.switch_failed.connect(self._on_switch_failed)
+        window.closed.connect(self.shut_down)
+        self.refresh_counts()
+        self._set_state("idle")
+
+    # Construction --------------------------------------------------------------------------
+    def _build(self) -> None:
+        intro = QLabel(
+            "Teach the model from your saved conversations. The model you chat with now is "
+            "kept unchanged; the result is a new version you can switch to, and back from "
+            "(File > Models…). You can keep chatting while it trains.",
+            self,
+        )
+        intro.setWordWrap(True)
+        data_box = QGroupBox("Learn from", self)
+        data_layout = QVBoxLayout(data_box)
+        self.kind_boxes: dict[str, QCheckBox] = {}
+        for kind in PAIR_KINDS:
+            box = QCheckBox(data_box)
+            box.setChecked(kind in DEFAULT_INCLUDE)
+            box.toggled.connect(self._update_start)
+            self.kind_boxes[kind] = box
+            data_layout.addWidget(box)
+        self.kind_boxes["user"].setToolTip(
+            "Your own messages as targets: the model learns to talk more like you."
+        )
+        self.data_hint = QLabel("", data_box)
+        self.data_hint.setWordWrap(True)
+        self.data_hint.setTextFormat(Qt.TextFormat.PlainText)
+        data_layout.addWidget(self.data_hint)
+
+        defaults = FinetuneConfig()
+        settings_box = QGroupBox("Settings", self)
+        form = QFormLayout(settings_box)
+        self.replay_spin = QDoubleSpinBox(settings_box)
+        self.replay_spin.setRange(0.0, 5.0)
+        self.replay_spin.setSingleStep(0.1)
+        self.replay_spin.setValue(defaults.replay)
+        self.replay_spin.setToolTip(
+            "Examples from the original corpus mixed in per saved pair, so the model keeps "
+            "its general chat while it learns yours."
+        )
+        self.epochs_spin = QSpinBox(settings_box)
+        self.epochs_spin.setRange(1, 100)
+        self.epochs_spin.setValue(defaults.epochs)
+        self.minutes_spin = QDoubleSpinBox(settings_box)
+        self.minutes_spin.setRange(0.0, 600.0)
+        self.minutes_spin.setDecimals(1)
+        self.minutes_spin.setSpecialValueText("no limit")
+        self.minutes_spin.setSuffix(" min")
+        self.lr_spin = QDoubleSpinBox(settings_box)
+        self.lr_spin.setDecimals(5)
+        self.lr_spin.setRange(0.00001, 0.01)
+        self.lr_spin.setSingleStep(0.0001)
+        self.lr_spin.setValue(defaults.learning_rate)
+        form.addRow("Replay share:", self.replay_spin)
+        form.addRow("Epochs (at most):", self.epochs_spin)
+        form.addRow("Time limit:", self.minutes_spin)
+        form.addRow("Learning rate:", self.lr_spin)
+        self.settings_widgets: list[QWidget] = [
+            data_box, self.replay_spin, self.epochs_spin, self.minutes_spin, self.lr_spin
+        ]  # fmt: skip
+
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.plot = LossPlot(self)
+
+        self.results_box = QGroupBox("Before and after", self)
+        results_layout = QVBoxLayout(self.results_box)
+        self.figures = QGridLayout()
+        self.figure_labels: dict[tuple[int, int], QLabel] = {}
+        headers = ("Perplexity (lower is better)", "Before", "After", "Change")
+        for column, text in enumerate(headers):
+            header = QLabel(f"<b>{text}</b>", self.results_box)
+            self.figures.addWidget(header, 0, column)
+        for row, text in enumerate(FIGURE_ROWS, start=1):
+            self.figures.addWidget(QLabel(text[0], self.results_box), row, 0)
+            for column in (1, 2, 3):
+                label = QLabel("–", self.results_box)
+                label.setTextFormat(Qt.TextFormat.PlainText)
+                self.figure_labels[row - 1, column] = label
+                self.figures.addWidget(label, row, column)
+        self.figures.setColumnStretch(0, 2)
+        for column in (1, 2, 3):
+            self.figures.setColumnStretch(column, 1)
+        self.comparisons = QTableWidget(0, 4, self.results_box)
+        self.comparisons.setHorizontalHeaderLabels(
+            ["Prompt", "Your saved reply", "Before", "After"]
+        )
+        self.comparisons.verticalHeader().hide()
+        self.comparisons.setWordWrap(True)
+        self.comparisons.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.comparisons.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        results_layout.addLayout(self.figures)
+        self.comparisons_label = QLabel("", self.results_box)
+        results_layout.addWidget(self.comparisons_label)
+        results_layout.addWidget(self.comparisons)
+
+        self.error_box = QPlainTextEdit(self)
+        self.error_box.setReadOnly(True)
+        self.error_box.setObjectName("finetuneError")
+        self.error_box.setMaximumHeight(140)
+
+        self.start_button = QPushButton("&Start", self)
+        self.start_button.setDefault(True)
+        self.cancel_button = QPushButton("&Cancel run", self)
+        self.use_button = QPushButton("&Use new model", self)
+        self.close_button = QPushButton("Close", self)
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.use_button.clicked.connect(self.use_new_model)
+        self.close_button.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.use_button)
+        buttons.addWidget(self.close_button)
+
+        top = QHBoxLayout()
+        top.addWidget(data_box, 1)
+        top.addWidget(settings_box, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(top)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.plot, 2)
+        layout.addWidget(self.results_box, 3)
+        layout.addWidget(self.error_box)
+        layout.addLayout(buttons)
+
+    # Data ----------------------------------------------------------------------------------
+    def refresh_counts(self) -> None:
+        try:
+            self.counts = self.main_window.store.training_pair_counts()
+        except StoreError as error:
+            self.data_hint.setText(str(error))
+            return
+        for kind, box in self.kind_boxes.items():
+            box.setText(f"{KIND_LABELS[kind].capitalize()} ({self.counts.get(kind, 0)})")
+        self._update_start()
+
+    def include(self) -> list[str]:
+        return [kind for kind, box in self.kind_boxes.items() if box.isChecked()]
+
+    def _update_start(self) -> None:
+        refusal = not_enough_message(self.counts, self.include()) if self.include() else (
+            "Choose at least one kind of example to learn from."
+        )  # fmt: skip
+        total = sum(self.counts.get(kind, 0) for kind in self.include())
+        self.data_hint.setText(refusal or f"{total} saved pairs selected.")
+        self.start_button.setEnabled(self.state not in ("running", "cancelling") and not refusal)
+
+    # Running -------------------------------------------------------------------------------
+    def arguments(self) -> list[str]:
+        """The `main.py finetune` command line for the current settings."""
+        store, window = self.main_window.store, self.main_window
+        database = str(Path(store.path).resolve())
+        args = [main_script(), "finetune", "--db", database, "--progress", "json"]
+        args += ["--include", ",".join(self.include())]
+        args += ["--replay", f"{self.replay_spin.value():g}"]
+        args += ["--epochs", str(self.epochs_spin.value())]
+        args += ["--lr", f"{self.lr_spin.value():g}"]
+        if self.minutes_spin.value() > 0:
+            args += ["--max-minutes", f"{self.minutes_spin.value():g}"]
+        data_dir = getattr(window, "data_dir", None)
+        if data_dir:
+            args += ["--data-dir", str(Path(data_dir).resolve())]
+        current = self.switcher.loaded_version()
+        model = current.directory if current is not None else window.model_dir
+        if model:
+            args += ["--model", str(model)]
+        return args
+
+    def start(self) -> bool:
+        if self.state in ("running", "cancelling"):
+            return False
+        self.refresh_counts()
+        if not self.start_button.isEnabled():
+            return False
+        self._reset_outcome()
+        process = QProcess(self)
+        environment = QProcessEnvironment.systemEnvironment()
+        environment.insert("PYTHONUNBUFFERED", "1")
+        if not environment.contains("OMP_NUM_THREADS"):
+            # Leave a core to the chat: replies stay quick while the fine-tune runs.
+            environment.insert("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
+        process.setProcessEnvironment(environment)
+        process.setProgram(sys.executable)
+        process.setArguments(self.arguments())
+        process.readyReadStandardOutput.connect(self._read_stdout)
+        process.readyReadStandardError.connect(self._read_stderr)
+        process.finished.connect(self._on_finished)
+        process.errorOccurred.connect(self._on_process_error)
+        self.process = process
+        self._set_state("running")
+        self.status.setText("Starting…")
+        process.start()
+        return True
+
+    def cancel(self) -> None:
+        process = self.process
+        if self.state != "running" or process is None:
+            return
+        self._set_state("cancelling")
+        self.status.setText("Cancelling…")
+        process.terminate()
+        self._kill_timer.start(KILL_AFTER_MS)
+
+    @Slot()
+    def _kill_if_running(self) -> None:
+        process = self.process
+        if process is not None and process.state() != QProcess.ProcessState.NotRunning:
+            process.kill()
+
+    @Slot()
+    def shut_down(self) -> None:
+        """The app is closing: stop a run cleanly (bounded wait) rather than orphan it."""
+        process = self.process
+        if process is None or process.state() == QProcess.ProcessState.NotRunning:
+            return
+        self._set_state("cancelling")
+        process.terminate()
+        if not process.waitForFinished(KILL_AFTER_MS):
+            process.kill()
+            process.waitForFinished(1000)
+
+    def _reset_outcome(self) -> None:
+        self.result, self.error_message = None, ""
+        self.events.clear()
+        self._stderr.clear()
+        self._stderr_chars = 0
+        self.plot.reset()
+        self.progress.setValue(0)
+        self.progress.setFormat("%p%")
+        for label in self.figure_labels.values():
+            label.setText("–")
+        self.comparisons.setRowCount(0)
+        self.error_box.clear()
+
+    @Slot()
+    def _read_stdout(self) -> None:
+        process = self.process
+        if process is None:
+            return
+        while process.canReadLine():
+            line = bytes(process.readLine().data()).decode("utf-8", "replace").strip()
+            if not line:
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                self._remember_stderr(line + "\n")  # not ours to interpret; keep it for errors
+                continue
+            if isinstance(event, dict):
+                self.handle_event(event)
+
+    @Slot()
+    def _read_stderr(self) -> None:
+        if self.process is not None:
+            data = bytes(self.process.readAllStandardError().data())
+            self._remember_stderr(data.decode("utf-8", "replace"))
+
+    def _remember_stderr(self, text: str) -> None:
+        self._stderr.append(text)
+        self._stderr_chars += len(text)
+        while self._stderr_chars > STDERR_TAIL_CHARS and len(self._stderr) > 1:
+            self._stderr_chars -= len(self._stderr.popleft())
+
+    def stderr_tail(self) -> str:
+        return "".join(self._stderr)[-STDERR_TAIL_CHARS:]
+
+    def handle_event(self, event: dict[str, Any]) -> None:
+        """One JSON progress line from the child."""
+        self.events.append(event)
+        kind = event.get("event")
+        if kind == "status":
+            self.status.setText(str(event.get("message", "")))
+        elif kind == "data":
+            self.status.setText(
+                f"Training on {event.get('train_pairs')} saved pairs and "
+                f"{event.get('replay_examples')} replayed examples; "
+                f"{event.get('heldout_pairs')} pairs held out to measure progress."
+            )
+        elif kind == "baseline":
+            loss = event.get("heldout_loss") or event.get("valid_loss")
+            if isinstance(loss, (int, float)):
+                self.plot.add_validation(0, loss)
+        elif kind == "start":
+            self.status.setText("Training…")
+        elif kind == "step":
+            total = max(int(event.get("total_steps") or 1), 1)
+            self.progress.setValue(int(1000 * min(event.get("step", 0) / total, 1.0)))
+            self.progress.setFormat(f"%p%   {format_eta(event.get('eta_s'))}".rstrip())
+            if isinstance(event.get("loss"), (int, float)):
+                self.plot.add_training(event["step"], event["loss"])
+        elif kind == "eval":
+            if isinstance(event.get("valid_loss"), (int, float)):
+                self.plot.add_validation(event["step"], event["valid_loss"])
+        elif kind == "end":
+            self.progress.setValue(1000)
+            self.progress.setFormat("%p%")
+        elif kind == "done":
+            self.result = event
+            self._show_result(event)
+        elif kind == "error":
+            self.error_message = str(event.get("message", ""))
+
+    @Slot(int, QProcess.ExitStatus)
+    def _on_finished(self, exit_code: int, exit_status: QProcess.ExitStatus) -> None:
+        self._kill_timer.stop()
+        if self.process is not None:
+            self._read_stdout()
+            self._read_stderr()
+        if self.state == "cancelling":
+            self._set_state("cancelled")
+            self.status.setText("Cancelled. Nothing was saved; the current model is unchanged.")
+        elif self.result is not None and exit_code == 0:
+            self._set_state("done")
+            models = self.main_window.findChild(ModelsDialog, "modelsDialog")
+            if models is not None:
+                models.refresh()  # the new version appears in an open Models dialog
+        else:
+            crashed = exit_status == QProcess.ExitStatus.CrashExit
+            self._fail(
+                self.error_message
+                or ("The fine-tune process crashed." if crashed else f"It exited with {exit_code}.")
+            )
+        self.refresh_counts()
+
+    @Slot(QProcess.ProcessError)
+    def _on_process_error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self._fail(f"The fine-tune process could not start: {self.process.errorString()}")
+
+    def _fail(self, message: str) -> None:
+        self.error_message = message
+        self._set_state("failed")
+        self.status.setText("Fine-tuning failed; the current model is unchanged.")
+        tail = self.stderr_tail().strip()
+        self.error_box.setPlainText(message + (f"\n\n{tail}" if tail else ""))
+
+    # Outcome -------------------------------------------------------------------------------
+    def _show_result(self, event: dict[str, Any]) -> None:
+        metrics = event.get("metrics") or {}
+        before, after = metrics.get("before") or {}, metrics.get("after") or {}
+        for row, (_, key) in enumerate(FIGURE_ROWS):
+            old, new = before.get(key), after.get(key)
+            change = f"{(new - old) / old:+.0%}" if _numbers(old, new) and old else "–"
+            for column, text in ((1, _figure(old)), (2, _figure(new)), (3, change)):
+                self.figure_labels[row, column].setText(text)
+        comparisons = event.get("comparisons") or []
+        seen = (event.get("data") or {}).get("comparisons_from") == "training"
+        self.comparisons_label.setText(
+            "Replies to prompts it trained on (no conversation could be held out), greedy:"
+            if seen
+            else "Replies to held-out prompts (greedy decoding):"
+        )
+        self.comparisons.setRowCount(len(comparisons))
+        for row, item in enumerate(comparisons):
+            prompt = " / ".join(item.get("prompt") or [])
+            texts = (
+                prompt,
+                item.get("expected", ""),
+                item.get("before", ""),
+                item.get("after", ""),
+            )
+            for column, text in enumerate(texts):
+                self.comparisons.setItem(row, column, QTableWidgetItem(str(text)))
+        self.comparisons.resizeRowsToContents()
+        minutes = (event.get("seconds") or 0) / 60
+        self.status.setText(
+            f"Done in {minutes:.1f} min: new model version “{event.get('version_name')}”. "
+            "Use it now, or switch any time in File > Models…"
+        )
+
+    def new_version(self) -> ModelVersionRecord | None:
+        if not self.result:
+            return None
+        for version in self.main_window.store.list_model_versions():
+            if version.id == self.result.get("version_id"):
+                return version
+        return None
+
+    def use_new_model(self) -> None:
+        version = self.new_version()
+        if version is None:
+            self.status.setText("The new version is no longer in the store.")
+            return
+        if self.switcher.activate(version):
+            self.use_button.setEnabled(False)
+            self.status.setText(f"Loading “{version.name}”…")
+
+    @Slot(object)
+    def _on_switched(self, record: ModelVersionRecord) -> None:
+        if self.result and record.id == self.result.get("version_id"):
+            self.status.setText(f"Now chatting with “{record.name}”.")
+            self.use_button.setEnabled(False)
+
+    @Slot(str)
+    def _on_switch_failed(self, message: str) -> None:
+        if self.state == "done":
+            self.status.setText(message)
+            self.use_button.setEnabled(True)
+
+    # State ---------------------------------------------------------------------------------
+    def _set_state(self, state: str) -> None:
+        assert state in STATES, state
+        self.state = state
+        running = state in ("running", "cancelling")
+        for widget in self.settings_widgets:
+            widget.setEnabled(not running)
+        self.cancel_button.setEnabled(state == "running")
+        self.use_button.setVisible(state == "done")
+        self.use_button.setEnabled(state == "done")
+        self.results_box.setVisible(state == "done")
+        self.error_box.setVisible(state == "failed")
+        self.plot.setVisible(state != "idle")
+        self.progress.setVisible(state != "idle")
+        self._update_start()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # Closing only hides the dialog: a run goes on, and File > Fine-tune… shows it again.
+        event.accept()
+        self.hide()
+
+    def showEvent(self, event: Any) -> None:
+        if self.state not in ("running", "cancelling"):
+            self.refresh_counts()
+        super().showEvent(event)
+
+
+def open_finetune_dialog(window: MainWindow) -> FinetuneDialog:
+    """Show the window's fine-tune dialog (non-modal; one per window, kept while hidden)."""
+    dialog = window.findChild(FinetuneDialog, "finetuneDialog")
+    if dialog is None:
+        dialog = FinetuneDialog(window)
+    dialog.show()
+    dialog.raise_()
+    dialog.activateWindow()
+    return dialog

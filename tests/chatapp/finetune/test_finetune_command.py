@@ -1,0 +1,163 @@
+"""`main.py finetune`: learning from corrections, refusing bad runs, stopping cleanly."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chatapp.commands.finetune import LOCK_FILE
+from chatapp.finetune_data import MIN_PAIRS
+from chatapp.store import Store
+from engine.checkpoint import OPTIMIZER_FILE, load_checkpoint
+from tests.chatapp.finetune.conftest import (
+    CONVERSATIONS,
+    PHRASE,
+    FinetuneRun,
+    finetune_argv,
+    run_main,
+    seed_corrections,
+    tree_hashes,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_finetune_learns_the_corrections_and_leaves_the_base_untouched(finetuned: FinetuneRun):
+    assert finetuned.exit_code == 0, finetuned.stderr
+    names = [event["event"] for event in finetuned.events]
+    for name in ("data", "baseline", "start", "step", "eval", "end", "done"):
+        assert name in names
+    assert names[-1] == "done"
+    done = finetuned.done
+    before, after = done["metrics"]["before"], done["metrics"]["after"]
+    assert after["heldout_perplexity"] < before["heldout_perplexity"] * 0.8, (before, after)
+    assert before["valid_perplexity"] and after["valid_perplexity"]
+    assert finetuned.hashes_after == finetuned.hashes_before  # byte for byte
+
+    new_dir = Path(done["model_dir"])
+    assert new_dir.parent == finetuned.data_dir / "models"
+    assert new_dir.name.startswith("ft-")
+    assert {"config.json", "model.safetensors", "tokenizer.model"} <= set(os.listdir(new_dir))
+    assert not (new_dir / OPTIMIZER_FILE).exists()
+    assert [path.name for path in new_dir.parent.iterdir()] == [new_dir.name]  # no leftovers
+    record = load_checkpoint(new_dir).record
+    assert record["finetune"]["parent"] == str(finetuned.base_dir.resolve())
+
+    data = done["data"]
+    assert data["pairs"] == {"corrected": CONVERSATIONS, "liked": 0, "user": 0}
+    assert data["heldout_conversations"] >= 1
+    assert data["train_pairs"] + data["heldout_pairs"] == CONVERSATIONS
+    assert data["replay_examples"] == round(0.5 * data["train_pairs"])
+    assert done["comparisons"] and all(row["expected"] == PHRASE for row in done["comparisons"])
+
+    with Store.open(finetuned.data_dir / "conversations.db") as store:
+        base, new = store.list_model_versions()
+        assert new.id == done["version_id"] and new.parent_id == base.id
+        assert base.active and not new.active  # using it is the user's choice
+        assert new.metrics["heldout_perplexity"] == pytest.approx(after["heldout_perplexity"])
+        assert new.data["pairs"]["corrected"] == CONVERSATIONS
+        (run,) = store.list_finetune_runs()
+        assert run.status == "succeeded" and run.model_version_id == new.id
+        assert run.examples == {"corrected": CONVERSATIONS, "liked": 0, "user": 0}
+        assert (
+            run.metrics["after"]["heldout_perplexity"] < run.metrics["before"]["heldout_perplexity"]
+        )
+        assert "baseline" in run.log
+
+
+def test_too_little_data_is_refused_with_the_counts(tmp_path: Path, tiny_model_dir: Path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with Store.open(data_dir / "conversations.db") as store:
+        seed_corrections(store, 5)
+    code, events, stderr = run_main(finetune_argv(data_dir, tiny_model_dir))
+    assert code == 2
+    assert f"at least {MIN_PAIRS}" in stderr and "5 corrections" in stderr
+    assert "0 replies rated up" in stderr and "your own turns" in stderr
+    assert events[-1]["event"] == "error" and "5 corrections" in events[-1]["message"]
+    with Store.open(data_dir / "conversations.db") as store:
+        assert store.list_finetune_runs() == []
+    assert not (data_dir / "models").exists() or not any((data_dir / "models").iterdir())
+
+
+def test_the_output_must_differ_from_the_model(data_dir: Path, tiny_model_dir: Path):
+    before = tree_hashes(tiny_model_dir)
+    code, _, stderr = run_main(
+        finetune_argv(data_dir, tiny_model_dir, "--out", str(tiny_model_dir))
+    )
+    assert code == 2 and "must differ" in stderr
+    assert tree_hashes(tiny_model_dir) == before
+
+
+def test_a_second_finetune_is_refused_while_one_runs(data_dir: Path, tiny_model_dir: Path):
+    with (data_dir / LOCK_FILE).open("a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running fine-tune does
+        code, _, stderr = run_main(finetune_argv(data_dir, tiny_model_dir))
+    assert code == 2 and "already running" in stderr
+    with Store.open(data_dir / "conversations.db") as store:
+        assert store.list_finetune_runs() == []
+
+
+def _start(data_dir: Path, model: Path, *extra: str) -> subprocess.Popen:
+    argv = [sys.executable, str(REPO_ROOT / "main.py"), *finetune_argv(data_dir, model, *extra)]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _read_until(process: subprocess.Popen, event: str) -> list[dict]:
+    events = []
+    for line in process.stdout:
+        events.append(json.loads(line))
+        if events[-1]["event"] == event:
+            return events
+    raise AssertionError(f"the run ended before {event!r}: {process.stderr.read()[-2000:]}")
+
+
+@pytest.mark.parametrize("moment", ["status", "step"])
+def test_sigterm_stops_within_two_seconds_and_writes_nothing(
+    data_dir: Path, tiny_model_dir: Path, moment: str
+):
+    process = _start(data_dir, tiny_model_dir, "--epochs", "500")
+    _read_until(process, moment)  # "status" is the first line; "step" is mid-training
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=10)
+    assert time.monotonic() - sent < 2.0
+    rest = [json.loads(line) for line in process.stdout.read().splitlines()]
+    assert process.returncode == 128 + signal.SIGTERM
+    assert rest[-1]["event"] == "cancelled"
+    assert list((data_dir / "models").iterdir()) == []  # no version, no partial directory
+    with Store.open(data_dir / "conversations.db") as store:
+        (run,) = store.list_finetune_runs()
+        assert run.status == "cancelled" and run.model_version_id is None
+        assert [version.name for version in store.list_model_versions()] == ["model"]
+
+
+def test_sigkill_leaves_the_model_and_database_intact(data_dir: Path, tiny_model_dir: Path):
+    before = tree_hashes(tiny_model_dir)
+    process = _start(data_dir, tiny_model_dir, "--epochs", "500")
+    _read_until(process, "eval")  # a best model has been saved into the partial directory
+    process.kill()
+    process.wait(timeout=10)
+    leftovers = list((data_dir / "models").iterdir())
+    assert all(path.name.startswith(".") for path in leftovers)  # never mistaken for a version
+    assert tree_hashes(tiny_model_dir) == before
+    with Store.open(data_dir / "conversations.db") as store:
+        (run,) = store.list_finetune_runs()
+        assert run.status == "running"
+        assert store.fail_stale_runs() == 1  # what the app does at its next start
+        assert store.list_finetune_runs()[0].status == "failed"
+        assert store.active_model_version().name == "model"
+    # The lock died with the process; the next run cleans up and succeeds.
+    code, events, stderr = run_main(finetune_argv(data_dir, tiny_model_dir, "--epochs", "1"))
+    assert code == 0, stderr
+    assert [path.name for path in (data_dir / "models").iterdir()] == [
+        Path(events[-1]["model_dir"]).name
+    ]

@@ -1,0 +1,142 @@
+"""The fine-tune dialog drives a real `main.py finetune` child process end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from chatapp.gui import finetune_dialog
+from chatapp.gui.engine_client import EngineClient
+from chatapp.gui.finetune_dialog import FinetuneDialog, format_eta
+from chatapp.gui.main_window import MainWindow
+from chatapp.store import Store
+from tests.chatapp.finetune.conftest import CONVERSATIONS, PHRASE
+
+RUN_TIMEOUT_MS = 240_000  # a whole fine-tune of the tiny model on a busy 2-core machine
+LOAD_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def window(qtbot, isolated_settings, data_dir: Path, tiny_model_dir: Path) -> Iterator[MainWindow]:
+    store = Store.open(data_dir / "conversations.db")
+    engine = EngineClient(device="cpu")
+    window = MainWindow(store, engine, model_dir=str(tiny_model_dir), device="cpu")
+    window.data_dir = str(data_dir)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(engine.model_loaded, timeout=LOAD_TIMEOUT_MS):
+        engine.load_model(str(tiny_model_dir))
+    window.show()
+    yield window
+    window.close()
+    store.close()
+
+
+def open_dialog(qtbot, window: MainWindow) -> FinetuneDialog:
+    window.finetune_action.trigger()
+    dialog = window.findChild(FinetuneDialog, "finetuneDialog")
+    assert dialog is not None and dialog.isVisible() and not dialog.isModal()
+    qtbot.waitExposed(dialog)
+    return dialog
+
+
+def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
+    qtbot, window: MainWindow, data_dir: Path, tmp_path: Path
+):
+    dialog = open_dialog(qtbot, window)
+    assert dialog.kind_boxes["corrected"].text() == f"Corrections ({CONVERSATIONS})"
+    assert dialog.start_button.isEnabled()
+    dialog.epochs_spin.setValue(8)
+    args = dialog.arguments()
+    assert args[1:3] == ["finetune", "--db"] and "--data-dir" in args and "--model" in args
+
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    assert dialog.state == "running" and not dialog.start_button.isEnabled()
+    # The window stays usable while the child trains.
+    qtbot.waitUntil(lambda: dialog.plot.points[0] > 0, timeout=RUN_TIMEOUT_MS)
+    assert window.composer.isEnabled()
+    qtbot.waitUntil(lambda: dialog.state != "running", timeout=RUN_TIMEOUT_MS)
+    assert dialog.state == "done", dialog.error_message + dialog.stderr_tail()
+
+    metrics = dialog.result["metrics"]
+    assert metrics["after"]["heldout_perplexity"] < metrics["before"]["heldout_perplexity"]
+    assert dialog.figure_labels[0, 1].text() != "–" and dialog.figure_labels[0, 3].text() != "–"
+    assert dialog.comparisons.rowCount() >= 1
+    assert dialog.comparisons.item(0, 1).text() == PHRASE
+    assert dialog.plot.points[1] >= 2  # the baseline and at least one evaluation
+    assert dialog.progress.value() == 1000
+    assert dialog.use_button.isVisible() and dialog.use_button.isEnabled()
+    shot = tmp_path / "finetune_dialog.png"
+    assert dialog.grab().save(str(shot)) and shot.stat().st_size > 10_000
+
+    new_id = dialog.result["version_id"]
+    qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: window.store.active_model_version().id == new_id, timeout=LOAD_TIMEOUT_MS
+    )
+    assert window.controller.model_version_id == new_id
+    assert Path(window.model_label.toolTip()).resolve() == Path(dialog.result["model_dir"])
+    with qtbot.waitSignal(window.controller.reply_stored, timeout=LOAD_TIMEOUT_MS) as reply:
+        window.send("hello")
+    assert reply.args[0].model_version_id == new_id  # the reply came from the new model
+
+
+def test_cancel_stops_the_child_and_keeps_nothing(qtbot, window: MainWindow, data_dir: Path):
+    dialog = open_dialog(qtbot, window)
+    dialog.epochs_spin.setValue(100)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: bool(dialog.events), timeout=RUN_TIMEOUT_MS)
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    assert dialog.state == "cancelling"
+    qtbot.waitUntil(lambda: dialog.state == "cancelled", timeout=5_000)
+    assert list((data_dir / "models").iterdir()) == []
+    (run,) = window.store.list_finetune_runs()
+    assert run.status == "cancelled"
+    assert len(window.store.list_model_versions()) == 1
+    assert dialog.start_button.isEnabled()  # another run may start
+
+
+def test_a_crash_in_the_child_is_shown(qtbot, window: MainWindow, tmp_path: Path, monkeypatch):
+    script = tmp_path / "crash.py"
+    script.write_text(
+        "import sys\n"
+        'print(\'{"event": "status", "message": "Reading…"}\', flush=True)\n'
+        'print("Traceback (most recent call last):\\nRuntimeError: boom", file=sys.stderr)\n'
+        "sys.exit(1)\n"
+    )
+    monkeypatch.setattr(finetune_dialog, "main_script", lambda: str(script))
+    dialog = open_dialog(qtbot, window)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: dialog.state == "failed", timeout=30_000)
+    assert dialog.error_box.isVisible()
+    assert "RuntimeError: boom" in dialog.error_box.toPlainText()
+    assert "exited with 1" in dialog.error_box.toPlainText()
+
+
+def test_an_error_event_is_shown(qtbot, window: MainWindow, tmp_path: Path, monkeypatch):
+    script = tmp_path / "refuse.py"
+    script.write_text(
+        'print(\'{"event": "error", "message": "another fine-tune is already running"}\')\n'
+        "raise SystemExit(2)\n"
+    )
+    monkeypatch.setattr(finetune_dialog, "main_script", lambda: str(script))
+    dialog = open_dialog(qtbot, window)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: dialog.state == "failed", timeout=30_000)
+    assert dialog.error_box.toPlainText().startswith("another fine-tune is already running")
+
+
+def test_start_is_refused_without_enough_pairs(qtbot, window: MainWindow):
+    dialog = open_dialog(qtbot, window)
+    dialog.kind_boxes["corrected"].setChecked(False)
+    assert not dialog.start_button.isEnabled() and not dialog.start()
+    dialog.kind_boxes["user"].setChecked(True)  # the seeded users only opened conversations
+    assert "Not enough saved examples" in dialog.data_hint.text()
+    assert "0 selected" in dialog.data_hint.text()
+
+
+def test_eta_format():
+    assert format_eta(75.4) == "ETA 1:15"
+    assert format_eta(None) == ""
