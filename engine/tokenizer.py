@@ -20,6 +20,19 @@ SEP_PIECE = "<sep>"
 MODEL_TYPES = ("unigram", "bpe", "word")
 
 
+def well_formed(text: str) -> str:
+    """`text` with every unpaired UTF-16 surrogate replaced by U+FFFD (a pair is joined).
+
+    A Python `str` can hold a lone surrogate (a JSON "\\ud800" escape, a bad clipboard), but
+    SentencePiece only takes valid Unicode: it raised a bare RuntimeError on one.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 class Tokenizer:
     """Wraps a trained `SentencePieceProcessor`; serialisable to the bytes of `tokenizer.model`."""
 
@@ -45,7 +58,7 @@ class Tokenizer:
         if model_type not in MODEL_TYPES:
             raise ConfigError(f"tokenizer type must be one of {', '.join(MODEL_TYPES)}")
         buffer = io.BytesIO()
-        sentences = (text for text in texts if text and text.strip())
+        sentences = (well_formed(text) for text in texts if text and text.strip())
         try:
             cls._run_trainer(buffer, sentences, vocab_size, model_type, max_sentences)
         except RuntimeError as error:
@@ -97,7 +110,7 @@ class Tokenizer:
         return self._sp.get_piece_size()
 
     def encode(self, text: str) -> list[int]:
-        return list(self._sp.encode(text, out_type=int))
+        return list(self._sp.encode(well_formed(text), out_type=int))
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._sp.decode([int(i) for i in ids if i > SEP_ID])

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from engine.batching import EncodedExample, collate, make_batches
+from engine.batching import Batch, EncodedExample, collate, make_batches
 from engine.checkpoint import save_checkpoint
 from engine.errors import ConfigError
 from engine.model import Seq2Seq
@@ -86,6 +86,17 @@ def masked_loss(
     )
 
 
+def training_loss(model: Seq2Seq, batch: Batch, config: TrainConfig) -> torch.Tensor:
+    """The mean loss of one batch: `Seq2Seq.loss`, or the per-step baseline when asked for."""
+    if config.stepwise_decoder:
+        logits = model.forward_stepwise(batch.src, batch.src_lengths, batch.target_in)
+        return masked_loss(logits, batch.target_out, config.label_smoothing)
+    return model.loss(
+        batch.src, batch.src_lengths, batch.target_in, batch.target_out,
+        label_smoothing=config.label_smoothing,
+    )  # fmt: skip
+
+
 @torch.inference_mode()
 def evaluate_perplexity(
     model: Seq2Seq,
@@ -101,13 +112,9 @@ def evaluate_perplexity(
     for indices in make_batches(encoded, max_tokens=batch_tokens, shuffle=False):
         batch = collate(encoded, indices, device)
         with _autocast(device):
-            logits = model(batch.src, batch.src_lengths, batch.target_in)
-        nll = F.cross_entropy(
-            logits.reshape(-1, logits.size(-1)).float(),
-            batch.target_out.reshape(-1),
-            ignore_index=PAD_ID,
-            reduction="sum",
-        )
+            nll = model.loss(
+                batch.src, batch.src_lengths, batch.target_in, batch.target_out, reduction="sum"
+            )
         total_nll += float(nll)
         total_tokens += batch.target_tokens
     model.train(was_training)
@@ -224,10 +231,8 @@ def train(
                 stopped_by = "time_budget"
                 break
             batch = collate(train_data, indices, device)
-            forward = model.forward_stepwise if config.stepwise_decoder else model.forward
             with _autocast(device):
-                logits = forward(batch.src, batch.src_lengths, batch.target_in)
-            loss = masked_loss(logits, batch.target_out, config.label_smoothing)
+                loss = training_loss(model, batch, config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)

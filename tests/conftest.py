@@ -1,0 +1,62 @@
+"""Shared fixtures: a `tiny` model trained once per test session, and a chatbot loaded from it.
+
+`tiny_model_dir` (a model directory) and `tiny_bot` (an `engine.Chatbot` on the CPU) are used by
+tests/engine, tests/cli, tests/chatapp and tests/robustness: keep their names and meaning stable.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before Qt or torch load: GUI tests need no display, and one intra-op thread per process.
+# On a 2-core machine that already runs a training job, two processes that each spin two
+# OpenMP threads slow each other ~20x (a tiny model's backward went from 40 ms to 600 ms);
+# subprocesses (CLI tests, fine-tune children) inherit the variables.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine import Chatbot
+from engine.config import preset
+from engine.pipeline import pretrain
+from engine.train import TrainConfig
+
+torch.set_num_threads(1)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SMALL_CORPUS = FIXTURES / "small_corpus.jsonl"
+
+
+@pytest.fixture(scope="session")
+def small_corpus() -> Path:
+    """The interchange-format corpus the tiny model is trained on (376 examples, 110 chats)."""
+    return SMALL_CORPUS
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `tiny` preset model trained on `small_corpus.jsonl` (~10 s); it answers the corpus'
+    questions ("hello" -> "hi there! how are you?"). Treat it as read-only: copy it first to
+    change it."""
+    out = tmp_path_factory.mktemp("tiny-model") / "model"
+    result = pretrain(
+        corpus=str(SMALL_CORPUS),
+        out_dir=out,
+        model_config=preset("tiny"),
+        # Tuned so the model learns the corpus in a few hundred steps (validation perplexity ~1.1).
+        train_config=TrainConfig(epochs=20, batch_tokens=1000, learning_rate=1e-2, patience=20),
+        device=torch.device("cpu"),
+    )
+    assert result.saved, result
+    return out
+
+
+@pytest.fixture
+def tiny_bot(tiny_model_dir: Path) -> Chatbot:
+    """A fresh `engine.Chatbot` on the CPU, loaded from `tiny_model_dir` (cheap: ~20 ms)."""
+    return Chatbot.load(tiny_model_dir, device="cpu")

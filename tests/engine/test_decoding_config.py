@@ -1,0 +1,100 @@
+"""DecodeConfig: every knob validated with a message naming it and its range; presets; JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.decoding.config import INTEGER_KNOBS, KNOBS, PRESETS, DecodeConfig, decode_preset
+from engine.errors import ConfigError
+
+
+@pytest.mark.parametrize("name", sorted(KNOBS))
+def test_out_of_range_knob_names_field_and_range(name: str) -> None:
+    spec = KNOBS[name]
+    for value in (spec.minimum - 1, spec.maximum + 1):
+        with pytest.raises(ConfigError) as caught:
+            DecodeConfig(**{name: value})
+        message = str(caught.value)
+        assert message.startswith(name)
+        assert f"between {spec.minimum:g} and {spec.maximum:g}" in message
+
+
+@pytest.mark.parametrize("name", sorted(KNOBS))
+def test_knob_edges_are_accepted(name: str) -> None:
+    spec = KNOBS[name]
+    base = DecodeConfig(strategy="sample")
+    for value in (spec.minimum, spec.maximum):
+        value = int(value) if name in INTEGER_KNOBS else value
+        changes = {name: value}
+        if name == "min_length":
+            changes["max_length"] = max(value, 1)
+        if name == "max_length":
+            changes["min_length"] = min(base.min_length, value)
+        assert getattr(base.replace(**changes), name) == value
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"top_p": "0.5"}, "top_p must be a number"),
+        ({"top_k": 2.5}, "top_k must be an integer"),
+        ({"beam_size": True}, "beam_size must be an integer"),
+        ({"temperature": float("nan")}, "temperature must be between"),
+        ({"strategy": "nucleus"}, "strategy must be one of greedy, beam, sample"),
+        ({"min_length": 10, "max_length": 5}, "min_length (10) must not exceed max_length (5)"),
+        ({"strategy": "beam", "beam_size": 2, "n_best": 3}, "n_best (3) must not exceed"),
+        ({"seed": -1}, "seed must be empty or an integer"),
+        ({"seed": 2**63}, "seed must be empty or an integer"),
+        ({"seed": "7"}, "seed must be empty or an integer"),
+    ],
+)
+def test_invalid_values(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        DecodeConfig(**changes)
+    assert message in str(caught.value)
+
+
+def test_config_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError):
+        DecodeConfig(top_p=3)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_are_valid_and_round_trip(name: str) -> None:
+    config = decode_preset(name)
+    assert config.strategy in ("beam", "sample", "greedy")
+    assert DecodeConfig.from_json(config.to_json()) == config
+    assert DecodeConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_round_trip_with_every_field_changed() -> None:
+    config = DecodeConfig(
+        strategy="beam", max_length=50, min_length=3, beam_size=8, length_penalty=0.6,
+        no_repeat_ngram_size=2, n_best=4, temperature=1.3, top_k=7, top_p=0.5,
+        repetition_penalty=1.5, seed=123456789012, block_context_ngrams=4,
+    )  # fmt: skip
+    again = DecodeConfig.from_json(config.to_json())
+    assert again == config
+    assert json.loads(config.to_json()) == config.to_dict()
+
+
+def test_from_dict_accepts_integral_floats_from_json() -> None:
+    # JavaScript-ish writers (and QSettings) may store 5 as 5.0.
+    config = DecodeConfig.from_dict({"beam_size": 5.0, "max_length": 20.0, "strategy": "beam"})
+    assert config.beam_size == 5 and isinstance(config.beam_size, int)
+
+
+def test_from_json_errors() -> None:
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        DecodeConfig.from_json("{")
+    with pytest.raises(ConfigError, match="must be a JSON object"):
+        DecodeConfig.from_json("[1]")
+    with pytest.raises(ConfigError, match="unknown decoding setting"):
+        DecodeConfig.from_json('{"beam_width": 3}')
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(ConfigError, match="unknown decoding preset 'wild'"):
+        decode_preset("wild")

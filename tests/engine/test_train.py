@@ -1,0 +1,178 @@
+"""The training loop: it learns, resumes exactly, and stops on time, on request and on plateau."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from engine.batching import EncodedExample, encode_examples
+from engine.checkpoint import load_checkpoint
+from engine.config import ModelConfig, preset
+from engine.errors import ConfigError
+from engine.model import Seq2Seq
+from engine.pipeline import load_splits
+from engine.tokenizer import Tokenizer
+from engine.train import TrainConfig, evaluate_perplexity, train
+
+CPU = torch.device("cpu")
+FAST = {"batch_tokens": 1000, "learning_rate": 1e-2}  # ~14 steps an epoch on the small corpus
+
+
+class Data:
+    def __init__(self, tokenizer: Tokenizer, config: ModelConfig, splits: Any) -> None:
+        self.tokenizer, self.config = tokenizer, config
+        self.train: list[EncodedExample] = encode_examples(splits.train, tokenizer, config)
+        self.valid: list[EncodedExample] = encode_examples(splits.valid, tokenizer, config)
+
+    def fresh_model(self, seed: int = 0) -> Seq2Seq:
+        torch.manual_seed(seed)
+        return Seq2Seq(self.config)
+
+
+@pytest.fixture(scope="module")
+def data(tiny_model_dir: Path, small_corpus: Path) -> Data:
+    tokenizer = Tokenizer.load(tiny_model_dir / "tokenizer.model")
+    config = preset("tiny", vocab_size=tokenizer.vocab_size)
+    return Data(tokenizer, config, load_splits(str(small_corpus), context_turns=3))
+
+
+def run(data: Data, model: Seq2Seq, out_dir: Path | None = None, **kwargs: Any) -> tuple:
+    events: list[dict[str, Any]] = []
+    options = {"resume", "optimizer_state", "should_stop"}
+    config = TrainConfig(**{**FAST, **{k: v for k, v in kwargs.items() if k not in options}})
+    result = train(
+        model, data.tokenizer, data.train, data.valid, config, out_dir=out_dir, device=CPU,
+        on_progress=events.append, **{k: v for k, v in kwargs.items() if k in options},
+    )  # fmt: skip
+    return result, events
+
+
+def test_training_lowers_validation_perplexity(data: Data, tmp_path: Path) -> None:
+    model = data.fresh_model()
+    before = evaluate_perplexity(model, data.valid, device=CPU)["perplexity"]
+    result, events = run(data, model, tmp_path / "model", epochs=3)
+    after = evaluate_perplexity(model, data.valid, device=CPU)["perplexity"]
+    assert before > 100  # about the vocabulary size: a fresh model guesses
+    assert after < before / 3
+    assert result.stopped_by == "epochs" and result.epochs_completed == 3
+    assert result.saved and math.isclose(result.best_valid_perplexity, after, rel_tol=1e-4)
+    evals = [e["valid_perplexity"] for e in events if e["event"] == "eval"]
+    assert len(evals) == 3 and evals == sorted(evals, reverse=True)
+    assert events[0]["event"] == "start" and events[-1]["event"] == "end"
+    saved = load_checkpoint(tmp_path / "model")
+    assert saved.record["trainer"]["step"] == result.steps
+    assert math.isclose(saved.record["valid_perplexity"], after, rel_tol=1e-4)
+
+
+def test_resume_continues_exactly(data: Data, tmp_path: Path) -> None:
+    straight = data.fresh_model()
+    straight_result, _ = run(data, straight, epochs=4)
+
+    run(data, data.fresh_model(), tmp_path / "model", epochs=2)
+    checkpoint = load_checkpoint(tmp_path / "model", with_optimizer=True)
+    trainer = checkpoint.record["trainer"]
+    assert trainer["epoch"] == 2 and trainer["step"] == straight_result.steps // 2
+    result, events = run(
+        data, checkpoint.model, epochs=4, resume=trainer,
+        optimizer_state=checkpoint.optimizer_state,
+    )  # fmt: skip
+    assert events[0]["step"] == trainer["step"]  # the step count continues
+    assert result.steps == straight_result.steps
+    # Same data order, same weights and the same Adam moments: the same model as one long run.
+    for (name, a), b in zip(straight.state_dict().items(), checkpoint.model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+    # Without the optimizer state, Adam starts cold and the result differs.
+    cold = load_checkpoint(tmp_path / "model").model
+    run(data, cold, epochs=4, resume=trainer)
+    assert not torch.allclose(cold.embedding.weight, straight.embedding.weight, atol=1e-4)
+
+
+def test_resume_mid_epoch(data: Data, tmp_path: Path) -> None:
+    straight = data.fresh_model()
+    run(data, straight, epochs=2, eval_every=5)
+    stops = iter(range(10_000))
+    # Stop after step 10 (an evaluation, so a save, happens at step 10).
+    run(data, data.fresh_model(), tmp_path / "m", epochs=2, eval_every=5,
+        should_stop=lambda: next(stops) >= 10)  # fmt: skip
+    checkpoint = load_checkpoint(tmp_path / "m", with_optimizer=True)
+    trainer = checkpoint.record["trainer"]
+    assert (trainer["epoch"], trainer["batch_in_epoch"], trainer["step"]) == (0, 10, 10)
+    run(data, checkpoint.model, epochs=2, eval_every=5, resume=trainer,
+        optimizer_state=checkpoint.optimizer_state)  # fmt: skip
+    assert torch.allclose(checkpoint.model.embedding.weight, straight.embedding.weight, atol=1e-6)
+
+
+def test_time_budget_stops(data: Data) -> None:
+    result, events = run(data, data.fresh_model(), epochs=1000, max_minutes=0.02)
+    assert result.stopped_by == "time_budget"
+    assert result.epochs_completed < 1000
+    assert result.train_seconds < 30
+    assert events[-2]["event"] == "eval"  # the last minute's work is still measured
+
+
+def test_should_stop_cancels_before_the_next_step(data: Data) -> None:
+    calls = []
+
+    def should_stop() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    result, events = run(data, data.fresh_model(), epochs=5, should_stop=should_stop)
+    assert result.stopped_by == "cancelled"
+    assert result.steps == 3
+    assert not result.saved
+    assert [e["event"] for e in events] == ["start", "end"]
+
+
+def test_early_stopping(data: Data) -> None:
+    # Updates this small vanish in float32 rounding: the perplexity stays flat, patience runs out.
+    result, _ = run(data, data.fresh_model(), epochs=50, learning_rate=1e-20, patience=2)
+    assert result.stopped_by == "early_stopping"
+    assert result.epochs_completed == 3  # the first evaluation sets the best; two more fail
+
+
+def test_seeded_runs_are_reproducible(data: Data) -> None:
+    def losses(seed: int) -> tuple[list[float], torch.Tensor]:
+        model = data.fresh_model()
+        _, events = run(data, model, epochs=3, seed=seed)
+        steps = [e["loss"] for e in events if e["event"] == "step"]
+        evals = [e["valid_perplexity"] for e in events if e["event"] == "eval"]
+        return steps + evals, model.embedding.weight.detach().clone()
+
+    first, first_weights = losses(seed=7)
+    second, second_weights = losses(seed=7)
+    other, _ = losses(seed=8)
+    assert len(first) >= 5
+    assert first == second
+    assert torch.equal(first_weights, second_weights)
+    assert first != other  # the seed sets the batch order
+
+
+def test_stepwise_decoder_trains_the_same(data: Data) -> None:
+    fast, slow = data.fresh_model(), data.fresh_model()
+    run(data, fast, epochs=1)
+    run(data, slow, epochs=1, stepwise_decoder=True)
+    assert torch.allclose(fast.embedding.weight, slow.embedding.weight, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"epochs": 0}, {"batch_tokens": 8}, {"learning_rate": 0.0}, {"label_smoothing": 1.0},
+     {"max_minutes": 0}],
+)  # fmt: skip
+def test_train_config_validation(bad: dict) -> None:
+    with pytest.raises(ConfigError):
+        TrainConfig(**bad)
+
+
+def test_empty_data_is_an_error(data: Data) -> None:
+    model = data.fresh_model()
+    with pytest.raises(ConfigError, match="no training examples"):
+        train(model, data.tokenizer, [], data.valid, TrainConfig(), out_dir=None, device=CPU)
+    with pytest.raises(ConfigError, match="no validation examples"):
+        train(model, data.tokenizer, data.train, [], TrainConfig(), out_dir=None, device=CPU)
