@@ -104,18 +104,19 @@ def read_jsonl(path: str | Path) -> list[Conversation]:
     """Interchange-format examples; lines sharing a `conversation` key stay in one split."""
     path = Path(path)
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")  # bytes, decoded line by line, so an error names its line
     except OSError as error:
         raise DataError(f"cannot read {path}: {error.strerror}") from None
     grouped: dict[str, list[Example]] = {}
     with handle:
-        try:
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    example = _parse_line(path, number, line)
-                    grouped.setdefault(example.conversation, []).append(example)
-        except UnicodeDecodeError as error:
-            raise DataError(f"{path}: not UTF-8 text ({error.reason})") from None
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(f"{path}:{number}: not UTF-8 text ({error.reason})") from None
+            if line.strip():
+                example = _parse_line(path, number, line)
+                grouped.setdefault(example.conversation, []).append(example)
     if not grouped:
         raise DataError(f"{path}: no examples in the file")
     return [

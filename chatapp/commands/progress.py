@@ -45,7 +45,11 @@ class TqdmProgress:
                 f"epoch {event['epoch']} step {event['step']}: valid perplexity "
                 f"{event['valid_perplexity']:.2f} (best {event['best_valid_perplexity']:.2f})"
             )
-            (self._bar.write if self._bar is not None else print)(message)
+            # stderr, like the bar: stdout carries only the final JSON summary.
+            if self._bar is not None:
+                self._bar.write(message, file=sys.stderr)
+            else:
+                print(message, file=sys.stderr)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -157,10 +157,6 @@ def test_malformed_jsonl_names_file_and_line(tmp_path: Path, bad_line: str, mess
     assert message in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/data.py reports a non-UTF-8 file without the line number (reads text mode)",
-)
 def test_non_utf8_jsonl_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
     bad = '{"context": ["caf\xe9"], "response": "ol\xe9"}\n'.encode("latin-1")
