@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from chatapp.commands.common import CommandError, add_subcommand, device_of, model_of
 from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
+from chatapp.store import StoreError, storable_text
 from engine.errors import EngineError
 from engine.quantize import QUANTIZE_CHOICES
 
@@ -60,11 +61,20 @@ def chat_loop(bot: Chatbot, args: argparse.Namespace, stdin: TextIO, stdout: Tex
         line = stdin.readline()
         if not line:
             return 0
-        text = line.strip()
+        text, replaced = storable_text(line.strip())
         if not text:
             continue
+        if replaced:  # bytes that were not UTF-8 (kept by surrogateescape) or a broken paste
+            print(f"note: {replaced} undecodable character(s) became U+FFFD", file=sys.stderr)
         if recorder:
-            recorder.add_user_turn(text)
+            try:
+                recorder.add_user_turn(text)
+            except StoreError as error:  # locked, disk full: not sent, and the chat goes on
+                print(
+                    f"error: your message was not saved, so it was not sent: {error}",
+                    file=sys.stderr,
+                )
+                continue
         history.append(text)
         try:
             reply = bot.reply(history, config)
@@ -74,7 +84,11 @@ def chat_loop(bot: Chatbot, args: argparse.Namespace, stdin: TextIO, stdout: Tex
             continue
         history.append(reply.text)
         if recorder:
-            recorder.add_bot_reply(reply)
+            try:
+                recorder.add_bot_reply(reply)
+            except StoreError as error:
+                history.pop()  # keep the context what the database holds
+                print(f"error: the reply could not be saved: {error}", file=sys.stderr)
         stdout.write((reply_json(reply) if args.json else f"bot> {reply.text}") + "\n")
         stdout.flush()
 

@@ -90,6 +90,11 @@ def run_train(args: argparse.Namespace) -> int:
         )
     except (EngineError, TypeError) as error:
         raise CommandError(str(error)) from None
+    except OSError as error:  # a full disk or a folder it may not write: saves are atomic
+        raise CommandError(
+            f"cannot write the model to {args.out}: {error.strerror or error}; "
+            "a model already there was left as it was"
+        ) from None
     finally:
         progress.close()
     if args.progress != "json":

@@ -3,6 +3,9 @@
 The controller is the one place where the GUI writes to the store. A user turn is committed
 before its reply is asked for; a reply is committed when it is finished (or stopped). Turns
 typed while a reply is generating wait in a queue, shown greyed, and are answered in order.
+Text is stored exactly as typed (NUL, controls, any script); only unpaired surrogates, which
+SQLite cannot hold, become U+FFFD, and the user is told. A turn the store refuses (locked,
+disk full) is handed back through `turn_not_saved`, so the window can put it back in the box.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.message_model import MessageListModel
 from chatapp.replies import reply_fields
-from chatapp.store import Store
+from chatapp.store import Store, storable_text
 from chatapp.store.errors import StoreError
 from chatapp.store.records import MessageRecord
 from engine.decoding.config import DecodeConfig
@@ -25,7 +28,8 @@ from engine.decoding.config import DecodeConfig
 if TYPE_CHECKING:
     from engine import Reply
 
-MAX_MESSAGE_CHARS = 1_000_000
+MAX_MESSAGE_CHARS = 1_000_000  # longer pastes are refused with a message, not cut silently
+ATTENTION_CACHE_REPLIES = 100  # attention maps kept for Details… (the rest are recomputed)
 
 
 @dataclass
@@ -46,6 +50,8 @@ class QueuedTurn:
 class ChatController(QObject):
     busy_changed = Signal(bool)
     error = Signal(str)
+    notice = Signal(str)  # something the user should know that is not an error
+    turn_not_saved = Signal(str)  # the text of a turn the store refused: give it back
     reply_stored = Signal(object, object)  # MessageRecord, engine.Reply
     conversations_changed = Signal()
     conversation_opened = Signal(object)  # conversation id or None
@@ -106,7 +112,7 @@ class ChatController(QObject):
 
     # Sending -----------------------------------------------------------------------------
     def send(self, text: str) -> bool:
-        """Queue a user turn; False (and an error) if it cannot be sent."""
+        """Send (or queue) a user turn; False (and an error) if it was refused or not saved."""
         if not text.strip():
             self.error.emit("The message is empty: type something to send.")
             return False
@@ -116,32 +122,49 @@ class ChatController(QObject):
                 f"{MAX_MESSAGE_CHARS:,}). Nothing was sent."
             )
             return False
-        text = text.replace("\x00", "\ufffd") if "\x00" in text else text
+        text = self._storable(text)
         try:
             conversation_id = self.conversation_id or self.new_conversation()
         except StoreError as error:
             self.error.emit(str(error))
             return False
         waiting = self.busy or not self.model_ready or bool(self._queue)
-        self._queue.append(QueuedTurn(conversation_id, text, shown=waiting))
-        if waiting:
-            self.messages.append_queued(text)
-        self._pump()
+        turn = QueuedTurn(conversation_id, text, shown=waiting)
+        if not waiting:
+            return self._start(turn)  # refused now: the caller still has the text to keep
+        self._queue.append(turn)
+        self.messages.append_queued(text)
         return True
 
+    def _storable(self, text: str) -> str:
+        text, replaced = storable_text(text)
+        if replaced:
+            self.notice.emit(
+                f"{replaced} character(s) that cannot be stored (unpaired surrogates, as a "
+                "broken paste can leave) became “\ufffd”; the rest is kept as typed."
+            )
+        return text
+
     def _pump(self) -> None:
-        if self._active is not None or not self.model_ready or not self._queue:
-            return
-        turn = self._queue.popleft()
+        """Start the reply to the next waiting turn, once nothing else is being generated."""
+        while self._active is None and self.model_ready and self._queue:
+            turn = self._queue.popleft()
+            if not self._start(turn):
+                self.turn_not_saved.emit(turn.text)  # its text left the box when it queued
+
+    def _start(self, turn: QueuedTurn) -> bool:
+        """Commit `turn` and ask for its reply; False (and an error) if it cannot be saved."""
         try:
             record = self.store.add_user_turn(turn.conversation_id, turn.text)
             history = self.store.history(turn.conversation_id)
         except (StoreError, ValueError) as error:
             if turn.shown and turn.conversation_id == self.conversation_id:
                 self.messages.take_first_queued()
-            self.error.emit(f"Your message could not be saved, so it was not sent: {error}")
-            self._pump()
-            return
+            self.error.emit(
+                "Your message could not be saved, so it was not sent (it is kept in the "
+                f"message box): {error}"
+            )
+            return False
         if turn.conversation_id == self.conversation_id:
             if turn.shown:
                 self.messages.take_first_queued()
@@ -151,6 +174,7 @@ class ChatController(QObject):
         self._active = ActiveRequest(request_id, "reply", turn.conversation_id)
         self.busy_changed.emit(True)
         self.conversations_changed.emit()
+        return True
 
     def stop(self) -> None:
         if self._active is not None:
@@ -187,6 +211,7 @@ class ChatController(QObject):
             return False
         if not self._check_idle():
             return False
+        new_text = self._storable(new_text)
         try:
             record = self.store.edit_user_turn(message_id, new_text)
             history = self.store.history(record.conversation_id)
@@ -232,6 +257,10 @@ class ChatController(QObject):
                 reply.reply_pieces,
                 reply.attention,
             )
+            if len(self.attention_cache) > ATTENTION_CACHE_REPLIES:
+                # Oldest first out: a long session kept every reply's map (tens of kB each);
+                # Details… recomputes a map that is no longer here.
+                del self.attention_cache[next(iter(self.attention_cache))]
         if shown:
             if record is None and active.kind == "regenerate" and active.message_id is not None:
                 record = self._message(active.message_id)  # nothing new: show the old one again
@@ -288,7 +317,7 @@ class ChatController(QObject):
         return self._apply(lambda: self.store.rate(message_id, rating))
 
     def correct(self, message_id: int, text: str | None) -> MessageRecord | None:
-        cleaned = text if text and text.strip() else None
+        cleaned = self._storable(text) if text and text.strip() else None
         return self._apply(lambda: self.store.correct(message_id, cleaned))
 
     def step_alternative(self, message_id: int, delta: int) -> MessageRecord | None:

@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QTextCursor, QTextOption
 from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-MAX_MESSAGE_CHARS = 1_000_000  # longer pastes are refused with a message, not truncated silently
+# Qt's default wrap (at word boundaries, else anywhere) is quadratic in the length of a run
+# without spaces: a 1 MB paste of one "word" froze the window for minutes. Runs this long wrap
+# anywhere instead, which is linear (and such a run has no word boundary to keep anyway).
+LONGEST_WORD = 5_000
+
+
+def set_plain_text(edit: QPlainTextEdit, text: str) -> None:
+    """`edit.setPlainText(text)`, with a wrap mode that lays out huge unbroken runs quickly."""
+    fit_wrap_mode(edit, text)
+    edit.setPlainText(text)
+
+
+def fit_wrap_mode(edit: QPlainTextEdit, text: str) -> None:
+    long_run = len(text) > LONGEST_WORD and max(map(len, text.split()), default=0) > LONGEST_WORD
+    normal = QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere  # the QPlainTextEdit default
+    mode = QTextOption.WrapMode.WrapAnywhere if long_run else normal
+    if edit.wordWrapMode() != mode:
+        edit.setWordWrapMode(mode)
 
 
 class MessageEdit(QPlainTextEdit):
     submitted = Signal()
+
+    def insertFromMimeData(self, source: QMimeData) -> None:
+        """A paste: choose the wrap mode for the text it makes before Qt lays it out."""
+        if source.hasText():
+            fit_wrap_mode(self, self.toPlainText() + source.text())
+        super().insertFromMimeData(source)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
@@ -63,8 +86,13 @@ class Composer(QWidget):
             return
         self.send_requested.emit(text)
 
+    def set_text(self, text: str) -> None:
+        set_plain_text(self.edit, text)
+        self.edit.moveCursor(QTextCursor.MoveOperation.End)
+
     def clear(self) -> None:
         self.edit.clear()
+        fit_wrap_mode(self.edit, "")
 
     def set_generating(self, generating: bool) -> None:
         self.stop_button.setVisible(generating)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -62,9 +62,12 @@ class ChatView(QListView):
         model = self.model()
         bar = self.verticalScrollBar()
         self._following = value >= bar.maximum() - 4
-        if value == bar.minimum() and model is not None and model.canFetchMore(QModelIndex()):
+        if value == bar.minimum() and isinstance(model, MessageListModel) and model.has_older():
             before = bar.maximum()
-            model.fetchMore(QModelIndex())
+            model.fetch_older()
+            # Lay the new rows out now: with the range still the old one, the view stayed at
+            # the top, jumped to the oldest row, and scrolling up again fetched nothing more.
+            self.executeDelayedItemsLayout()
             bar.setValue(bar.maximum() - before)  # keep the same message under the eye
 
     def follow(self) -> None:
@@ -116,6 +119,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar(device)
         self._connect()
         self._details: DetailsDialog | None = None
+        self._loaded_model: ModelInfo | None = None  # what the engine worker replies with
         self._details_request: int | None = None
         self.refresh_conversations()
         records = self.conversations.rowCount()
@@ -214,10 +218,17 @@ class MainWindow(QMainWindow):
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.controller.stop)
         self.controller.error.connect(lambda text: self.banner.show_message(text))
+        self.controller.notice.connect(
+            lambda text: self.banner.show_message(text, kind="info", timeout_ms=8000)
+        )
+        self.controller.turn_not_saved.connect(self.give_back_unsent)
         self.controller.busy_changed.connect(self._on_busy)
         self.controller.conversations_changed.connect(self.refresh_conversations)
         self.controller.reply_stored.connect(self._on_reply_stored)
-        self.messages.rowsInserted.connect(lambda *_: QTimer.singleShot(0, self.chat_view.follow))
+        # The view as context: a follow still queued when the window is deleted is dropped.
+        self.messages.rowsInserted.connect(
+            lambda *_: QTimer.singleShot(0, self.chat_view, self.chat_view.follow)
+        )
         self.messages.dataChanged.connect(lambda *_: self.chat_view.follow())
         self.sidebar.conversation_selected.connect(self.open_conversation)
         self.sidebar.new_requested.connect(self.new_conversation)
@@ -240,6 +251,7 @@ class MainWindow(QMainWindow):
 
     # Model -----------------------------------------------------------------------------------
     def on_model_loaded(self, info: ModelInfo) -> None:
+        self._loaded_model = info
         version_id = None
         try:
             version = ensure_model_version(self.store, info.directory)
@@ -257,6 +269,13 @@ class MainWindow(QMainWindow):
         self.model_label.setToolTip(info.directory)
 
     def on_model_load_failed(self, message: str) -> None:
+        if self._loaded_model is not None:
+            # The worker keeps the model it had when a load fails: chatting goes on with it.
+            self.banner.show_message(
+                f"The model could not be loaded: {message}. Still chatting with the model "
+                f"loaded before ({self._loaded_model.directory})."
+            )
+            return
         self.controller.set_model_ready(False)
         self.model_label.setText("No model loaded")
         self.banner.show_message(f"The model could not be loaded: {message}")
@@ -344,15 +363,21 @@ class MainWindow(QMainWindow):
 
     # Chat ----------------------------------------------------------------------------------------
     def send(self, text: str) -> None:
-        if self.controller.send(text):
-            self.composer.clear()
-            self.banner.hide()
-            if not self.controller.model_ready:
-                self.banner.show_message(
-                    "The model is still loading; your message will be answered when it is ready.",
-                    kind="info",
-                    timeout_ms=4000,
-                )
+        self.banner.hide()  # an old message no longer applies; what this send says shows below
+        if not self.controller.send(text):
+            return  # refused or not saved: the text stays in the box
+        self.composer.clear()
+        if not self.controller.model_ready:
+            self.banner.show_message(
+                "The model is still loading; your message will be answered when it is ready.",
+                kind="info",
+                timeout_ms=4000,
+            )
+
+    def give_back_unsent(self, text: str) -> None:
+        """Put a queued turn the store refused back in the box, before anything typed since."""
+        typed = self.composer.text()
+        self.composer.set_text(f"{text}\n{typed}" if typed.strip() else text)
 
     def regenerate_last(self) -> None:
         self.controller.regenerate()

@@ -8,6 +8,7 @@ Double-clicking a bubble opens a read-only editor so its text can be selected.
 
 from __future__ import annotations
 
+import weakref
 from functools import lru_cache
 
 from PySide6.QtCore import (
@@ -38,7 +39,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatapp.gui.message_model import AlternativeRole, RatingRole, RoleRole, StateRole, StoppedRole
+from chatapp.gui.composer import set_plain_text
+from chatapp.gui.message_model import (
+    AlternativeRole,
+    ChatItem,
+    ItemRole,
+    RatingRole,
+    RoleRole,
+    StateRole,
+    StoppedRole,
+)
 
 Index = QModelIndex | QPersistentModelIndex
 DISPLAY_LIMIT = 20_000  # characters painted; longer messages say so (Copy copies them whole)
@@ -74,7 +84,27 @@ def _layout_lines(text: str, font_key: str, width: int) -> tuple[tuple[int, int,
         lines.append((line.textStart(), line.textLength(), y))
         y += line.height()
     layout.endLayout()
-    return tuple(lines)
+    return _code_point_lines(text, lines)
+
+
+def _code_point_lines(
+    text: str, lines: list[tuple[int, int, float]]
+) -> tuple[tuple[int, int, float], ...]:
+    """Qt counts UTF-16 units; a Python `str` counts code points. Each emoji or other character
+    beyond U+FFFF is two units, so without this, lines after one were sliced out shifted."""
+    if len(text.encode("utf-16-le")) == 2 * len(text):
+        return tuple(lines)  # all in the BMP: the two counts agree
+    index_of_unit: dict[int, int] = {}
+    unit = 0
+    for index, char in enumerate(text):
+        index_of_unit[unit] = index
+        unit += 2 if ord(char) > 0xFFFF else 1
+    index_of_unit[unit] = len(text)
+    converted = []
+    for start, length, y in lines:
+        first = index_of_unit.get(start, len(text))
+        converted.append((first, index_of_unit.get(start + length, len(text)) - first, y))
+    return tuple(converted)
 
 
 def _text_size(text: str, font: QFont, width: int) -> QSize:
@@ -91,6 +121,10 @@ class MessageDelegate(QStyledItemDelegate):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # Per row content (dropped with it): {(width, font key): height}.
+        self._heights: weakref.WeakKeyDictionary[ChatItem, dict[tuple[int, str], int]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # Geometry -----------------------------------------------------------------------------
     @staticmethod
@@ -151,9 +185,20 @@ class MessageDelegate(QStyledItemDelegate):
         return font
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
-        bubble = self._bubble_rect(option, index)
-        chips = CHIP_HEIGHT + 6 if self.chips(index) else 0
-        return QSize(option.rect.width(), bubble.height() + 2 * MARGIN + chips)
+        # The list view asks for every row's size whenever a row is added or changes (each
+        # streamed token): computed once per row content, width and font, that stays cheap in
+        # a long conversation. A changed row is a new ChatItem, so it misses the cache.
+        item = index.data(ItemRole)
+        if item is None:
+            return QSize()
+        heights = self._heights.setdefault(item, {})
+        key = (option.rect.width(), option.font.key())
+        height = heights.get(key)
+        if height is None:
+            bubble = self._bubble_rect(option, index)
+            chips = CHIP_HEIGHT + 6 if self.chips(index) else 0
+            height = heights[key] = bubble.height() + 2 * MARGIN + chips
+        return QSize(option.rect.width(), height)
 
     # Painting -----------------------------------------------------------------------------
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
@@ -240,7 +285,7 @@ class MessageDelegate(QStyledItemDelegate):
     def createEditor(self, parent: QWidget, option: QStyleOptionViewItem, index: Index) -> QWidget:
         editor = QPlainTextEdit(parent)
         editor.setReadOnly(True)  # an editor only so the text can be selected and copied
-        editor.setPlainText(index.data() or "")
+        set_plain_text(editor, index.data() or "")
         editor.setFrameShape(QPlainTextEdit.Shape.NoFrame)
         return editor
 

@@ -1,7 +1,7 @@
 """The chat view's messages, as a `QAbstractListModel` that pages long histories in.
 
 Rows are the conversation's chosen path, oldest first. Only the last page is read when a
-conversation opens; `fetchMore` reads older pages and inserts them at the top, so a
+conversation opens; `fetch_older` reads older pages and inserts them at the top, so a
 10,000-message conversation opens as fast as a short one. The reply being generated is a
 transient last row, changed in place with `dataChanged` as tokens stream in.
 """
@@ -26,9 +26,10 @@ AlternativeRole = Qt.ItemDataRole.UserRole + 4  # (index, count)
 RatingRole = Qt.ItemDataRole.UserRole + 5
 StoppedRole = Qt.ItemDataRole.UserRole + 6
 MessageIdRole = Qt.ItemDataRole.UserRole + 7
+ItemRole = Qt.ItemDataRole.UserRole + 8  # the row's ChatItem, replaced whenever the row changes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: a new one per change
 class ChatItem:
     role: str
     text: str
@@ -68,6 +69,8 @@ class MessageListModel(QAbstractListModel):
             return item.state
         if role == RecordRole:
             return record
+        if role == ItemRole:
+            return item
         if role == MessageIdRole:
             return record.id if record else None
         if role == AlternativeRole:
@@ -98,10 +101,18 @@ class MessageListModel(QAbstractListModel):
         self.endResetModel()
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and self._first_loaded > 0
+        # Qt's views fetch more whenever the last row is in sight, to append below it: in a
+        # chat that is always, so they read the whole history in, page after page. Older pages
+        # go above; the chat view asks for them itself when scrolled to the top (fetch_older).
+        return False
 
-    def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
-        if parent.isValid() or self._store is None or self._conversation_id is None:
+    def has_older(self) -> bool:
+        """True while older messages than the first row are still in the store."""
+        return self._first_loaded > 0
+
+    def fetch_older(self) -> None:
+        """Insert the page before the first row at the top."""
+        if self._store is None or self._conversation_id is None or not self.has_older():
             return
         start = max(0, self._first_loaded - PAGE_SIZE)
         records = self._store.page_messages(
@@ -224,5 +235,5 @@ class MessageListModel(QAbstractListModel):
         return list(self._items)
 
     def ensure_position_loaded(self, position: int) -> None:
-        while self._first_loaded > position and self.canFetchMore():
-            self.fetchMore()
+        while self._first_loaded > position and self.has_older():
+            self.fetch_older()

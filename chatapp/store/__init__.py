@@ -19,6 +19,7 @@ from chatapp.store.errors import (
     StoreError,
 )
 from chatapp.store.exports import escape_markdown, write_jsonl, write_markdown
+from chatapp.store.messages import storable_text
 from chatapp.store.records import (
     DEFAULT_TITLE,
     PAIR_KINDS,
@@ -59,6 +60,7 @@ __all__ = [
     "list_backups",
     "make_backup",
     "maybe_daily_backup",
+    "storable_text",
     "write_jsonl",
     "write_markdown",
 ]

@@ -206,6 +206,14 @@ def upgrade(path: Path, from_revision: str | None) -> None:
     command.upgrade(alembic_config(path), "head")
 
 
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
+
+
 class Database:
     """An open database: its engine, one sessionmaker, and units of work."""
 
@@ -215,6 +223,21 @@ class Database:
         self.busy_timeout = busy_timeout
         self._engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._resolved = path.resolve()
+        self._identity = _file_identity(self._resolved)
+
+    def _check_still_there(self) -> None:
+        """Refuse to write once the file was deleted or replaced under the open database.
+
+        SQLite goes on writing to the deleted file (or to its WAL) without an error, and all
+        of that vanishes when the app closes; the open copy can still be read and exported.
+        """
+        if _file_identity(self._resolved) != self._identity:
+            raise StoreError(
+                f"the database file {self.path} was deleted or replaced while the app had it "
+                "open, so nothing more can be saved to it. What is shown can still be read and "
+                f"exported; copies are kept in {self.path.parent / BACKUP_DIR}."
+            )
 
     @classmethod
     def open(
@@ -264,6 +287,7 @@ class Database:
             raise ReadOnlyDatabaseError(
                 f"the database {self.path} is open read-only: changes can't be saved"
             )
+        self._check_still_there()
         with translate_errors(self.path, self.busy_timeout), self._sessions.begin() as session:
             # IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a
             # read-then-write unit never fails half-way when another writer got in between.

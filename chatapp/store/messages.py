@@ -87,6 +87,29 @@ def _require_text(text: str, what: str) -> None:
         raise TypeError(f"{what} must be a string, not {type(text).__name__}")
     if not text.strip():
         raise ValueError(f"{what} cannot be empty or only whitespace")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # sqlite3 would raise a bare codec error mid-transaction; say what is wrong instead.
+        raise ValueError(
+            f"{what} holds an unpaired surrogate character (U+D800–U+DFFF), which cannot be "
+            "stored; replace it (with U+FFFD) first"
+        ) from None
+
+
+def storable_text(text: str) -> tuple[str, int]:
+    """`text` with each unpaired UTF-16 surrogate replaced by U+FFFD, and how many were.
+
+    A `str` can hold one (a broken clipboard, undecodable terminal bytes kept by
+    `surrogateescape`), but SQLite keeps only valid UTF-8 and `add_user_turn` refuses it:
+    replacing it keeps the rest of the message exactly as typed (NUL and controls included).
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return fixed, fixed.count("\ufffd") - text.count("\ufffd")
+    return text, 0
 
 
 def _generation_fields(
