@@ -38,6 +38,7 @@ def perplexities(bot: Chatbot, examples: list) -> dict[str, float]:
     result = evaluate_perplexity(bot.model, encoded, device=bot.device)
     words = sum(len(bot.tokenizer.decode(t).split()) + (t[-1] == EOS_ID) for _, t in encoded)
     result["word_perplexity"] = math.exp(min(result["loss"] * result["tokens"] / words, 50.0))
+    result["pieces_per_word"] = result["tokens"] / words
     return result
 
 
@@ -73,11 +74,42 @@ def main() -> int:
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=DIR")
     parser.add_argument("--compare-generate", type=int, default=300)
     parser.add_argument("--json-out")
+    parser.add_argument(
+        "--compare-only", action="store_true", help="measure only the --compare models"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
+    card: dict = {"compare": compare(args)}
+    if not args.compare_only:
+        card.update(measure(args))
+    card["seconds"] = time.perf_counter() - started
+    text = json.dumps(card, indent=2, ensure_ascii=False)
+    if args.json_out:
+        Path(args.json_out).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+def compare(args: argparse.Namespace) -> dict:
+    """Other models (the baseline row) on the same test split: perplexity and "balanced"."""
+    rows = {}
+    for item in args.compare:
+        name, _, directory = item.partition("=")
+        other = Chatbot.load(directory, device="cpu")
+        test = load_splits(args.corpus, context_turns=other.config.context_turns).test
+        rows[name] = {
+            "model": describe(other, Path(directory)),
+            "test": perplexities(other, test),
+            "balanced": generation_metrics(
+                other, test[: args.compare_generate], PRESETS["balanced"]
+            ),
+        }
+    return rows
+
+
+def measure(args: argparse.Namespace) -> dict:
     bot = Chatbot.load(args.model, device="cpu")
-    splits = load_splits(args.corpus, context_turns=bot.config.context_turns)
-    test = splits.test
+    test = load_splits(args.corpus, context_turns=bot.config.context_turns).test
     card: dict = {"model": describe(bot, Path(args.model)), "test_examples": len(test)}
     card["test"] = perplexities(bot, test)
     card["presets"] = {}
@@ -101,24 +133,7 @@ def main() -> int:
                 "size_bytes": (target / "model.safetensors").stat().st_size,
                 "test_perplexity": perplexities(stored, test)["perplexity"],
             }
-    card["compare"] = {}
-    for item in args.compare:
-        name, _, directory = item.partition("=")
-        other = Chatbot.load(directory, device="cpu")
-        other_test = load_splits(args.corpus, context_turns=other.config.context_turns).test
-        card["compare"][name] = {
-            "model": describe(other, Path(directory)),
-            "test": perplexities(other, other_test),
-            "balanced": generation_metrics(
-                other, other_test[: args.compare_generate], PRESETS["balanced"]
-            ),
-        }
-    card["seconds"] = time.perf_counter() - started
-    text = json.dumps(card, indent=2, ensure_ascii=False)
-    if args.json_out:
-        Path(args.json_out).write_text(text + "\n", encoding="utf-8")
-    print(text)
-    return 0
+    return card
 
 
 if __name__ == "__main__":
