@@ -91,3 +91,38 @@ def test_screenshot_of_a_short_conversation(qtbot, window, tmp_path):
     path = tmp_path / "main_window.png"
     assert window.grab().save(str(path))
     assert path.stat().st_size > 10_000
+
+
+def test_details_show_the_nbest_list_and_the_attention_map(qtbot, window, store):
+    from chatapp.gui.attention_view import AttentionView
+
+    window.decoding_panel.set_config(window.decoding_panel.presets()["precise"])
+    reply = send_and_wait(qtbot, window, "What is your name?")
+    assert reply.nbest and len(reply.nbest) > 1
+    dialog = window.show_details(reply)
+    qtbot.addWidget(dialog)
+    assert dialog.nbest_list.count() == len(reply.nbest)
+    qtbot.waitUntil(
+        lambda: isinstance(dialog.attention_area.widget(), AttentionView), timeout=10_000
+    )
+    view = dialog.attention_area.widget()
+    assert view.rows and view.columns and len(view.weights) == len(view.rows)
+    # Picking another n-best entry makes it the reply the conversation continues from.
+    dialog.nbest_list.setCurrentRow(1)
+    dialog._use_selected()
+    conversation = window.controller.conversation_id
+    assert store.history(conversation)[-1] == reply.nbest[1]["text"]
+    assert len(store.alternatives(reply.id)) == 2
+
+
+def test_attention_of_an_older_reply_is_recomputed_by_the_engine(qtbot, window, store):
+    from chatapp.gui.attention_view import AttentionView
+
+    reply = send_and_wait(qtbot, window, "Do you like music?")
+    window.controller.attention_cache.clear()
+    dialog = window.show_details(reply)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(
+        lambda: isinstance(dialog.attention_area.widget(), AttentionView), timeout=10_000
+    )
+    assert dialog.attention_area.widget().weights
