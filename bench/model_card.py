@@ -29,7 +29,7 @@ from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.decoding.config import PRESETS
 from engine.metrics import generation_metrics
 from engine.pipeline import load_splits
-from engine.tokenizer import EOS_ID
+from engine.tokenizer import EOS_ID, UNK_ID
 from engine.train import evaluate_perplexity
 
 
@@ -39,6 +39,21 @@ def perplexities(bot: Chatbot, examples: list) -> dict[str, float]:
     words = sum(len(bot.tokenizer.decode(t).split()) + (t[-1] == EOS_ID) for _, t in encoded)
     result["word_perplexity"] = math.exp(min(result["loss"] * result["tokens"] / words, 50.0))
     result["pieces_per_word"] = result["tokens"] / words
+    # A word-level vocabulary scores every rare word as one cheap <unk>: charge each <unk> the
+    # cost of picking uniformly among the test set's out-of-vocabulary words, so open- and
+    # closed-vocabulary models compare on the same footing.
+    unknown = sum(target.count(UNK_ID) for _, target in encoded)
+    oov_types = {
+        word
+        for example in examples
+        for word in example.response.split()
+        if UNK_ID in bot.tokenizer.encode(word)
+    }
+    penalty = unknown * math.log(max(len(oov_types), 1))
+    result["unk_rate"] = unknown / result["tokens"]
+    result["unk_penalized_word_perplexity"] = math.exp(
+        min((result["loss"] * result["tokens"] + penalty) / words, 50.0)
+    )
     return result
 
 

@@ -52,14 +52,16 @@ def compare_table(card: dict, compare: dict) -> list[str]:
         _row(
             [
                 "model",
-                "test perplexity (per piece)",
-                "test perplexity (per word)",
+                "test perplexity per piece",
+                "per word",
+                "per word, <unk> charged",
+                "<unk> rate",
                 "distinct-2 (balanced)",
                 "generic-reply rate (balanced)",
                 "avg. words",
             ]
         ),
-        _row(["---"] * 6),
+        _row(["---"] * 8),
     ]
     for name, row in compare.items():
         lines.append(
@@ -67,6 +69,8 @@ def compare_table(card: dict, compare: dict) -> list[str]:
                 name,
                 f"{row['test']['perplexity']:.2f}",
                 f"{row['test']['word_perplexity']:.2f}",
+                f"{row['test']['unk_penalized_word_perplexity']:.2f}",
+                f"{row['test']['unk_rate']:.1%}",
                 f"{row['balanced']['distinct_2']:.3f}",
                 f"{row['balanced']['generic_reply_rate']:.1%}",
                 f"{row['balanced']['avg_reply_words']:.1f}",

@@ -126,3 +126,23 @@ def test_attention_of_an_older_reply_is_recomputed_by_the_engine(qtbot, window, 
         lambda: isinstance(dialog.attention_area.widget(), AttentionView), timeout=10_000
     )
     assert dialog.attention_area.widget().weights
+
+
+def test_the_app_opens_on_the_shipped_model_and_chats(qtbot, tmp_path):
+    from chatapp.app import AppOptions, create_window, open_store
+
+    options = AppOptions(data_dir=str(tmp_path / "data"), device="cpu")
+    store = open_store(options)
+    try:
+        window = create_window(options, store)
+        qtbot.addWidget(window)
+        with qtbot.waitSignal(window.engine.model_loaded, timeout=30_000):
+            window.show()
+        assert "base" in window.model_label.text()
+        reply = send_and_wait(qtbot, window, "Hello! How are you?")
+        assert reply.text.strip()
+        version = store.active_model_version()
+        assert version is not None and version.is_base and reply.model_version_id == version.id
+        window.close()
+    finally:
+        store.close()
