@@ -96,6 +96,7 @@ def run_finetune(argv: list[str], env: dict[str, str]) -> tuple[float, list[dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nice", type=int, default=10, help="as the app runs it (0: not)")
     parser.add_argument("--model", help="model to start from (default: the shipped model)")
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--replay", type=float, default=0.5)
@@ -127,7 +128,7 @@ def main() -> None:
         argv = [
             "finetune", "--db", str(folder / "conversations.db"), "--data-dir", str(folder),
             "--model", str(model), "--replay", str(args.replay), "--device", "cpu",
-            "--progress", "json",
+            "--progress", "json", "--nice", str(args.nice),
         ]  # fmt: skip
         seconds, events, _ = run_finetune(argv, env)
     done = events[-1]

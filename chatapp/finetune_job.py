@@ -121,6 +121,8 @@ class Reporter:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
+    if args.nice > 0 and hasattr(os, "nice"):
+        os.nice(args.nice)  # a background job: the window the user is chatting in comes first
     try:
         include = parse_include(args.include)
         config = FinetuneConfig(

@@ -52,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-tokens", type=int, default=FinetuneConfig.batch_tokens)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--progress", choices=("bar", "json"), default="bar")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="lower this process's CPU priority by N (the app passes 10 to stay smooth)",
+    )
     parser.set_defaults(handler=run_finetune)
 
 

@@ -269,7 +269,7 @@ class FinetuneDialog(QDialog):
         """The `main.py finetune` command line for the current settings."""
         store, window = self.main_window.store, self.main_window
         database = str(Path(store.path).resolve())
-        args = [main_script(), "finetune", "--db", database, "--progress", "json"]
+        args = [main_script(), "finetune", "--db", database, "--progress", "json", "--nice", "10"]
         args += ["--include", ",".join(self.include())]
         args += ["--replay", f"{self.replay_spin.value():g}"]
         args += ["--epochs", str(self.epochs_spin.value())]
