@@ -12,10 +12,18 @@ from collections.abc import Iterator
 import pytest
 
 from chatapp.gui.main_window import MainWindow
-from tests.chatapp.gui.conftest import isolated_settings, store, window
+from tests.chatapp.conftest import isolated_settings
+from tests.chatapp.gui.conftest import _settings_in_tmp_path, store, window
 from tests.robustness.helpers import fast_replies
 
-__all__ = ["fast", "isolated_settings", "no_network", "store", "window"]
+__all__ = [
+    "_settings_in_tmp_path",
+    "fast",
+    "isolated_settings",
+    "no_network",
+    "store",
+    "window",
+]
 
 
 @pytest.fixture

@@ -13,13 +13,11 @@ import hashlib
 import io
 import json
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QSettings
 
 import main
 from chatapp.store import Store
@@ -110,16 +108,3 @@ def finetuned_copy(tmp_path: Path, finetuned: FinetuneRun) -> Path:
     folder = tmp_path / "data"
     shutil.copytree(finetuned.data_dir, folder, ignore=shutil.ignore_patterns("models"))
     return folder
-
-
-@pytest.fixture
-def isolated_settings(tmp_path: Path) -> Iterator[None]:
-    """QSettings go to tmp_path, never to the developer's own settings."""
-    QCoreApplication.setOrganizationName("Seq2SeqChatTests")
-    QCoreApplication.setApplicationName("Seq2Seq Chat Tests")
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(
-        QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
-    )
-    QSettings().clear()
-    yield

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QSettings
 
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.main_window import MainWindow
@@ -16,15 +15,7 @@ REPLY_TIMEOUT_MS = 30_000
 
 
 @pytest.fixture(autouse=True)
-def isolated_settings(tmp_path: Path) -> Iterator[None]:
-    """QSettings go to tmp_path, never to the developer's own settings."""
-    QCoreApplication.setOrganizationName("Seq2SeqChatTests")
-    QCoreApplication.setApplicationName("Seq2Seq Chat Tests")
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(
-        QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
-    )
-    QSettings().clear()
+def _settings_in_tmp_path(isolated_settings: None) -> Iterator[None]:
     yield
 
 
