@@ -44,7 +44,7 @@ from chatapp.finetune_data import (
     to_examples,
 )
 from chatapp.finetune_guard import Interrupted, StopOnSignal, finetune_lock
-from chatapp.model_versions import ensure_model_version, model_to_load
+from chatapp.model_versions import ensure_model_version, model_to_load, unique_version_name
 from chatapp.paths import models_dir, resolve_data_dir, resolve_db_path
 from chatapp.store import Store, StoreError
 from engine.default_model import default_model_dir
@@ -76,14 +76,6 @@ def _default_out(folder: Path) -> Path:
     while out.exists():
         out, suffix = folder / f"{stem}-{suffix}", suffix + 1
     return out
-
-
-def _unique_name(store: Store, wanted: str) -> str:
-    taken = {version.name for version in store.list_model_versions()}
-    name, suffix = wanted, 2
-    while name in taken:
-        name, suffix = f"{wanted}-{suffix}", suffix + 1
-    return name
 
 
 class Reporter:
@@ -251,7 +243,7 @@ def _train_and_record(
         return EXIT_FAILED
     try:
         version = store.add_model_version(
-            _unique_name(store, out.name),
+            unique_version_name(store, out.name),
             str(out.resolve()),
             parent_id=base_version_id,
             metrics={**_flat_metrics(result), "before": result.before, "after": result.after},

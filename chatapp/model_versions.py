@@ -18,6 +18,15 @@ def _same_directory(a: str | Path, b: str | Path) -> bool:
         return str(a) == str(b)
 
 
+def unique_version_name(store: Store, wanted: str) -> str:
+    """`wanted`, or `wanted-2`, `wanted-3`, ... if a version already has that name."""
+    taken = {version.name for version in store.list_model_versions()}
+    name, suffix = wanted, 2
+    while name in taken:
+        name, suffix = f"{wanted}-{suffix}", suffix + 1
+    return name
+
+
 def ensure_model_version(store: Store, directory: str | Path) -> ModelVersionRecord:
     """The version record for `directory`, registered (and made active) if it is new."""
     for version in store.list_model_versions():
@@ -27,13 +36,8 @@ def ensure_model_version(store: Store, directory: str | Path) -> ModelVersionRec
         is_base = _same_directory(directory, default_model_dir())
     except Exception:  # the shipped model may be missing: then nothing is the base
         is_base = False
-    taken = {version.name for version in store.list_model_versions()}
-    name = BASE_NAME if is_base and BASE_NAME not in taken else Path(directory).name
-    suffix = 2
-    unique = name
-    while unique in taken:
-        unique = f"{name}-{suffix}"
-        suffix += 1
+    wanted = BASE_NAME if is_base else Path(directory).name
+    unique = unique_version_name(store, wanted)
     has_active = store.active_model_version() is not None
     return store.add_model_version(
         unique, str(Path(directory).resolve()), is_base=is_base, activate=not has_active
