@@ -105,7 +105,9 @@ class _Processors:
         if config.block_context_ngrams:
             table = ngram_table(list(user_turn_ids), config.block_context_ngrams)
             if table:
-                self.blockers.append(NgramBlocker(config.block_context_ngrams, extra_table=table))
+                self.blockers.append(
+                    NgramBlocker(config.block_context_ngrams, extra_table=table, block_own=False)
+                )
 
     def banned_ids(self, step: int) -> torch.Tensor:
         if step < self.config.min_length:

@@ -7,6 +7,7 @@ generation loop keeps each row's n-grams up to date step by step instead of reco
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -46,10 +47,17 @@ class NgramBlocker:
     """
 
     def __init__(
-        self, n: int, *, extra_table: dict[tuple[int, ...], set[int]] | None = None
+        self,
+        n: int,
+        *,
+        extra_table: dict[tuple[int, ...], set[int]] | None = None,
+        block_own: bool = True,
     ) -> None:
         self.n = n
         self.extra_table = extra_table or {}
+        # False: only `extra_table` is banned; the reply may repeat itself (that is the
+        # separate no-repeat knob's job), so its own n-grams are not even tracked.
+        self.block_own = block_own
         self.tables: list[NgramTable] = [{}]
 
     @classmethod
@@ -59,16 +67,20 @@ class NgramBlocker:
         n: int,
         *,
         extra_table: dict[tuple[int, ...], set[int]] | None = None,
+        block_own: bool = True,
     ) -> NgramBlocker:
-        blocker = cls(n, extra_table=extra_table)
-        blocker.tables = [
-            {prefix: frozenset(followers) for prefix, followers in ngram_table(seq, n).items()}
-            for seq in sequences
-        ]
+        blocker = cls(n, extra_table=extra_table, block_own=block_own)
+        if block_own:
+            blocker.tables = [
+                {prefix: frozenset(followers) for prefix, followers in ngram_table(seq, n).items()}
+                for seq in sequences
+            ]
         return blocker
 
     def advance(self, sources: Sequence[int], sequences: Sequence[Sequence[int]]) -> None:
         """Row i of `sequences` is row `sources[i]` of the previous step plus one token."""
+        if not self.block_own:
+            return
         n, tables = self.n, []
         for source, sequence in zip(sources, sequences):
             table = self.tables[source]
@@ -83,7 +95,8 @@ class NgramBlocker:
     def __call__(self, log_probs: torch.Tensor, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
         rows: list[int] = []
         columns: list[int] = []
-        for row, (table, sequence) in enumerate(zip(self.tables, sequences)):
+        tables = self.tables if self.block_own else itertools.repeat({})
+        for row, (table, sequence) in enumerate(zip(tables, sequences)):
             if len(sequence) < self.n - 1:
                 continue
             prefix = tuple(sequence[len(sequence) - self.n + 1 :])
@@ -103,15 +116,20 @@ def block_ngrams(
     n: int,
     *,
     extra_table: dict[tuple[int, ...], set[int]] | None = None,
+    block_own: bool = True,
 ) -> torch.Tensor:
     """Ban any token that would repeat an n-gram of the row's own sequence (or of `extra_table`).
 
     With `n` = 1 a row may not repeat any token; `extra_table` holds the context's n-grams,
-    which stops the bot from parroting the user. (`NgramBlocker` does the same step by step.)
+    which stops the bot from parroting the user; `block_own=False` bans only those.
+    (`NgramBlocker` does the same step by step.)
     """
     if n <= 0:
         return log_probs
-    return NgramBlocker.from_sequences(sequences, n, extra_table=extra_table)(log_probs, sequences)
+    blocker = NgramBlocker.from_sequences(
+        sequences, n, extra_table=extra_table, block_own=block_own
+    )
+    return blocker(log_probs, sequences)
 
 
 def repetition_penalty(

@@ -77,6 +77,24 @@ def test_context_ngram_blocking_stops_parroting() -> None:
         assert not user_grams & {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
+def test_context_ngram_blocking_lets_the_reply_repeat_itself() -> None:
+    # The model wants "5 6 5 6 7": its own bigram "5 6" twice. The user said "8 9", so
+    # blocking the user's bigrams must not change the reply (repeats are no_repeat's job).
+    wanted = {2: 5, 5: 6, 6: 5, 7: EOS_ID}
+    seen: list[int] = []
+
+    def next_log_probs(token: int) -> torch.Tensor:
+        scores = torch.full((20,), -5.0)
+        seen.append(token)
+        choice = 7 if token == 6 and seen.count(6) > 1 else wanted.get(token, EOS_ID)
+        scores[choice] = 0.0
+        return torch.log_softmax(scores, dim=-1)
+
+    reply = run(BigramModel(next_log_probs), GREEDY.replace(block_context_ngrams=2),
+                user_turn_ids=[8, 9])  # fmt: skip
+    assert reply.hypotheses[0].tokens == [5, 6, 5, 6, 7]
+
+
 def test_cancel_stops_within_one_step_and_returns_partial() -> None:
     table = bigram_table(12, 2)
     table[:, EOS_ID] = float("-inf")

@@ -126,12 +126,22 @@ def test_ban_tokens() -> None:
     assert math.isfinite(float(lp.sum()))
 
 
-def test_ngram_blocker_step_by_step_equals_from_scratch() -> None:
+def test_block_ngrams_context_only_lets_a_row_repeat_itself() -> None:
+    context = ngram_table([8, 9], 2)
+    lp = torch.zeros(2, 10)
+    sequences = [[5, 6, 5], [7, 8]]
+    assert banned(block_ngrams(lp, sequences, 2, extra_table=context)) == [{6}, {9}]
+    only_context = block_ngrams(lp, sequences, 2, extra_table=context, block_own=False)
+    assert banned(only_context) == [set(), {9}]
+
+
+@pytest.mark.parametrize("block_own", [True, False])
+def test_ngram_blocker_step_by_step_equals_from_scratch(block_own: bool) -> None:
     # Beam-like forking: each step every new row continues a random earlier row.
     generator = torch.Generator().manual_seed(0)
     for n in (1, 2, 3, 4):
         context = ngram_table([5, 6, 7, 5, 8], n)
-        blocker = NgramBlocker(n, extra_table=context)
+        blocker = NgramBlocker(n, extra_table=context, block_own=block_own)
         sequences: list[list[int]] = [[]]
         for _ in range(25):
             rows = int(torch.randint(1, 6, (1,), generator=generator))
@@ -140,5 +150,5 @@ def test_ngram_blocker_step_by_step_equals_from_scratch() -> None:
             sequences = [[*sequences[s], t] for s, t in zip(sources, tokens)]
             blocker.advance(sources, sequences)
             lp = torch.zeros(rows, 10)
-            expected = block_ngrams(lp, sequences, n, extra_table=context)
+            expected = block_ngrams(lp, sequences, n, extra_table=context, block_own=block_own)
             assert torch.equal(blocker(lp, sequences), expected), (n, sequences)
