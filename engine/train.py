@@ -25,7 +25,7 @@ from engine.checkpoint import save_checkpoint
 from engine.errors import ConfigError
 from engine.model import Seq2Seq
 from engine.tokenizer import PAD_ID, Tokenizer
-from engine.train_config import TrainConfig
+from engine.train_config import TrainConfig, cooldown_factor
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -210,6 +210,11 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+            if config.lr_cooldown:
+                progress = max((time.monotonic() - started) / budget, state["step"] / total_steps)
+                rate = config.learning_rate * cooldown_factor(progress, config.lr_cooldown)
+                for group in optimizer.param_groups:
+                    group["lr"] = rate
             optimizer.step()
             state["step"] += 1
             state["batch_in_epoch"] += 1
@@ -222,6 +227,7 @@ def train(
                 done = state["step"] / max(total_steps, 1)
                 emit({"event": "step", "epoch": state["epoch"], "step": state["step"],
                       "total_steps": total_steps, "loss": window_loss / max(window_tokens, 1),
+                      "learning_rate": optimizer.param_groups[0]["lr"],
                       "tokens_per_s": tokens_seen / max(elapsed, 1e-9), "elapsed_s": elapsed,
                       "eta_s": min(elapsed / max(done, 1e-9) * (1 - done), budget - elapsed)
                       if done > 0 else None})  # fmt: skip

@@ -22,6 +22,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-minutes", type=float, help="time budget for this run")
     parser.add_argument("--batch-tokens", type=int, default=6000)
     parser.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate")
+    parser.add_argument(
+        "--lr-cooldown",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="let the learning rate fall linearly to 0 over this last share of the run "
+        "(by --max-minutes or --epochs, whichever ends first), e.g. 0.2",
+    )
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--eval-every", type=int, default=0, help="steps (0: each epoch)")
@@ -71,6 +79,7 @@ def run_train(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             batch_tokens=args.batch_tokens,
             learning_rate=args.lr,
+            lr_cooldown=args.lr_cooldown,
             label_smoothing=args.label_smoothing,
             patience=args.patience,
             eval_every=args.eval_every,

@@ -35,7 +35,7 @@ def chatterbot_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "model"
     done = run_main(
         "train", "--corpus", "chatterbot", "--preset", "tiny", "--out", str(out),
-        "--max-minutes", "0.3", "--device", "cpu",
+        "--max-minutes", "0.3", "--lr-cooldown", "0.3", "--device", "cpu",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     # The summary is the JSON object at the end of stdout (evaluation lines may come before).
@@ -49,6 +49,8 @@ def test_train_then_eval(chatterbot_model: Path) -> None:
     assert sorted(p.name for p in chatterbot_model.iterdir()) == [
         "config.json", "model.safetensors", "optimizer.safetensors", "tokenizer.model",
     ]  # fmt: skip
+    record = json.loads((chatterbot_model / "config.json").read_text())["training"]
+    assert record["train_config"]["lr_cooldown"] == 0.3  # the card can say how it was trained
     done = run_main(
         "eval", "--model", str(chatterbot_model), "--corpus", "chatterbot", "--split", "valid"
     )
@@ -108,6 +110,17 @@ def test_unknown_corpus(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "shakespeare" in one_error_line(done)
     assert not out.exists()  # nothing half-written
+
+
+def test_bad_lr_cooldown_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "never"
+    done = run_main(
+        "train", "--corpus", "chatterbot", "--preset", "tiny", "--out", str(out),
+        "--lr-cooldown", "2",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--lr-cooldown must be in [0, 1]" in one_error_line(done)
+    assert not out.exists()
 
 
 def test_missing_model_dir(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from engine.model import Seq2Seq
 from engine.pipeline import load_splits
 from engine.tokenizer import Tokenizer
 from engine.train import TrainConfig, evaluate_perplexity, train
+from engine.train_config import cooldown_factor
 
 CPU = torch.device("cpu")
 FAST = {"batch_tokens": 1000, "learning_rate": 1e-2}  # ~14 steps an epoch on the small corpus
@@ -153,6 +154,24 @@ def test_seeded_runs_are_reproducible(data: Data) -> None:
     assert first != other  # the seed sets the batch order
 
 
+def test_cooldown_factor_holds_then_falls_to_zero() -> None:
+    assert cooldown_factor(0.5, 0.0) == 1.0  # no cool-down: a constant rate
+    assert cooldown_factor(0.79, 0.2) == 1.0
+    assert cooldown_factor(0.9, 0.2) == pytest.approx(0.5)
+    assert cooldown_factor(1.0, 0.2) == 0.0
+    assert cooldown_factor(1.7, 0.2) == 0.0  # past the end (a slow last step) stays at zero
+
+
+def test_lr_cooldown_lowers_the_rate_at_the_end_of_the_run(data: Data) -> None:
+    _, events = run(data, data.fresh_model(), epochs=4, lr_cooldown=0.5)
+    rates = [e["learning_rate"] for e in events if e["event"] == "step"]
+    assert rates[0] == FAST["learning_rate"]
+    assert rates == sorted(rates, reverse=True)
+    assert rates[-1] < 0.1 * FAST["learning_rate"]
+    _, constant = run(data, data.fresh_model(), epochs=2)
+    assert {e["learning_rate"] for e in constant if e["event"] == "step"} == {FAST["learning_rate"]}
+
+
 def test_stepwise_decoder_trains_the_same(data: Data) -> None:
     fast, slow = data.fresh_model(), data.fresh_model()
     run(data, fast, epochs=1)
@@ -163,7 +182,7 @@ def test_stepwise_decoder_trains_the_same(data: Data) -> None:
 @pytest.mark.parametrize(
     "bad",
     [{"epochs": 0}, {"batch_tokens": 8}, {"learning_rate": 0.0}, {"label_smoothing": 1.0},
-     {"max_minutes": 0}],
+     {"max_minutes": 0}, {"lr_cooldown": -0.1}, {"lr_cooldown": 1.5}],
 )  # fmt: skip
 def test_train_config_validation(bad: dict) -> None:
     with pytest.raises(ConfigError):
