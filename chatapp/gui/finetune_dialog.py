@@ -1,47 +1,40 @@
 """File > Fine-tune on my conversations…: settings, a live run in a child process, the outcome.
 
-The run is `main.py finetune --progress json` in a `QProcess`: the GUI thread only reads its
-JSON lines (progress bar with ETA, loss curve), so chatting goes on meanwhile, and a crash in
-the child cannot take the app or its model down. Cancel is a terminate, then a kill after 2 s;
-the command deletes its partial output either way. When it is done the dialog shows the
-perplexities before and after and both models' replies to held-out prompts, and offers to
-switch to the new version (through the same `ModelSwitcher` as the models dialog).
+The run is `main.py finetune --progress json` in a child process (`FinetuneProcess`): the
+GUI thread only reads its JSON lines (progress bar with ETA, loss curve), so chatting goes on
+meanwhile, and a crash in the child cannot take the app or its model down. When it is done
+the dialog shows the perplexities before and after and both models' replies to held-out
+prompts, and offers to switch to the new version (through the same `ModelSwitcher` as the
+models dialog).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import sys
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QDialog,
     QDoubleSpinBox,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from chatapp.finetune_data import DEFAULT_INCLUDE, KIND_LABELS, not_enough_message
+from chatapp.gui.finetune_process import FinetuneProcess
+from chatapp.gui.finetune_results import FinetuneResults
 from chatapp.gui.loss_plot import LossPlot
 from chatapp.gui.models_dialog import ModelsDialog, switcher_for
 from chatapp.store import PAIR_KINDS, ModelVersionRecord, StoreError
@@ -50,8 +43,6 @@ from engine.finetune import FinetuneConfig
 if TYPE_CHECKING:
     from chatapp.gui.main_window import MainWindow
 
-KILL_AFTER_MS = 2000  # the command stops within 2 s of SIGTERM; after that it is killed
-STDERR_TAIL_CHARS = 6000
 STATES = ("idle", "running", "cancelling", "done", "failed", "cancelled")
 
 
@@ -70,20 +61,6 @@ def format_eta(seconds: float | None) -> str:
     return f"ETA {minutes}:{seconds:02d}"
 
 
-FIGURE_ROWS = (
-    ("On your held-out conversations", "heldout_perplexity"),
-    ("On the original chat corpus", "valid_perplexity"),
-)
-
-
-def _numbers(*values: Any) -> bool:
-    return all(isinstance(value, (int, float)) for value in values)
-
-
-def _figure(value: Any) -> str:
-    return f"{value:,.2f}" if _numbers(value) else "–"
-
-
 class FinetuneDialog(QDialog):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
@@ -93,17 +70,12 @@ class FinetuneDialog(QDialog):
         self.resize(880, 820)
         self.main_window = window
         self.switcher = switcher_for(window)
-        self.process: QProcess | None = None
+        self.process: FinetuneProcess | None = None
         self.state = "idle"
         self.counts: dict[str, int] = dict.fromkeys(PAIR_KINDS, 0)
         self.result: dict[str, Any] | None = None
         self.error_message = ""
         self.events: list[dict[str, Any]] = []
-        self._stderr: deque[str] = deque()
-        self._stderr_chars = 0
-        self._kill_timer = QTimer(self)  # a child of the dialog: it never fires after it is gone
-        self._kill_timer.setSingleShot(True)
-        self._kill_timer.timeout.connect(self._kill_if_running)
         self._build()
         self.switcher.switched.connect(self._on_switched)
         self.switcher.switch_failed.connect(self._on_switch_failed)
@@ -177,36 +149,7 @@ class FinetuneDialog(QDialog):
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.plot = LossPlot(self)
 
-        self.results_box = QGroupBox("Before and after", self)
-        results_layout = QVBoxLayout(self.results_box)
-        self.figures = QGridLayout()
-        self.figure_labels: dict[tuple[int, int], QLabel] = {}
-        headers = ("Perplexity (lower is better)", "Before", "After", "Change")
-        for column, text in enumerate(headers):
-            header = QLabel(f"<b>{text}</b>", self.results_box)
-            self.figures.addWidget(header, 0, column)
-        for row, text in enumerate(FIGURE_ROWS, start=1):
-            self.figures.addWidget(QLabel(text[0], self.results_box), row, 0)
-            for column in (1, 2, 3):
-                label = QLabel("–", self.results_box)
-                label.setTextFormat(Qt.TextFormat.PlainText)
-                self.figure_labels[row - 1, column] = label
-                self.figures.addWidget(label, row, column)
-        self.figures.setColumnStretch(0, 2)
-        for column in (1, 2, 3):
-            self.figures.setColumnStretch(column, 1)
-        self.comparisons = QTableWidget(0, 4, self.results_box)
-        self.comparisons.setHorizontalHeaderLabels(
-            ["Prompt", "Your saved reply", "Before", "After"]
-        )
-        self.comparisons.verticalHeader().hide()
-        self.comparisons.setWordWrap(True)
-        self.comparisons.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.comparisons.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        results_layout.addLayout(self.figures)
-        self.comparisons_label = QLabel("", self.results_box)
-        results_layout.addWidget(self.comparisons_label)
-        results_layout.addWidget(self.comparisons)
+        self.results_box = FinetuneResults(self)
 
         self.error_box = QPlainTextEdit(self)
         self.error_box.setReadOnly(True)
@@ -292,19 +235,12 @@ class FinetuneDialog(QDialog):
         if not self.start_button.isEnabled():
             return False
         self._reset_outcome()
-        process = QProcess(self)
-        environment = QProcessEnvironment.systemEnvironment()
-        environment.insert("PYTHONUNBUFFERED", "1")
-        if not environment.contains("OMP_NUM_THREADS"):
-            # Leave a core to the chat: replies stay quick while the fine-tune runs.
-            environment.insert("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
-        process.setProcessEnvironment(environment)
-        process.setProgram(sys.executable)
-        process.setArguments(self.arguments())
-        process.readyReadStandardOutput.connect(self._read_stdout)
-        process.readyReadStandardError.connect(self._read_stderr)
+        if self.process is not None:
+            self.process.deleteLater()  # the last run's: finished, only kept for its stderr
+        process = FinetuneProcess(self.arguments(), self)
+        process.event.connect(self.handle_event)
         process.finished.connect(self._on_finished)
-        process.errorOccurred.connect(self._on_process_error)
+        process.failed_to_start.connect(self._on_failed_to_start)
         self.process = process
         self._set_state("running")
         self.status.setText("Starting…")
@@ -317,72 +253,30 @@ class FinetuneDialog(QDialog):
             return
         self._set_state("cancelling")
         self.status.setText("Cancelling…")
-        process.terminate()
-        self._kill_timer.start(KILL_AFTER_MS)
-
-    @Slot()
-    def _kill_if_running(self) -> None:
-        process = self.process
-        if process is not None and process.state() != QProcess.ProcessState.NotRunning:
-            process.kill()
+        process.cancel()
 
     @Slot()
     def shut_down(self) -> None:
         """The app is closing: stop a run cleanly (bounded wait) rather than orphan it."""
         process = self.process
-        if process is None or process.state() == QProcess.ProcessState.NotRunning:
+        if process is None or not process.is_running():
             return
         self._set_state("cancelling")
-        process.terminate()
-        if not process.waitForFinished(KILL_AFTER_MS):
-            process.kill()
-            process.waitForFinished(1000)
+        process.shut_down()
 
     def _reset_outcome(self) -> None:
         self.result, self.error_message = None, ""
         self.events.clear()
-        self._stderr.clear()
-        self._stderr_chars = 0
         self.plot.reset()
         self.progress.setValue(0)
         self.progress.setFormat("%p%")
-        for label in self.figure_labels.values():
-            label.setText("–")
-        self.comparisons.setRowCount(0)
+        self.results_box.clear()
         self.error_box.clear()
 
-    @Slot()
-    def _read_stdout(self) -> None:
-        process = self.process
-        if process is None:
-            return
-        while process.canReadLine():
-            line = bytes(process.readLine().data()).decode("utf-8", "replace").strip()
-            if not line:
-                continue
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                self._remember_stderr(line + "\n")  # not ours to interpret; keep it for errors
-                continue
-            if isinstance(event, dict):
-                self.handle_event(event)
-
-    @Slot()
-    def _read_stderr(self) -> None:
-        if self.process is not None:
-            data = bytes(self.process.readAllStandardError().data())
-            self._remember_stderr(data.decode("utf-8", "replace"))
-
-    def _remember_stderr(self, text: str) -> None:
-        self._stderr.append(text)
-        self._stderr_chars += len(text)
-        while self._stderr_chars > STDERR_TAIL_CHARS and len(self._stderr) > 1:
-            self._stderr_chars -= len(self._stderr.popleft())
-
     def stderr_tail(self) -> str:
-        return "".join(self._stderr)[-STDERR_TAIL_CHARS:]
+        return self.process.stderr_tail() if self.process is not None else ""
 
+    @Slot(object)
     def handle_event(self, event: dict[str, Any]) -> None:
         """One JSON progress line from the child."""
         self.events.append(event)
@@ -419,12 +313,8 @@ class FinetuneDialog(QDialog):
         elif kind == "error":
             self.error_message = str(event.get("message", ""))
 
-    @Slot(int, QProcess.ExitStatus)
-    def _on_finished(self, exit_code: int, exit_status: QProcess.ExitStatus) -> None:
-        self._kill_timer.stop()
-        if self.process is not None:
-            self._read_stdout()
-            self._read_stderr()
+    @Slot(int, bool)
+    def _on_finished(self, exit_code: int, crashed: bool) -> None:
         if self.state == "cancelling":
             self._set_state("cancelled")
             self.status.setText("Cancelled. Nothing was saved; the current model is unchanged.")
@@ -434,17 +324,15 @@ class FinetuneDialog(QDialog):
             if models is not None:
                 models.refresh()  # the new version appears in an open Models dialog
         else:
-            crashed = exit_status == QProcess.ExitStatus.CrashExit
             self._fail(
                 self.error_message
                 or ("The fine-tune process crashed." if crashed else f"It exited with {exit_code}.")
             )
         self.refresh_counts()
 
-    @Slot(QProcess.ProcessError)
-    def _on_process_error(self, error: QProcess.ProcessError) -> None:
-        if error == QProcess.ProcessError.FailedToStart:
-            self._fail(f"The fine-tune process could not start: {self.process.errorString()}")
+    @Slot(str)
+    def _on_failed_to_start(self, reason: str) -> None:
+        self._fail(f"The fine-tune process could not start: {reason}")
 
     def _fail(self, message: str) -> None:
         self.error_message = message
@@ -455,32 +343,7 @@ class FinetuneDialog(QDialog):
 
     # Outcome -------------------------------------------------------------------------------
     def _show_result(self, event: dict[str, Any]) -> None:
-        metrics = event.get("metrics") or {}
-        before, after = metrics.get("before") or {}, metrics.get("after") or {}
-        for row, (_, key) in enumerate(FIGURE_ROWS):
-            old, new = before.get(key), after.get(key)
-            change = f"{(new - old) / old:+.0%}" if _numbers(old, new) and old else "–"
-            for column, text in ((1, _figure(old)), (2, _figure(new)), (3, change)):
-                self.figure_labels[row, column].setText(text)
-        comparisons = event.get("comparisons") or []
-        seen = (event.get("data") or {}).get("comparisons_from") == "training"
-        self.comparisons_label.setText(
-            "Replies to prompts it trained on (no conversation could be held out), greedy:"
-            if seen
-            else "Replies to held-out prompts (greedy decoding):"
-        )
-        self.comparisons.setRowCount(len(comparisons))
-        for row, item in enumerate(comparisons):
-            prompt = " / ".join(item.get("prompt") or [])
-            texts = (
-                prompt,
-                item.get("expected", ""),
-                item.get("before", ""),
-                item.get("after", ""),
-            )
-            for column, text in enumerate(texts):
-                self.comparisons.setItem(row, column, QTableWidgetItem(str(text)))
-        self.comparisons.resizeRowsToContents()
+        self.results_box.show_result(event)
         minutes = (event.get("seconds") or 0) / 60
         self.status.setText(
             f"Done in {minutes:.1f} min: new model version “{event.get('version_name')}”. "

@@ -62,9 +62,10 @@ def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
 
     metrics = dialog.result["metrics"]
     assert metrics["after"]["heldout_perplexity"] < metrics["before"]["heldout_perplexity"]
-    assert dialog.figure_labels[0, 1].text() != "–" and dialog.figure_labels[0, 3].text() != "–"
-    assert dialog.comparisons.rowCount() >= 1
-    assert dialog.comparisons.item(0, 1).text() == PHRASE
+    results = dialog.results_box
+    assert results.figure_labels[0, 1].text() != "–" and results.figure_labels[0, 3].text() != "–"
+    assert results.comparisons.rowCount() >= 1
+    assert results.comparisons.item(0, 1).text() == PHRASE
     assert dialog.plot.points[1] >= 2  # the baseline and at least one evaluation
     assert dialog.progress.value() == 1000
     assert dialog.use_button.isVisible() and dialog.use_button.isEnabled()
