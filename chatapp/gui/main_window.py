@@ -30,7 +30,7 @@ from chatapp.gui.details_dialog import DetailsDialog
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.engine_worker import ModelInfo
 from chatapp.gui.message_delegate import MessageDelegate
-from chatapp.gui.message_model import MessageListModel, RecordRole
+from chatapp.gui.message_model import MAX_LOADED_ROWS, PAGE_SIZE, MessageListModel, RecordRole
 from chatapp.gui.sidebar import Sidebar
 from chatapp.gui.theme import apply_font_size, apply_theme
 from chatapp.model_versions import ensure_model_version
@@ -57,6 +57,7 @@ class ChatView(QListView):
         self.setUniformItemSizes(False)
         self.verticalScrollBar().valueChanged.connect(self._maybe_fetch_older)
         self._following = True  # stick to the bottom while a reply streams in
+        self._follow_pending = False
 
     def _maybe_fetch_older(self, value: int) -> None:
         model = self.model()
@@ -70,9 +71,27 @@ class ChatView(QListView):
             self.executeDelayedItemsLayout()
             bar.setValue(bar.maximum() - before)  # keep the same message under the eye
 
+    def request_follow(self) -> None:
+        """Scroll to the newest row once the current events are handled.
+
+        Each scroll lays out every loaded row (the rows' heights differ), so the inserts and
+        changes of one turn, or the tokens that arrive together, share one scroll.
+        """
+        if not self._follow_pending:
+            self._follow_pending = True
+            # The view as context: a follow still queued when the window is deleted is dropped.
+            QTimer.singleShot(0, self, self.follow)
+
     def follow(self) -> None:
-        if self._following:
-            self.scrollToBottom()
+        self._follow_pending = False
+        if not self._following:
+            return
+        model = self.model()
+        if isinstance(model, MessageListModel) and model.rowCount() > MAX_LOADED_ROWS:
+            # Reading at the bottom: let go of old pages (scrolling up reads them again), so a
+            # long conversation costs each turn no more layout work than a short one.
+            model.drop_oldest(model.rowCount() - PAGE_SIZE)
+        self.scrollToBottom()
 
     def resizeEvent(self, event: object) -> None:  # rewrap bubbles to the new width
         super().resizeEvent(event)
@@ -225,11 +244,8 @@ class MainWindow(QMainWindow):
         self.controller.busy_changed.connect(self._on_busy)
         self.controller.conversations_changed.connect(self.refresh_conversations)
         self.controller.reply_stored.connect(self._on_reply_stored)
-        # The view as context: a follow still queued when the window is deleted is dropped.
-        self.messages.rowsInserted.connect(
-            lambda *_: QTimer.singleShot(0, self.chat_view, self.chat_view.follow)
-        )
-        self.messages.dataChanged.connect(lambda *_: self.chat_view.follow())
+        self.messages.rowsInserted.connect(lambda *_: self.chat_view.request_follow())
+        self.messages.dataChanged.connect(lambda *_: self.chat_view.request_follow())
         self.sidebar.conversation_selected.connect(self.open_conversation)
         self.sidebar.new_requested.connect(self.new_conversation)
         self.sidebar.rename_requested.connect(self.rename_conversation)

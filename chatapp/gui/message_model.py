@@ -18,6 +18,7 @@ from chatapp.store.records import MessageRecord
 
 Index = QModelIndex | QPersistentModelIndex
 PAGE_SIZE = 100
+MAX_LOADED_ROWS = 2 * PAGE_SIZE  # beyond this, a view at the bottom drops the oldest rows
 
 RoleRole = Qt.ItemDataRole.UserRole + 1  # "user" | "bot"
 StateRole = Qt.ItemDataRole.UserRole + 2  # "stored" | "thinking" | "streaming" | "queued"
@@ -125,6 +126,18 @@ class MessageListModel(QAbstractListModel):
         self._items[0:0] = [item_of(record) for record in records]
         self._first_loaded = start
         self.endInsertRows()
+
+    def drop_oldest(self, count: int) -> None:
+        """Unload up to `count` rows from the top (stored ones only); `fetch_older` reloads them."""
+        count = min(count, len(self._items))
+        while count > 0 and self._items[count - 1].state != "stored":
+            count -= 1  # never a queued or live row (they are at the bottom anyway)
+        if count <= 0:
+            return
+        self.beginRemoveRows(QModelIndex(), 0, count - 1)
+        del self._items[:count]
+        self._first_loaded += count
+        self.endRemoveRows()
 
     # Changes -----------------------------------------------------------------------------
     def _append(self, item: ChatItem) -> int:

@@ -6,7 +6,7 @@ import sys
 import time
 import uuid
 
-from chatapp.gui.message_model import PAGE_SIZE, StateRole
+from chatapp.gui.message_model import MAX_LOADED_ROWS, PAGE_SIZE, StateRole
 from chatapp.store import ARCHIVE_FORMAT, ARCHIVE_VERSION, Store
 from tests.robustness.helpers import integrity, open_window, send_through_controller
 
@@ -102,6 +102,10 @@ def test_two_hundred_turns_sent_at_once_queue_and_are_answered_in_order(
     records = store.page_messages(window.controller.conversation_id, 0, 400)
     assert [record.role for record in records] == ["user", "bot"] * 200
     shown = window.messages
+    assert shown.rowCount() <= MAX_LOADED_ROWS  # read at the bottom: the oldest pages let go
+    assert shown.item(shown.rowCount() - 1).text == history[-1]
+    while shown.has_older():  # what scrolling to the top does, page by page
+        shown.fetch_older()
     assert shown.rowCount() == 400
     assert {shown.item(row).state for row in range(400)} == {"stored"}
     assert [shown.item(row).text for row in range(0, 400, 2)] == texts

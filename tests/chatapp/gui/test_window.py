@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from chatapp.gui.conversation_model import ConversationListModel
-from chatapp.gui.message_model import PAGE_SIZE, MessageListModel
+from chatapp.gui.message_model import MAX_LOADED_ROWS, PAGE_SIZE, MessageListModel
 from chatapp.gui.transfer import export_conversation, import_archive_file
 from chatapp.store import Store
 from tests.chatapp.gui.helpers import send_and_wait
@@ -75,6 +75,42 @@ def test_long_conversations_page_in(qtbot, store):
     model.fetch_older()
     assert model.rowCount() == 250 and not model.has_older()
     assert model.index(0).data() == "message 0"
+
+
+def test_dropped_rows_page_back_in(qtbot, store):
+    conversation = store.create_conversation()
+    for number in range(250):
+        store.add_user_turn(conversation.id, f"message {number}")
+    model = MessageListModel(store)
+    model.load_conversation(conversation.id)
+    model.fetch_older()
+    model.drop_oldest(150)
+    assert model.rowCount() == 50 and model.index(0).data() == "message 200"
+    model.fetch_older()
+    assert model.rowCount() == 150 and model.index(0).data() == "message 100"
+    model.begin_reply()  # a live row is never dropped, even when asked for every row
+    model.drop_oldest(1_000)
+    assert model.rowCount() == 1 and model.item(0).state == "thinking"
+
+
+def test_reading_at_the_bottom_of_a_long_conversation_keeps_few_rows(qtbot, window, store):
+    conversation = store.create_conversation()
+    for number in range(MAX_LOADED_ROWS):
+        store.add_user_turn(conversation.id, f"message {number}")
+    window.open_conversation(conversation.id)
+    view, model = window.chat_view, window.messages
+    while model.has_older():  # the user scrolled all the way up…
+        view.verticalScrollBar().setValue(view.verticalScrollBar().minimum())
+    assert model.rowCount() == MAX_LOADED_ROWS
+    view.scrollToBottom()  # …and back down, then chats on
+    reply = send_and_wait(qtbot, window, "still here?")
+    qtbot.waitUntil(lambda: model.rowCount() <= MAX_LOADED_ROWS)
+    assert model.item(model.rowCount() - 1).record.id == reply.id
+    assert model.has_older()
+    bar = view.verticalScrollBar()
+    assert bar.value() == bar.maximum()  # still at the newest message
+    bar.setValue(bar.minimum())  # scrolling up reads the older page back
+    assert model.rowCount() > PAGE_SIZE + 2
 
 
 def test_list_models_pass_qtmodeltester(qtmodeltester, qtbot, window, store):
