@@ -61,12 +61,21 @@ def test_conversation_menu_actions(qtbot, window, store, monkeypatch):
     assert window.messages.rowCount() == 0
 
 
-def test_long_conversations_page_in(qtbot, store):
+def stored_conversation(store, messages: int) -> int:
     conversation = store.create_conversation()
-    for number in range(250):
+    for number in range(messages):
         store.add_user_turn(conversation.id, f"message {number}")
+    return conversation.id
+
+
+def opened_model(store, messages: int) -> MessageListModel:
     model = MessageListModel(store)
-    model.load_conversation(conversation.id)
+    model.load_conversation(stored_conversation(store, messages))
+    return model
+
+
+def test_long_conversations_page_in(qtbot, store):
+    model = opened_model(store, 250)
     assert model.rowCount() == PAGE_SIZE
     assert model.index(PAGE_SIZE - 1).data() == "message 249"
     assert model.has_older() and not model.canFetchMore()  # Qt's views never page it all in
@@ -78,11 +87,7 @@ def test_long_conversations_page_in(qtbot, store):
 
 
 def test_dropped_rows_page_back_in(qtbot, store):
-    conversation = store.create_conversation()
-    for number in range(250):
-        store.add_user_turn(conversation.id, f"message {number}")
-    model = MessageListModel(store)
-    model.load_conversation(conversation.id)
+    model = opened_model(store, 250)
     model.fetch_older()
     model.drop_oldest(150)
     assert model.rowCount() == 50 and model.index(0).data() == "message 200"
@@ -94,10 +99,7 @@ def test_dropped_rows_page_back_in(qtbot, store):
 
 
 def test_reading_at_the_bottom_of_a_long_conversation_keeps_few_rows(qtbot, window, store):
-    conversation = store.create_conversation()
-    for number in range(MAX_LOADED_ROWS):
-        store.add_user_turn(conversation.id, f"message {number}")
-    window.open_conversation(conversation.id)
+    window.open_conversation(stored_conversation(store, MAX_LOADED_ROWS))
     view, model = window.chat_view, window.messages
     while model.has_older():  # the user scrolled all the way up…
         view.verticalScrollBar().setValue(view.verticalScrollBar().minimum())
@@ -108,7 +110,7 @@ def test_reading_at_the_bottom_of_a_long_conversation_keeps_few_rows(qtbot, wind
     assert model.item(model.rowCount() - 1).record.id == reply.id
     assert model.has_older()
     bar = view.verticalScrollBar()
-    assert bar.value() == bar.maximum()  # still at the newest message
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum())  # still at the newest message
     bar.setValue(bar.minimum())  # scrolling up reads the older page back
     assert model.rowCount() > PAGE_SIZE + 2
 
