@@ -11,13 +11,12 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.main_window import MainWindow
 from chatapp.store import Store
 from chatapp.store.records import MessageRecord
+from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS, open_main_window
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REPLY_TIMEOUT_MS = 30_000
 
 
 def fast_replies(window: MainWindow) -> None:
@@ -28,12 +27,7 @@ def fast_replies(window: MainWindow) -> None:
 
 def open_window(qtbot, store: Store, model_dir: Path) -> MainWindow:
     """A real window over `store` (opened by the caller with the settings it needs)."""
-    engine = EngineClient(device="cpu")
-    window = MainWindow(store, engine, model_dir=str(model_dir), device="cpu")
-    qtbot.addWidget(window)
-    with qtbot.waitSignal(engine.model_loaded, timeout=REPLY_TIMEOUT_MS):
-        engine.load_model(str(model_dir))
-    window.show()
+    window = open_main_window(qtbot, store, model_dir)
     fast_replies(window)
     return window
 
@@ -56,14 +50,6 @@ def send_through_controller(qtbot, window: MainWindow, text: str) -> MessageReco
     with qtbot.waitSignal(window.controller.reply_stored, timeout=REPLY_TIMEOUT_MS) as blocker:
         assert window.controller.send(text), window.banner.text()
     return blocker.args[0]
-
-
-def integrity(path: Path) -> str:
-    connection = sqlite3.connect(path)
-    try:
-        return connection.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        connection.close()
 
 
 def all_texts(path: Path) -> list[tuple[int, str, str]]:

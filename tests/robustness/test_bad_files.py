@@ -28,14 +28,9 @@ from engine.decoding.config import INTEGER_KNOBS, KNOBS
 from engine.errors import CheckpointError, ConfigError, DataError
 from engine.model import Seq2Seq
 from engine.tokenizer import Tokenizer
-from tests.robustness.helpers import (
-    REPLY_TIMEOUT_MS,
-    Bomb,
-    all_texts,
-    integrity,
-    plant_pickle,
-    send_through_controller,
-)
+from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
+from tests.database_checks import integrity
+from tests.robustness.helpers import Bomb, all_texts, plant_pickle, send_through_controller
 
 
 def run_main(*argv: str) -> tuple[int, str, str]:

@@ -13,12 +13,8 @@ from chatapp.gui.chat_controller import MAX_MESSAGE_CHARS
 from chatapp.store import Store
 from engine import Chatbot, DecodeConfig
 from engine.errors import GenerationError
-from tests.robustness.helpers import (
-    all_texts,
-    integrity,
-    send_through_composer,
-    send_through_controller,
-)
+from tests.database_checks import integrity
+from tests.robustness.helpers import all_texts, send_through_composer, send_through_controller
 
 # Stored exactly as sent. Each is a case in docs/RELIABILITY.md.
 HOSTILE = {

@@ -25,13 +25,9 @@ from chatapp.store import Store
 from chatapp.store_recorder import StoreRecorder
 from engine import Chatbot
 from engine.errors import CheckpointError
-from tests.robustness.helpers import (
-    REPLY_TIMEOUT_MS,
-    integrity,
-    open_window,
-    send_through_controller,
-    spawn,
-)
+from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
+from tests.database_checks import integrity
+from tests.robustness.helpers import open_window, send_through_controller, spawn
 from tests.robustness.test_bad_files import one_line, run_main
 
 # Kill -9 during a reply ---------------------------------------------------------------------

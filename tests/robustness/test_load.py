@@ -8,7 +8,8 @@ import uuid
 
 from chatapp.gui.message_model import MAX_LOADED_ROWS, PAGE_SIZE, StateRole
 from chatapp.store import ARCHIVE_FORMAT, ARCHIVE_VERSION, Store
-from tests.robustness.helpers import integrity, open_window, send_through_controller
+from tests.database_checks import integrity
+from tests.robustness.helpers import open_window, send_through_controller
 
 STAMP = "2024-01-01T00:00:00+00:00"
 BIG = 10_000

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.main_window import MainWindow
 from chatapp.store import Store
-
-REPLY_TIMEOUT_MS = 30_000
+from tests.chatapp.gui.helpers import open_main_window
 
 
 @pytest.fixture(autouse=True)
@@ -28,12 +26,6 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def window(qtbot, store: Store, tiny_model_dir: Path) -> Iterator[MainWindow]:
-    engine = EngineClient(device="cpu")
-    window = MainWindow(store, engine, model_dir=str(tiny_model_dir), device="cpu")
-    qtbot.addWidget(window)
-    with qtbot.waitSignal(engine.model_loaded, timeout=REPLY_TIMEOUT_MS):
-        engine.load_model(str(tiny_model_dir))
-    window.show()
-    qtbot.waitExposed(window)
+    window = open_main_window(qtbot, store, tiny_model_dir)
     yield window
     window.close()

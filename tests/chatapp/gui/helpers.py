@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QStyleOptionViewItem
 
+from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.main_window import MainWindow
+from chatapp.store import Store
 from chatapp.store.records import MessageRecord
 
 REPLY_TIMEOUT_MS = 30_000
+
+
+def open_main_window(qtbot, store: Store, model_dir: Path) -> MainWindow:
+    """A real, shown window over `store`, its model loaded from `model_dir`."""
+    engine = EngineClient(device="cpu")
+    window = MainWindow(store, engine, model_dir=str(model_dir), device="cpu")
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(engine.model_loaded, timeout=REPLY_TIMEOUT_MS):
+        engine.load_model(str(model_dir))
+    window.show()
+    qtbot.waitExposed(window)
+    return window
 
 
 def send_and_wait(qtbot, window: MainWindow, text: str) -> MessageRecord:
