@@ -9,6 +9,7 @@ from typing import Any
 from engine.errors import ConfigError
 
 ATTENTION_KINDS = ("dot", "general", "concat")
+DIRECTIONS = ("forward", "backward")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,9 @@ class ModelConfig:
     max_context_tokens: int = 96  # context budget, truncated from the left (oldest first)
     max_response_tokens: int = 40  # responses longer than this are cut in training
     tokenizer_type: str = "unigram"  # unigram | bpe | word (the classic baseline)
+    # forward: context -> reply (the chat model); backward: reply -> the turn it answered, the
+    # p(context | reply) scorer that `rerank` decoding uses (Li et al. 2016, MMI).
+    direction: str = "forward"
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "context_turns"):
@@ -45,6 +49,10 @@ class ModelConfig:
             raise ConfigError(f"model config: dropout must be in [0, 1), not {self.dropout!r}")
         if self.tokenizer_type not in ("unigram", "bpe", "word"):
             raise ConfigError(f"model config: unknown tokenizer_type {self.tokenizer_type!r}")
+        if self.direction not in DIRECTIONS:
+            raise ConfigError(
+                f"model config: direction must be forward or backward, not {self.direction!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

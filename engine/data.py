@@ -161,6 +161,18 @@ def split_examples(
     return splits
 
 
+def backward_examples(examples: Iterable[Example]) -> list[Example]:
+    """Each reply as the source and the turn it answered as the target: the training data of
+    a backward model p(context | reply). Examples without a context turn have nothing to
+    predict and are left out."""
+    return [
+        Example(context=(example.response,), response=example.context[-1],
+                conversation=example.conversation)
+        for example in examples
+        if example.context
+    ]  # fmt: skip
+
+
 def corpus_texts(conversations: Iterable[Conversation]) -> Iterator[str]:
     """Every turn once, for training the tokenizer."""
     for conversation in conversations:

@@ -12,7 +12,7 @@ import torch
 from engine.batching import EncodedExample, encode_examples
 from engine.checkpoint import load_checkpoint
 from engine.config import ModelConfig
-from engine.data import Example, read_corpus, split_examples
+from engine.data import Example, backward_examples, read_corpus, split_examples
 from engine.errors import ConfigError
 from engine.model import Seq2Seq
 from engine.tokenizer import Tokenizer
@@ -32,10 +32,18 @@ class CorpusSplits:
         return getattr(self, split)
 
 
-def load_splits(corpus: str, *, context_turns: int) -> CorpusSplits:
+def load_splits(corpus: str, *, context_turns: int, direction: str = "forward") -> CorpusSplits:
+    """The corpus's examples by split; a backward model reads them turned around (the same
+    conversations in the same splits, so its test split is the forward model's)."""
     conversations = read_corpus(corpus)
     splits = split_examples(conversations, context_turns=context_turns)
+    if direction == "backward":
+        splits = {name: backward_examples(examples) for name, examples in splits.items()}
     return CorpusSplits(corpus, splits["train"], splits["valid"], splits["test"])
+
+
+def splits_for(corpus: str, config: ModelConfig) -> CorpusSplits:
+    return load_splits(corpus, context_turns=config.context_turns, direction=config.direction)
 
 
 def _train_texts(examples: list[Example]) -> list[str]:
@@ -62,10 +70,19 @@ def pretrain(
     train_config: TrainConfig,
     device: torch.device,
     resume_from: str | Path | None = None,
+    init_from: str | Path | None = None,
     on_progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
-    """Train a tokenizer (unless resuming) and a model on `corpus`, saving to `out_dir`."""
+    """Train a model on `corpus`, saving to `out_dir`.
+
+    A new model gets a new tokenizer; `resume_from` goes on with a saved run (its model,
+    optimizer and place in the data); `init_from` starts a fresh run from a saved model's
+    weights and tokenizer, in `model_config.direction` (how the backward MMI scorer is made
+    from the forward chat model: same pieces, same embedding, far fewer steps to learn).
+    """
+    if resume_from is not None and init_from is not None:
+        raise ConfigError("use either --resume or --init-from, not both")
     optimizer_state = None
     resume_state: dict[str, Any] | None = None
     record: dict[str, Any] = {"corpus": corpus}
@@ -78,9 +95,17 @@ def pretrain(
             key: checkpoint.record[key] for key in ("corpus", "seconds") if key in checkpoint.record
         }
         record["resumed_from"] = str(resume_from)
-        splits = load_splits(corpus, context_turns=model_config.context_turns)
+        splits = splits_for(corpus, model_config)
+    elif init_from is not None:
+        checkpoint = load_checkpoint(init_from)
+        model, tokenizer = checkpoint.model, checkpoint.tokenizer
+        model_config = ModelConfig.from_dict(
+            {**checkpoint.config.to_dict(), "direction": model_config.direction}
+        )
+        record["initialised_from"] = str(init_from)
+        splits = splits_for(corpus, model_config)
     else:
-        splits = load_splits(corpus, context_turns=model_config.context_turns)
+        splits = splits_for(corpus, model_config)
         tokenizer = Tokenizer.train(
             _train_texts(splits.train),
             vocab_size=model_config.vocab_size,

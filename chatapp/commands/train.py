@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 from chatapp.commands.common import CommandError, add_subcommand, device_of
 from chatapp.commands.progress import make_progress
-from engine.config import ATTENTION_KINDS, PRESETS, preset
+from engine.checkpoint import check_model_folder
+from engine.config import ATTENTION_KINDS, DIRECTIONS, PRESETS, preset
 from engine.errors import EngineError
 
 
@@ -16,8 +18,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_subcommand(subparsers, "train", help="train a model on a corpus")
     parser.add_argument("--corpus", required=True, help="chitchat | chatterbot | FILE.jsonl")
     parser.add_argument("--out", required=True, help="model directory to write")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the model already in --out (only its own files; nothing else is touched)",
+    )
     parser.add_argument("--preset", default="small", choices=sorted(PRESETS))
     parser.add_argument("--resume", metavar="DIR", help="continue training the model in DIR")
+    parser.add_argument(
+        "--init-from",
+        metavar="DIR",
+        help="start a new run from DIR's weights and tokenizer (e.g. a backward model from the "
+        "forward one)",
+    )
+    parser.add_argument(
+        "--direction",
+        choices=DIRECTIONS,
+        default="forward",
+        help="forward: context -> reply (a chat model); backward: reply -> the turn it answered "
+        "(the scorer of `--strategy rerank`; ship it as the chat model's backward/ folder)",
+    )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--max-minutes", type=float, help="time budget for this run")
     parser.add_argument("--batch-tokens", type=int, default=6000)
@@ -71,10 +91,11 @@ def run_train(args: argparse.Namespace) -> int:
     overrides = {
         name: getattr(args, name) for name in ARCHITECTURE_FIELDS if getattr(args, name) is not None
     }
+    _check_out(args)
     progress = make_progress(args.progress)
     try:
         device = resolve_device(device_of(args))
-        model_config = preset(args.preset, **overrides)
+        model_config = preset(args.preset, direction=args.direction, **overrides)
         train_config = TrainConfig(
             epochs=args.epochs,
             batch_tokens=args.batch_tokens,
@@ -95,6 +116,7 @@ def run_train(args: argparse.Namespace) -> int:
             train_config=train_config,
             device=device,
             resume_from=args.resume,
+            init_from=args.init_from,
             on_progress=progress,
         )
     except (EngineError, TypeError) as error:
@@ -109,3 +131,19 @@ def run_train(args: argparse.Namespace) -> int:
     if args.progress != "json":
         print(json.dumps({"out": args.out, **asdict(result)}, indent=2))
     return 0
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """`--out` may be new, empty, or a model; replacing a model is explicit."""
+    try:
+        holds_model = check_model_folder(args.out)
+    except EngineError as error:
+        raise CommandError(str(error)) from None
+    resuming_it = (
+        args.resume is not None and Path(args.resume).resolve() == Path(args.out).resolve()
+    )
+    if holds_model and not args.overwrite and not resuming_it:
+        raise CommandError(
+            f"{args.out} already holds a model; pass --overwrite to replace it "
+            "(only the model's own files are replaced)"
+        )
