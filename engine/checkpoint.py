@@ -7,6 +7,7 @@ is ever unpickled (weights are safetensors, the rest JSON and a SentencePiece pr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.model"
 OPTIMIZER_FILE = "optimizer.safetensors"  # optional: lets training resume where it stopped
+OWN_FILES = (WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_FILE, OPTIMIZER_FILE)  # all a save replaces
 
 
 @dataclass
@@ -77,8 +79,12 @@ def save_checkpoint(
     optimizer_state: dict[str, Any] | None = None,
     weights_dtype: torch.dtype = torch.float32,
 ) -> Path:
-    """Write the model directory atomically (a crash leaves the old one, or none, intact)."""
+    """Write the model directory atomically (a crash leaves the old one, or none, intact).
+
+    Only a model this app wrote is ever replaced, and only its own files (`check_model_folder`).
+    """
     target = Path(directory).resolve()
+    check_model_folder(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; a model directory is an ordinary folder
@@ -116,6 +122,40 @@ def save_checkpoint(
     return target
 
 
+def is_model_folder(directory: Path) -> bool:
+    """A folder this app wrote: its config.json says so."""
+    try:
+        config = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(config, dict) and config.get("format") == FORMAT
+
+
+def check_model_folder(target: str | Path) -> bool:
+    """The rule for every writer of a model folder; True when `target` already holds a model.
+
+    Nothing that is not a model this app wrote is removed or replaced: a file, or a non-empty
+    folder without our config.json, is refused (`CheckpointError`). Replacing a model is for the
+    caller to make explicit (`train --overwrite`); even then only the model's own files go.
+    """
+    target = Path(target)
+    _recover_interrupted_swap(target)
+    if not target.exists() and not target.is_symlink():
+        return False
+    if not target.is_dir():
+        raise CheckpointError(
+            f"{target} exists and is not a folder; it was left as it is (choose a new folder)"
+        )
+    if is_model_folder(target):
+        return True
+    if any(target.iterdir()):
+        raise CheckpointError(
+            f"{target} is a folder that holds other files, not a model; it was left as it is "
+            "(choose a new or empty folder)"
+        )
+    return False
+
+
 def _swap_into_place(staging: Path, target: Path) -> None:
     old = None
     if target.exists():
@@ -125,16 +165,32 @@ def _swap_into_place(staging: Path, target: Path) -> None:
     os.rename(staging, target)
     _fsync_path(target.parent)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _finish_swap(old, target)
+
+
+def _finish_swap(old: Path, target: Path) -> None:
+    """Move what the user kept beside the old model into the new folder, then drop the rest."""
+    for entry in old.iterdir():
+        if entry.name not in OWN_FILES and not (target / entry.name).exists():
+            os.rename(entry, target / entry.name)
+    _fsync_path(target)
+    for name in OWN_FILES:
+        (old / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # something unexpected is left in it: keep it
+        old.rmdir()
 
 
 def _recover_interrupted_swap(target: Path) -> None:
-    """A crash between the two renames of a save leaves the previous model as `.NAME.old-*`."""
-    if target.exists():
-        return
+    """A crash between the two renames of a save leaves the previous model as `.NAME.old-*`;
+    a crash just after them leaves the user's other files there."""
     leftovers = sorted(target.parent.glob(f".{target.name}.old-*"))
-    if leftovers:
-        os.rename(leftovers[-1], target)
+    if not leftovers:
+        return
+    if not target.exists():
+        os.rename(leftovers.pop(), target)
+    if target.is_dir():
+        for old in leftovers:
+            _finish_swap(old, target)
 
 
 def _read_config(directory: Path) -> dict[str, Any]:

@@ -143,7 +143,8 @@ def test_a_full_disk_under_the_model_folder_leaves_the_old_model(
         engine.checkpoint.save_checkpoint(model, model=bot.model, tokenizer=bot.tokenizer)
     code, _, err = run_main(
         "train", "--corpus", "tests/fixtures/small_corpus.jsonl", "--preset", "tiny",
-        "--epochs", "1", "--out", str(model), "--device", "cpu", "--progress", "json",
+        "--epochs", "1", "--out", str(model), "--overwrite", "--device", "cpu",
+        "--progress", "json",
     )  # fmt: skip
     assert code == 2, err
     assert "cannot write the model to" in one_line(err) and "No space left" in err
