@@ -1,4 +1,5 @@
-"""Generation metrics for the model card: distinct-n, reply length, generic-reply rate."""
+"""Generation metrics for the model card: distinct-n, reply length, generic-reply rate, and
+with a `Judge` the relevance scores of the replies beside those of the real next turns."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from engine.chatbot import Chatbot
 from engine.data import Example
 from engine.decoding.config import DecodeConfig
+from engine.judge import Judge
 
 
 def distinct_n(replies: Sequence[Sequence[str]], n: int) -> float:
@@ -30,21 +32,33 @@ def generic_reply_rate(replies: Sequence[str], top: int = 5) -> float:
     return sum(count for _, count in counts.most_common(top)) / len(replies)
 
 
+def judge_replies(
+    judge: Judge, examples: Sequence[Example], replies: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The judge's scores for the model's replies and, scored the same way, for the real next
+    turns (the human reference). The prompt is the last context turn."""
+    prompts = [example.context[-1] if example.context else "" for example in examples]
+    return {
+        "model": judge.score(prompts, replies).to_dict(),
+        "human": judge.score(prompts, [example.response for example in examples]).to_dict(),
+    }
+
+
 def generation_metrics(
-    bot: Chatbot, examples: Sequence[Example], config: DecodeConfig
+    bot: Chatbot,
+    examples: Sequence[Example],
+    config: DecodeConfig,
+    judge: Judge | None = None,
 ) -> dict[str, Any]:
     replies: list[str] = []
     started = time.perf_counter()
     for index, example in enumerate(examples):
-        seeded = (
-            config.replace(seed=index)
-            if config.strategy == "sample" and config.seed is None
-            else config
-        )
+        # Without a fixed seed, each prompt samples with its index: runs are repeatable.
+        seeded = config.replace(seed=index) if config.seed is None else config
         replies.append(bot.reply(list(example.context), seeded).text)
     elapsed = time.perf_counter() - started
     words = [reply.split() for reply in replies]
-    return {
+    metrics = {
         "prompts": len(replies),
         "distinct_1": distinct_n(words, 1),
         "distinct_2": distinct_n(words, 2),
@@ -58,3 +72,6 @@ def generation_metrics(
             for example, reply in zip(examples[:20], replies[:20])
         ],
     }
+    if judge is not None:
+        metrics["judge"] = judge_replies(judge, examples, replies)
+    return metrics

@@ -1,4 +1,5 @@
-"""`main.py eval`: perplexity on a split, and generation metrics with --generate N."""
+"""`main.py eval`: perplexity on a split, generation metrics with --generate N, and with --judge
+the relevance judge's scores of those replies beside those of the real next turns.
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, help="use only the first N examples for perplexity")
     parser.add_argument("--generate", type=int, default=0, metavar="N",
                         help="also reply to N prompts and report distinct-1/2 etc.")  # fmt: skip
+    parser.add_argument("--judge", action="store_true",
+                        help="also score relevance and specificity of the --generate replies and "
+                        "of the real next turns (needs the [eval] extra)")  # fmt: skip
     parser.add_argument("--samples", action="store_true", help="include sample exchanges")
     parser.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none")
     add_decoding_options(parser, default_preset="balanced")
@@ -40,15 +44,19 @@ def word_perplexity(result: dict, encoded: list, tokenizer: object) -> float:
 def run_eval(args: argparse.Namespace) -> int:
     from engine import Chatbot
     from engine.batching import encode_examples
+    from engine.judge import load_judge
     from engine.metrics import generation_metrics
     from engine.pipeline import load_splits
     from engine.train import evaluate_perplexity
 
     if args.generate < 0 or (args.limit is not None and args.limit < 1):
         raise CommandError("--generate must be >= 0 and --limit >= 1")
+    if args.judge and not args.generate:
+        raise CommandError("--judge scores generated replies: give --generate N as well")
     try:
         decode_config = decode_config_from_args(args)
         bot = Chatbot.load(model_of(args), device=device_of(args), quantize=args.quantize)
+        judge = load_judge(device=str(bot.device)) if args.judge else None
         splits = load_splits(args.corpus, context_turns=bot.config.context_turns)
         examples = splits.get(args.split)
         if not examples:
@@ -59,7 +67,7 @@ def run_eval(args: argparse.Namespace) -> int:
         result.update(evaluate_perplexity(bot.model, encoded, device=bot.device))
         result["word_perplexity"] = word_perplexity(result, encoded, bot.tokenizer)
         if args.generate:
-            metrics = generation_metrics(bot, examples[: args.generate], decode_config)
+            metrics = generation_metrics(bot, examples[: args.generate], decode_config, judge)
             if not args.samples:
                 metrics.pop("samples")
             result.update({"decoding": decode_config.to_dict(), **metrics})
