@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from chatapp.commands.common import CommandError, add_subcommand, device_of, model_of
 from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
@@ -49,7 +49,18 @@ def reply_json(reply: Reply) -> str:
     )
 
 
-def chat_loop(bot: Chatbot, args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+def decoded_line(line: bytes | str) -> tuple[str, int]:
+    """A line read as bytes, decoded as UTF-8 whatever the locale, and how many characters could
+    not be (each became U+FFFD): a bad byte costs that character, never the line or the chat."""
+    if isinstance(line, str):
+        return line, 0
+    text = line.decode("utf-8", errors="replace")
+    return text, text.count("\ufffd") - line.count("\ufffd".encode())
+
+
+def chat_loop(
+    bot: Chatbot, args: argparse.Namespace, stdin: BinaryIO | TextIO, stdout: TextIO
+) -> int:
     config = decode_config_from_args(args)
     recorder = _open_recorder(args, bot)
     history = recorder.history() if recorder else []
@@ -61,10 +72,12 @@ def chat_loop(bot: Chatbot, args: argparse.Namespace, stdin: TextIO, stdout: Tex
         line = stdin.readline()
         if not line:
             return 0
+        line, undecodable = decoded_line(line)
         text, replaced = storable_text(line.strip())
+        replaced += undecodable
         if not text:
             continue
-        if replaced:  # bytes that were not UTF-8 (kept by surrogateescape) or a broken paste
+        if replaced:  # bytes that were not UTF-8, or a broken paste
             print(f"note: {replaced} undecodable character(s) became U+FFFD", file=sys.stderr)
         if recorder:
             try:
@@ -111,7 +124,9 @@ def run_chat(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     del config
     try:
-        return chat_loop(bot, args, sys.stdin, sys.stdout)
+        # Bytes, decoded in chat_loop: a text stdin raises on a non-UTF-8 byte under a UTF-8
+        # locale and drops the lines already read into its buffer with it.
+        return chat_loop(bot, args, sys.stdin.buffer, sys.stdout)
     except KeyboardInterrupt:
         return 0
     except BrokenPipeError:
