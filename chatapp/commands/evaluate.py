@@ -1,5 +1,5 @@
 """`main.py eval`: perplexity on a split, generation metrics with --generate N, and with --judge
-the relevance judge's scores of those replies beside those of the real next turns.
+the relevance judge's scores of those replies beside those of the real next turns."""
 
 from __future__ import annotations
 
