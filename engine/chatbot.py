@@ -5,19 +5,26 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from engine.batching import encode_context
 from engine.checkpoint import Checkpoint, load_checkpoint
 from engine.decoding.config import DecodeConfig
-from engine.decoding.generate import StopCallback, TokenCallback, generate
+from engine.decoding.generate import Generation, StopCallback, TokenCallback, generate
+from engine.decoding.rerank import ANTI_LM, BACKWARD, ScoredCandidate, rerank
 from engine.default_model import default_model_dir
 from engine.device import resolve_device
-from engine.errors import GenerationError
+from engine.errors import CheckpointError, GenerationError
+from engine.model import Seq2Seq
 from engine.tokenizer import BOS_ID, EOS_ID
 
+if TYPE_CHECKING:
+    from engine.memory import CorrectionMemory, MemoryMatch
+
 MAX_TURN_CHARS = 20_000  # longer turns are cut (the model reads ~100 tokens of context anyway)
+BACKWARD_DIR = "backward"  # the p(context | reply) model that `rerank` scores with
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,9 @@ class Alternative:
     text: str
     score: float
     finished: bool
+    # rerank only: log p(reply | context) per token, and the MMI term it was weighed against
+    forward_score: float | None = None
+    mmi_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,8 @@ class Reply:
     context_pieces: list[str] = field(default_factory=list)
     reply_pieces: list[str] = field(default_factory=list)
     attention: list[list[float]] = field(default_factory=list)  # (reply pieces, context pieces)
+    scorer: str | None = None  # rerank only: "backward model" or "anti-LM"
+    memory: MemoryMatch | None = None  # a saved correction that matched (engine/memory.py)
 
     @property
     def tokens_per_second(self) -> float:
@@ -54,6 +66,32 @@ class Chatbot:
         self.config = checkpoint.config
         self.device = device
         self.quantized = False
+        self.backward: Seq2Seq | None = None
+        self.backward_problem: str | None = None  # why a backward/ folder could not be used
+        self.memory: CorrectionMemory | None = None  # saved corrections consulted by `reply`
+
+    def load_backward(self) -> None:
+        """Use the model folder's `backward/` model for `rerank`, if it has a usable one; a
+        missing or unusable one leaves rerank on the anti-LM score (and says why)."""
+        folder = self.checkpoint.directory / BACKWARD_DIR
+        if not folder.exists():
+            return
+        try:
+            backward = load_checkpoint(folder, device=self.device)
+        except CheckpointError as error:
+            self.backward_problem = str(error)
+            return
+        if backward.config.direction != "backward":
+            self.backward_problem = f"{folder} holds a forward model, not a backward one"
+        elif backward.tokenizer.vocab_size != self.tokenizer.vocab_size:
+            self.backward_problem = f"{folder} was trained with another tokenizer"
+        else:
+            self.backward = backward.model
+
+    @property
+    def mmi_scorer(self) -> str:
+        """What `rerank` weighs replies with: the backward model, or the anti-LM stand-in."""
+        return BACKWARD if self.backward is not None else ANTI_LM
 
     @classmethod
     def load(
@@ -67,6 +105,7 @@ class Chatbot:
         torch_device = resolve_device(device)
         checkpoint = load_checkpoint(model_dir or default_model_dir(), device=torch_device)
         bot = cls(checkpoint, torch_device)
+        bot.load_backward()
         if quantize and quantize != "none":
             bot.quantize(quantize)
         return bot
@@ -130,9 +169,12 @@ class Chatbot:
             should_stop=should_stop,
             device=self.device,
         )
+        if config.strategy == "rerank":
+            reranked = self._reranked(generation, config, context, history[-1], started)
+            return self._consult_memory(history, reranked)
         best = generation.hypotheses[0]
         total_ms = (time.perf_counter() - started) * 1000
-        return Reply(
+        reply = Reply(
             text=generation.texts[0],
             tokens=list(best.tokens),
             alternatives=[
@@ -142,11 +184,71 @@ class Chatbot:
             config=config,
             seed=generation.seed,
             cancelled=generation.cancelled,
-            first_token_ms=None
-            if generation.first_token_s is None
-            else generation.first_token_s * 1000 + (total_ms - generation.total_s * 1000),
+            first_token_ms=_first_token_ms(generation, total_ms),
             total_ms=total_ms,
             context_pieces=self.tokenizer.pieces(context),
             reply_pieces=self.tokenizer.pieces(best.tokens),
             attention=generation.attention[0],
         )
+        return self._consult_memory(history, reply)
+
+    def _consult_memory(self, history: list[str], reply: Reply) -> Reply:
+        """A saved correction matching the last turn may give the reply (engine/memory.py)."""
+        if self.memory is None or not len(self.memory):
+            return reply
+        return self.memory.consult(self, history, reply)
+
+    def _reranked(
+        self,
+        generation: Generation,
+        config: DecodeConfig,
+        context: list[int],
+        last_turn: str,
+        started: float,
+    ) -> Reply:
+        """The candidates of a `rerank` generation, best first by MMI."""
+        ranked: list[ScoredCandidate] = []
+        if not generation.cancelled:
+            ranked = rerank(
+                generation.hypotheses,
+                model=self.model,
+                tokenizer=self.tokenizer,
+                context_ids=context,
+                last_turn=" ".join(last_turn[-MAX_TURN_CHARS:].split()),
+                mmi_weight=config.mmi_weight,
+                backward=self.backward,
+                device=self.device,
+            )
+        if not ranked:  # stopped before the candidates were scored: keep the first as it is
+            ranked = [ScoredCandidate(generation.hypotheses[0], 0, 0.0, 0.0, 0.0)]
+        best = ranked[0]
+        total_ms = (time.perf_counter() - started) * 1000
+        return Reply(
+            text=generation.texts[best.index],
+            tokens=list(best.hypothesis.tokens),
+            alternatives=[
+                Alternative(
+                    generation.texts[candidate.index],
+                    candidate.score,
+                    candidate.hypothesis.finished,
+                    forward_score=candidate.forward,
+                    mmi_score=candidate.mmi,
+                )
+                for candidate in ranked
+            ],
+            config=config,
+            seed=generation.seed,
+            cancelled=generation.cancelled,
+            first_token_ms=total_ms,  # nothing shows until the candidates are scored
+            total_ms=total_ms,
+            context_pieces=self.tokenizer.pieces(context),
+            reply_pieces=self.tokenizer.pieces(best.hypothesis.tokens),
+            attention=generation.attention[best.index],
+            scorer=self.mmi_scorer,
+        )
+
+
+def _first_token_ms(generation: Generation, total_ms: float) -> float | None:
+    if generation.first_token_s is None:
+        return None
+    return generation.first_token_s * 1000 + (total_ms - generation.total_s * 1000)

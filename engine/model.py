@@ -253,6 +253,21 @@ class Seq2Seq(nn.Module):
             logits.float(), target_out[real], label_smoothing=label_smoothing, reduction=reduction
         )
 
+    def target_log_probs(
+        self,
+        src: torch.Tensor,
+        src_lengths: torch.Tensor,
+        target_in: torch.Tensor,
+        target_out: torch.Tensor,
+    ) -> torch.Tensor:
+        """Teacher-forced log p(target | source) of each row, summed over its real (non-pad)
+        tokens: (B,). How `rerank` scores whole replies in one batched pass."""
+        memory, hidden = self.encode(src, src_lengths)
+        logits, _, _ = self.decoder(target_in, hidden, memory)  # (B, T, V)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        picked = log_probs.gather(-1, target_out.unsqueeze(-1))[..., 0]  # (B, T)
+        return picked.masked_fill(target_out.eq(PAD_ID), 0.0).sum(dim=1)
+
     def forward_stepwise(
         self, src: torch.Tensor, src_lengths: torch.Tensor, target_in: torch.Tensor
     ) -> torch.Tensor:

@@ -98,10 +98,12 @@ def pretrain(
         splits = splits_for(corpus, model_config)
     elif init_from is not None:
         checkpoint = load_checkpoint(init_from)
-        model, tokenizer = checkpoint.model, checkpoint.tokenizer
+        tokenizer = checkpoint.tokenizer
         model_config = ModelConfig.from_dict(
             {**checkpoint.config.to_dict(), "direction": model_config.direction}
         )
+        model = Seq2Seq(model_config)  # the same shapes; the config saved with it says direction
+        model.load_state_dict(checkpoint.model.state_dict())
         record["initialised_from"] = str(init_from)
         splits = splits_for(corpus, model_config)
     else:

@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.errors import ConfigError
 
-STRATEGIES = ("greedy", "beam", "sample")
+STRATEGIES = ("greedy", "beam", "sample", "rerank")
 
 
 @dataclass(frozen=True)
@@ -34,16 +34,20 @@ KNOBS: dict[str, KnobSpec] = {
     "block_context_ngrams": KnobSpec(
         0, 10, "Never copy an n-gram of this size from your turn (0: off)."
     ),
+    "candidates": KnobSpec(2, 64, "Rerank: how many replies are sampled to choose from."),
+    "mmi_weight": KnobSpec(
+        0.0, 2.0, "Rerank: how much a reply must fit your turn in particular (0: likeliest)."
+    ),
 }  # fmt: skip
 INTEGER_KNOBS = frozenset(
     {"max_length", "min_length", "beam_size", "no_repeat_ngram_size", "n_best", "top_k",
-     "block_context_ngrams"}
+     "block_context_ngrams", "candidates"}
 )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class DecodeConfig:
-    strategy: str = "sample"  # greedy | beam | sample
+    strategy: str = "sample"  # greedy | beam | sample | rerank (sample N, keep the best by MMI)
     max_length: int = 32
     min_length: int = 1
     beam_size: int = 5
@@ -56,6 +60,11 @@ class DecodeConfig:
     repetition_penalty: float = 1.2
     seed: int | None = None  # None: a fresh seed each reply (reported in the reply)
     block_context_ngrams: int = 0
+    candidates: int = 16  # rerank: replies sampled in one batch
+    # rerank: score = log p(reply | context) / length + mmi_weight * log p(context | reply) /
+    # length of the context turn (backward model), or, without one, (log p(reply | context) -
+    # mmi_weight * mean log p(reply | neutral contexts)) / length (anti-LM).
+    mmi_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

@@ -21,7 +21,7 @@ from engine.decoding.processors import (
     ngram_table,
     repetition_penalty,
 )
-from engine.decoding.strategies import BeamSearch, GreedySearch, Hypothesis
+from engine.decoding.strategies import BeamSearch, GreedySearch, Hypothesis, MultiSample
 from engine.model import Seq2Seq
 from engine.tokenizer import BOS_ID, EOS_ID, PAD_ID, SEP_ID, UNK_ID, Tokenizer
 
@@ -42,14 +42,28 @@ class Generation:
     texts: list[str] = field(default_factory=list)
 
 
-def make_strategy(config: DecodeConfig, seed: int | None) -> GreedySearch | BeamSearch:
+SAMPLING_STRATEGIES = ("sample", "rerank")  # they draw from a seeded generator
+STREAMING_STRATEGIES = ("greedy", "sample")  # one row whose text grows as it is decoded
+
+
+def make_strategy(
+    config: DecodeConfig, seed: int | None
+) -> GreedySearch | BeamSearch | MultiSample:
     if config.strategy == "beam":
         return BeamSearch(
             beam_size=config.beam_size, n_best=config.n_best, length_penalty=config.length_penalty
         )
     generator = None
-    if config.strategy == "sample":
+    if config.strategy in SAMPLING_STRATEGIES:
         generator = torch.Generator().manual_seed(seed if seed is not None else 0)
+    if config.strategy == "rerank":
+        return MultiSample(
+            count=config.candidates,
+            temperature=config.temperature,
+            top_k=config.top_k,
+            top_p=config.top_p,
+            generator=generator,
+        )
     return GreedySearch(
         sample=config.strategy == "sample",
         temperature=config.temperature,
@@ -153,10 +167,10 @@ def generate(
     started = time.perf_counter()
     device = device or next(model.parameters()).device
     seed = config.seed
-    if config.strategy == "sample" and seed is None:
+    if config.strategy in SAMPLING_STRATEGIES and seed is None:
         seed = random.SystemRandom().randrange(2**31)
     strategy = make_strategy(config, seed)
-    streaming = config.strategy != "beam"
+    streaming = config.strategy in STREAMING_STRATEGIES
     streamer = _Streamer(tokenizer, on_token)
     process = _Processors(
         config, blank_piece=tokenizer.blank_ids(), user_turn_ids=user_turn_ids, device=device
@@ -199,7 +213,7 @@ def generate(
         hypotheses=hypotheses,
         attention=_attention_of(hypotheses, attention_steps),
         cancelled=cancelled,
-        seed=seed if config.strategy == "sample" else None,
+        seed=seed if config.strategy in SAMPLING_STRATEGIES else None,
         first_token_s=first_token_s,
         total_s=time.perf_counter() - started,
         steps=len(attention_steps),  # decoder steps taken (none after a stop)

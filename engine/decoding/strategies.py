@@ -78,6 +78,75 @@ class GreedySearch:
         return [Hypothesis(tokens, self.log_prob, self.log_prob, self.finished, [0] * len(tokens))]
 
 
+class MultiSample:
+    """`count` replies sampled side by side, folded into the batch like beams, so `rerank`
+    draws all its candidates in one pass. The first step fans the one row out; a row that has
+    ended is fed eos and keeps its reply while the others go on."""
+
+    def __init__(
+        self,
+        *,
+        count: int,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.count = count
+        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
+        self.generator = generator
+        self.sequences: list[list[int]] = [[]]
+        self.log_probs = [0.0]
+        self.ended = [False]
+        self.done = False
+
+    @property
+    def rows(self) -> int:
+        return len(self.sequences)
+
+    def advance(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """log_probs (K, V) -> reorder index: (count,) zeros on the first step, then identity."""
+        if self.rows == 1 and self.count > 1:
+            log_probs = log_probs.expand(self.count, -1)  # (N, V)
+            self.sequences = [[] for _ in range(self.count)]
+            self.log_probs = [0.0] * self.count
+            self.ended = [False] * self.count
+            reorder = torch.zeros(self.count, dtype=torch.long, device=log_probs.device)
+        else:
+            reorder = torch.arange(self.rows, device=log_probs.device)
+        filtered = top_p_filter(
+            top_k_filter(apply_temperature(log_probs, self.temperature), self.top_k), self.top_p
+        )
+        probabilities = torch.softmax(filtered.float(), dim=-1)  # (N, V)
+        tokens = torch.multinomial(probabilities, 1, generator=self.generator)[:, 0].tolist()
+        for row, token in enumerate(tokens):
+            if self.ended[row]:
+                continue
+            self.log_probs[row] += float(log_probs[row, token])
+            if token == EOS_ID:
+                self.ended[row] = True
+            else:
+                self.sequences[row].append(token)
+        self.done = all(self.ended)
+        return reorder
+
+    def next_input(self) -> list[int]:
+        return [
+            EOS_ID if ended or not sequence else sequence[-1]
+            for sequence, ended in zip(self.sequences, self.ended)
+        ]
+
+    def results(self) -> list[Hypothesis]:
+        """Every sampled reply in row order, scored by its sampled log-probability (rerank
+        scores them again); the first step ran on row 0, the rest on each row's own."""
+        return [
+            Hypothesis(list(tokens), log_prob, log_prob, ended, [0] + [row] * (len(tokens) - 1))
+            for row, (tokens, log_prob, ended) in enumerate(
+                zip(self.sequences, self.log_probs, self.ended)
+            )
+        ]
+
+
 class BeamSearch:
     """Beam search with the beams folded into the batch dimension.
 

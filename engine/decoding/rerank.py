@@ -1,0 +1,129 @@
+"""Rerank sampled replies by maximum mutual information (Li et al. 2016, "A Diversity-Promoting
+Objective Function for Neural Conversation Models").
+
+A reply that could follow any message ("I don't know", "haha yeah") is likely under the model
+whatever was said; MMI prefers the reply that fits *this* message. Each candidate is scored
+per token, so long replies stuffed with the topic word do not win on length:
+
+- with a backward model p(context | reply):
+  score = log p(reply | context) / |reply| + λ · log p(last turn | reply) / |last turn|
+- without one (anti-LM), the forward model scored against a few neutral contexts stands in
+  for p(reply):
+  score = (log p(reply | context) − λ · mean log p(reply | neutral)) / |reply|
+
+Every log-probability comes from one teacher-forced batch per model, not one pass per reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from engine.batching import collate, encode_context
+from engine.decoding.strategies import Hypothesis
+from engine.model import Seq2Seq
+from engine.tokenizer import EOS_ID, Tokenizer
+
+# Short openers that say nothing: what a reply scores after them is how likely it is anyway.
+NEUTRAL_CONTEXTS = ("hi", "ok", "yes", "hello")
+BACKWARD = "backward model"
+ANTI_LM = "anti-LM"
+
+
+@dataclass(frozen=True)
+class ScoredCandidate:
+    hypothesis: Hypothesis
+    index: int  # its row in the generation (for its attention)
+    forward: float  # log p(reply | context) per token, eos counted
+    mmi: float  # the MMI term per token (before the weight); higher fits the context better
+    score: float  # forward + mmi_weight * mmi
+
+
+@torch.inference_mode()
+def pair_log_probs(
+    model: Seq2Seq,
+    sources: Sequence[Sequence[int]],
+    targets: Sequence[Sequence[int]],
+    device: torch.device,
+) -> list[float]:
+    """log p(target | source) for each pair (targets end in eos), one batched pass."""
+    encoded = [(list(source), list(target)) for source, target in zip(sources, targets)]
+    batch = collate(encoded, range(len(encoded)), device)
+    scores = model.target_log_probs(batch.src, batch.src_lengths, batch.target_in, batch.target_out)
+    return scores.cpu().tolist()
+
+
+def unique_candidates(hypotheses: Sequence[Hypothesis]) -> list[tuple[int, Hypothesis]]:
+    """Each distinct non-empty reply once, with the row it was first drawn on."""
+    seen: set[tuple[int, ...]] = set()
+    unique = []
+    for index, hypothesis in enumerate(hypotheses):
+        key = tuple(hypothesis.tokens)
+        if key and key not in seen:
+            seen.add(key)
+            unique.append((index, hypothesis))
+    return unique
+
+
+def rerank(
+    hypotheses: Sequence[Hypothesis],
+    *,
+    model: Seq2Seq,
+    tokenizer: Tokenizer,
+    context_ids: Sequence[int],
+    last_turn: str,
+    mmi_weight: float,
+    backward: Seq2Seq | None,
+    device: torch.device,
+) -> list[ScoredCandidate]:
+    """The distinct candidates, best first."""
+    candidates = unique_candidates(hypotheses)
+    if not candidates:
+        return [ScoredCandidate(hypotheses[0], 0, 0.0, 0.0, 0.0)] if hypotheses else []
+    replies = [[*hypothesis.tokens, EOS_ID] for _, hypothesis in candidates]
+    forward = pair_log_probs(model, [context_ids] * len(replies), replies, device)
+    if backward is not None:
+        mmi = _backward_terms(backward, tokenizer, replies, last_turn, device)
+    else:
+        mmi = _anti_lm_terms(model, tokenizer, replies, device)
+    scored = []
+    for (index, hypothesis), reply, log_p, term in zip(candidates, replies, forward, mmi):
+        per_token = log_p / len(reply)
+        scored.append(
+            ScoredCandidate(hypothesis, index, per_token, term, per_token + mmi_weight * term)
+        )
+    scored.sort(key=lambda candidate: candidate.score, reverse=True)
+    return scored
+
+
+def _backward_terms(
+    backward: Seq2Seq,
+    tokenizer: Tokenizer,
+    replies: Sequence[Sequence[int]],
+    last_turn: str,
+    device: torch.device,
+) -> list[float]:
+    """log p(last turn | reply) per token of the last turn."""
+    config = backward.config
+    target = tokenizer.encode_response(last_turn, max_tokens=config.max_response_tokens)
+    texts = [tokenizer.decode(reply[:-1]) for reply in replies]
+    sources = [encode_context(tokenizer, [text], config) for text in texts]
+    scores = pair_log_probs(backward, sources, [target] * len(replies), device)
+    return [score / len(target) for score in scores]
+
+
+def _anti_lm_terms(
+    model: Seq2Seq, tokenizer: Tokenizer, replies: Sequence[Sequence[int]], device: torch.device
+) -> list[float]:
+    """−mean log p(reply | neutral context), per token of the reply."""
+    neutral = [encode_context(tokenizer, [text], model.config) for text in NEUTRAL_CONTEXTS]
+    sources = [context for context in neutral for _ in replies]
+    targets = [reply for _ in neutral for reply in replies]
+    scores = pair_log_probs(model, sources, targets, device)
+    count = len(replies)
+    return [
+        -sum(scores[k * count + i] for k in range(len(neutral))) / len(neutral) / len(reply)
+        for i, reply in enumerate(replies)
+    ]
