@@ -3,6 +3,7 @@ anti-LM stand-in; and the backward direction of `train` that makes the backward 
 
 from __future__ import annotations
 
+import itertools
 import math
 import shutil
 from pathlib import Path
@@ -66,7 +67,7 @@ def test_multi_sample_fans_out_and_each_row_ends_on_its_own() -> None:
     assert len({tuple(h.tokens) for h in results}) > 1  # independent draws
     for hypothesis in results:
         tokens = [BOS_ID, *hypothesis.tokens, *([EOS_ID] if hypothesis.finished else [])]
-        log_prob = sum(float(table[a, b]) for a, b in zip(tokens, tokens[1:]))
+        log_prob = sum(float(table[a, b]) for a, b in itertools.pairwise(tokens))
         assert math.isclose(hypothesis.log_prob, log_prob, rel_tol=1e-5)
         assert EOS_ID not in hypothesis.tokens
 
@@ -92,7 +93,7 @@ def test_unique_candidates_drop_repeats_and_empty_replies() -> None:
 def test_pair_log_probs_equal_the_models_own_loss(tiny_bot: Chatbot) -> None:
     tokenizer = tiny_bot.tokenizer
     sources = [tokenizer.encode("hello"), tokenizer.encode("how are you doing today")]
-    targets = [tokenizer.encode("hi there") + [EOS_ID], tokenizer.encode("fine") + [EOS_ID]]
+    targets = [[*tokenizer.encode("hi there"), EOS_ID], [*tokenizer.encode("fine"), EOS_ID]]
     scores = pair_log_probs(tiny_bot.model, sources, targets, torch.device("cpu"))
     for source, target, score in zip(sources, targets, scores):
         batch = collate([(source, target)], [0], torch.device("cpu"))
