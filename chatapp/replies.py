@@ -20,8 +20,20 @@ def reply_fields(reply: Reply, model_version_id: int | None) -> dict[str, Any]:
             "tokens": len(reply.tokens),
             "tokens_per_s": reply.tokens_per_second,
         },
-        "nbest": [{"text": a.text, "score": a.score} for a in reply.alternatives]
-        if reply.config.strategy == "beam"
-        else None,
+        "nbest": nbest_entries(reply),
         "stopped": reply.cancelled,
     }
+
+
+def nbest_entries(reply: Reply) -> list[dict[str, Any]] | None:
+    """The ranked alternatives of beam search and rerank (sampling has one reply only); a
+    reranked entry also keeps its two scores and what the MMI term came from."""
+    if reply.config.strategy == "beam":
+        return [{"text": a.text, "score": a.score} for a in reply.alternatives]
+    if reply.config.strategy == "rerank":
+        return [
+            {"text": a.text, "score": a.score, "forward": a.forward_score, "mmi": a.mmi_score,
+             "scorer": reply.scorer}
+            for a in reply.alternatives
+        ]  # fmt: skip
+    return None

@@ -62,6 +62,10 @@ def chat_loop(
     bot: Chatbot, args: argparse.Namespace, stdin: BinaryIO | TextIO, stdout: TextIO
 ) -> int:
     config = decode_config_from_args(args)
+    if config.strategy == "rerank" and bot.backward is None:
+        print(f"note: rerank scores with the {bot.mmi_scorer} stand-in: "
+              f"{bot.backward_problem or 'this model has no backward/ model'}",
+              file=sys.stderr)  # fmt: skip
     recorder = _open_recorder(args, bot)
     history = recorder.history() if recorder else []
     interactive = stdin.isatty() and not args.json

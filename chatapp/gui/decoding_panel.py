@@ -53,7 +53,8 @@ class DecodingPanel(QWidget):
         self.strategy_combo.addItems(list(STRATEGIES))
         self.strategy_combo.setToolTip(
             "greedy: the likeliest word each step; beam: the likeliest reply among several; "
-            "sample: draw words at random"
+            "sample: draw words at random; rerank: sample several replies and keep the one "
+            "that fits your turn best"
         )
         self.knob_widgets: dict[str, QSpinBox | QDoubleSpinBox] = {}
         form = QFormLayout()

@@ -55,11 +55,11 @@ class DetailsDialog(QDialog):
         self.nbest_list = QListWidget(nbest_page)
         self.nbest_list.setObjectName("nbestList")
         for entry in record.nbest or []:
-            item = QListWidgetItem(f"{entry.get('score', 0.0):8.3f}   {entry.get('text', '')}")
+            item = QListWidgetItem(nbest_line(entry))
             item.setData(Qt.ItemDataRole.UserRole, entry.get("text", ""))
             self.nbest_list.addItem(item)
         if not record.nbest:
-            self.nbest_list.addItem("Only beam search keeps an n-best list.")
+            self.nbest_list.addItem("Only beam search and rerank keep an n-best list.")
         use_button = QPushButton("Use this one as the reply", nbest_page)
         use_button.clicked.connect(self._use_selected)
         page_layout = QVBoxLayout(nbest_page)
@@ -86,3 +86,20 @@ class DetailsDialog(QDialog):
         if text:
             self.alternative_picked.emit(self.record.id, text)
             self.accept()
+
+
+def nbest_line(entry: dict) -> str:
+    """One n-best row: the ranking score, and for a reranked candidate its two parts."""
+    line = f"{_number(entry.get('score')):8.3f}   {entry.get('text', '')}"
+    if entry.get("forward") is None:
+        return line
+    return (
+        f"{line}\n           fits the conversation {_number(entry.get('forward')):.3f} · "
+        f"fits your turn in particular {_number(entry.get('mmi')):.3f} "
+        f"({entry.get('scorer') or 'MMI'})"
+    )
+
+
+def _number(value: object) -> float:
+    """Scores read back from the database or an imported archive may be anything."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
