@@ -20,7 +20,7 @@ from chatapp.store.conversations import TITLE_CHARS, get_conversation, shorten
 from chatapp.store.database import Database
 from chatapp.store.errors import NotFoundError
 from chatapp.store.models import Conversation, Message, utcnow
-from chatapp.store.records import DEFAULT_TITLE, MessageRecord, Role
+from chatapp.store.records import DEFAULT_TITLE, CorrectionRecord, MessageRecord, Role
 
 _INT64 = range(-(2**63), 2**63)
 
@@ -296,6 +296,13 @@ class MessagesMixin:
             message.corrected_text = text
             session.flush()
             return _records(session, [message])[0]
+
+    def corrections(self) -> list[CorrectionRecord]:
+        """Every saved correction with the user turn it answers (the memory's entries)."""
+        from chatapp.store.training_pairs import collect_corrections
+
+        with self._db.read() as session:
+            return collect_corrections(session)
 
     def edit_user_turn(self, message_id: int, new_text: str) -> MessageRecord:
         """Change a user turn's text and delete every message after it (the GUI asks first)."""

@@ -82,6 +82,17 @@ class TrainingPair:
 
 
 @dataclass(frozen=True)
+class CorrectionRecord:
+    """A saved correction as a memory: the user turn it answers and what the reply should be."""
+
+    message_id: int  # the corrected bot reply
+    conversation_id: int
+    prompt: str  # the user turn before it on the visible path
+    text: str  # the correction
+    created_at: datetime  # when the corrected reply was made
+
+
+@dataclass(frozen=True)
 class ModelVersionRecord:
     id: int
     name: str

@@ -18,10 +18,10 @@ from collections.abc import Collection
 from operator import attrgetter
 
 from sqlalchemy import ColumnElement, Row, and_, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from chatapp.store.models import Message
-from chatapp.store.records import PAIR_KINDS, PairKind, TrainingPair
+from chatapp.store.records import PAIR_KINDS, CorrectionRecord, PairKind, TrainingPair
 
 # Which messages give a pair of each kind; `_kind_of` is the same rule for one row.
 _CONDITIONS: dict[PairKind, ColumnElement[bool]] = {
@@ -115,3 +115,21 @@ def count_pairs(session: Session) -> dict[str, int]:
         ).where(Message.position > 0)
     ).one()
     return dict(zip(PAIR_KINDS, row, strict=True))
+
+
+def collect_corrections(session: Session) -> list[CorrectionRecord]:
+    """Every correction with the user turn before it on the visible path, oldest first."""
+    prompt = aliased(Message)
+    rows = session.execute(
+        select(Message.id, Message.conversation_id, prompt.text, Message.corrected_text,
+               Message.created_at)
+        .join(prompt, and_(prompt.conversation_id == Message.conversation_id,
+                           prompt.position == Message.position - 1, prompt.chosen))
+        .where(Message.role == "bot", Message.corrected_text.is_not(None), prompt.role == "user")
+        .order_by(Message.created_at, Message.id)
+    ).all()  # fmt: skip
+    return [
+        CorrectionRecord(row[0], row[1], row[2], row[3], row[4])
+        for row in rows
+        if row[2].strip() and row[3].strip()
+    ]
