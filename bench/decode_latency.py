@@ -6,6 +6,8 @@ repetition penalty 1.2) and the same thread count, so the strategies compare fai
 
 - `ttft_ms`: from `Chatbot.reply` being called to the first streamed text (greedy);
 - `greedy_ms_per_reply`, `greedy_ms_per_token` (= per reply / length), `sample_ms_per_reply`;
+- `rerank16_ms_per_reply`: 16 sampled candidates in one batch, rescored by MMI (backward model
+  or anti-LM, `rerank_scorer`), and `rerank16_over_sample`: its cost over one sampled reply;
 - `beam5_ms_per_reply`: beam search with the 5 beams folded into one batch (ours);
 - `beam5_per_hyp_ms_per_reply`: the baseline, the same search with each hypothesis run through
   `model.step` on its own (5 batch-1 steps per step), as a naive beam search does;
@@ -164,7 +166,11 @@ def main() -> None:
     beam = DecodeConfig(strategy="beam", beam_size=5, n_best=5, **fixed)
     sample = DecodeConfig(strategy="sample", temperature=0.7, top_k=40, top_p=0.9, seed=0, **fixed)
 
-    configs = {"greedy": greedy, "beam5": beam, "sample": sample, "beam5_per_hyp": beam}
+    rerank = DecodeConfig(strategy="rerank", candidates=16, temperature=0.6, top_k=40, top_p=0.9,
+                          mmi_weight=0.5, seed=0, **fixed)  # fmt: skip
+
+    configs = {"greedy": greedy, "beam5": beam, "sample": sample, "beam5_per_hyp": beam,
+               "rerank16": rerank}  # fmt: skip
     baseline = PerHypothesisModel(bot.model)
     time_replies(bot, configs, 1, baseline)  # warm-up: first calls allocate and initialise
     times = time_replies(bot, configs, args.repeats, baseline)
@@ -192,6 +198,8 @@ def main() -> None:
         "beam5_ms_per_reply": round(beam_ms, 2),
         "beam5_per_hyp_ms_per_reply": round(per_hyp_ms, 2),
         "sample_ms_per_reply": round(sample_times["ms_per_reply"], 2),
+        "rerank16_ms_per_reply": round(times["rerank16"]["ms_per_reply"], 2),
+        "rerank_scorer": bot.mmi_scorer,
         "limit_ms_per_token": round(limit_ms, 4),
         "limit_compute_ms_per_token": round(compute_ms, 4),
         "limit_memory_ms_per_token": round(memory_ms, 4),
@@ -199,6 +207,9 @@ def main() -> None:
         "decoder_step_weight_mb": round(weight_bytes / 1e6, 3),
         "beam5_over_greedy": round(beam_ms / greedy_ms, 3),
         "per_hyp_over_beam5": round(per_hyp_ms / beam_ms, 3),
+        "rerank16_over_sample": round(
+            times["rerank16"]["ms_per_reply"] / sample_times["ms_per_reply"], 3
+        ),
         "greedy_over_limit": round(greedy_ms / args.length / limit_ms, 2),
         "beam_results_match_baseline": beam_times["tokens"] == per_hyp_times["tokens"],
         "machine": machine,

@@ -213,7 +213,6 @@ class Chatbot:
                 generation.hypotheses,
                 model=self.model,
                 tokenizer=self.tokenizer,
-                context_ids=context,
                 last_turn=" ".join(last_turn[-MAX_TURN_CHARS:].split()),
                 mmi_weight=config.mmi_weight,
                 backward=self.backward,

@@ -263,10 +263,12 @@ class Seq2Seq(nn.Module):
         """Teacher-forced log p(target | source) of each row, summed over its real (non-pad)
         tokens: (B,). How `rerank` scores whole replies in one batched pass."""
         memory, hidden = self.encode(src, src_lengths)
-        logits, _, _ = self.decoder(target_in, hidden, memory)  # (B, T, V)
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
-        picked = log_probs.gather(-1, target_out.unsqueeze(-1))[..., 0]  # (B, T)
-        return picked.masked_fill(target_out.eq(PAD_ID), 0.0).sum(dim=1)
+        combined, _, _ = self.decoder.features(target_in, hidden, memory)  # (B, T, E)
+        real = target_out.ne(PAD_ID)  # (B, T)
+        logits = self.decoder.output_logits(combined[real]).float()  # (N, V), real tokens only
+        picked = logits.gather(-1, target_out[real].unsqueeze(-1))[:, 0] - logits.logsumexp(-1)
+        per_token = torch.zeros(real.shape, dtype=picked.dtype, device=picked.device)
+        return per_token.masked_scatter(real, picked).sum(dim=1)
 
     def forward_stepwise(
         self, src: torch.Tensor, src_lengths: torch.Tensor, target_in: torch.Tensor

@@ -192,10 +192,12 @@ def generate(
             row_memories[rows] = memory.index_select(
                 torch.zeros(rows, dtype=torch.long, device=device)
             )
-        log_probs, hidden, weights = model.step(inputs, hidden, row_memories[rows])  # (K, V)
+        model_log_probs, hidden, weights = model.step(inputs, hidden, row_memories[rows])  # (K, V)
         attention_steps.append(weights)
-        log_probs = process(log_probs, strategy.sequences, step)
+        log_probs = process(model_log_probs, strategy.sequences, step)
         reorder = strategy.advance(log_probs)
+        if isinstance(strategy, MultiSample):
+            strategy.add_model_log_probs(model_log_probs)
         if first_token_s is None and (not streaming or strategy.done):
             first_token_s = time.perf_counter() - started
         if strategy.done:

@@ -11,7 +11,8 @@ per token, so long replies stuffed with the topic word do not win on length:
   for p(reply):
   score = (log p(reply | context) − λ · mean log p(reply | neutral)) / |reply|
 
-Every log-probability comes from one teacher-forced batch per model, not one pass per reply.
+log p(reply | context) is summed while the candidates are sampled; the MMI term comes from one
+teacher-forced batch (of the backward model, or of the neutral contexts), not one pass a reply.
 """
 
 from __future__ import annotations
@@ -72,7 +73,6 @@ def rerank(
     *,
     model: Seq2Seq,
     tokenizer: Tokenizer,
-    context_ids: Sequence[int],
     last_turn: str,
     mmi_weight: float,
     backward: Seq2Seq | None,
@@ -83,14 +83,17 @@ def rerank(
     if not candidates:
         return [ScoredCandidate(hypotheses[0], 0, 0.0, 0.0, 0.0)] if hypotheses else []
     replies = [[*hypothesis.tokens, EOS_ID] for _, hypothesis in candidates]
-    forward = pair_log_probs(model, [context_ids] * len(replies), replies, device)
+    # log p(reply | context) as the model gave it while sampling (`MultiSample`), eos counted
+    # for a reply that ended; one cut at max_length is scored over the tokens it has.
+    forward = [hypothesis.log_prob for _, hypothesis in candidates]
+    lengths = [len(h.tokens) + (1 if h.finished else 0) for _, h in candidates]
     if backward is not None:
         mmi = _backward_terms(backward, tokenizer, replies, last_turn, device)
     else:
         mmi = _anti_lm_terms(model, tokenizer, replies, device)
     scored = []
-    for (index, hypothesis), reply, log_p, term in zip(candidates, replies, forward, mmi):
-        per_token = log_p / len(reply)
+    for (index, hypothesis), length, log_p, term in zip(candidates, lengths, forward, mmi):
+        per_token = log_p / max(length, 1)
         scored.append(
             ScoredCandidate(hypothesis, index, per_token, term, per_token + mmi_weight * term)
         )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine.decoding.processors import apply_temperature, top_k_filter, top_p_filter
+from engine.decoding.processors import NEG_INF, apply_temperature, top_k_filter, top_p_filter
 from engine.tokenizer import EOS_ID
 
 
@@ -96,9 +96,11 @@ class MultiSample:
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
         self.generator = generator
         self.sequences: list[list[int]] = [[]]
-        self.log_probs = [0.0]
+        self.log_probs = [0.0]  # of the drawn tokens, as the processors left them
+        self.model_log_probs = [0.0]  # of the same tokens, as the model gave them
         self.ended = [False]
         self.done = False
+        self._drawn: list[tuple[int, int]] = []  # (row, token) of the live rows this step
 
     @property
     def rows(self) -> int:
@@ -110,18 +112,14 @@ class MultiSample:
             log_probs = log_probs.expand(self.count, -1)  # (N, V)
             self.sequences = [[] for _ in range(self.count)]
             self.log_probs = [0.0] * self.count
+            self.model_log_probs = [0.0] * self.count
             self.ended = [False] * self.count
             reorder = torch.zeros(self.count, dtype=torch.long, device=log_probs.device)
         else:
             reorder = torch.arange(self.rows, device=log_probs.device)
-        filtered = top_p_filter(
-            top_k_filter(apply_temperature(log_probs, self.temperature), self.top_k), self.top_p
-        )
-        probabilities = torch.softmax(filtered.float(), dim=-1)  # (N, V)
-        tokens = torch.multinomial(probabilities, 1, generator=self.generator)[:, 0].tolist()
-        for row, token in enumerate(tokens):
-            if self.ended[row]:
-                continue
+        tokens = self.draw(log_probs)
+        self._drawn = [(row, token) for row, token in enumerate(tokens) if not self.ended[row]]
+        for row, token in self._drawn:
             self.log_probs[row] += float(log_probs[row, token])
             if token == EOS_ID:
                 self.ended[row] = True
@@ -130,6 +128,33 @@ class MultiSample:
         self.done = all(self.ended)
         return reorder
 
+    def add_model_log_probs(self, model_log_probs: torch.Tensor) -> None:
+        """After `advance`: the model's own log-probs (K, V) of this step, before any
+        processor, so each reply's log p(reply | context) needs no second pass to rescore."""
+        if not self._drawn:
+            return
+        rows = [min(row, model_log_probs.size(0) - 1) for row, _ in self._drawn]
+        picked = model_log_probs[rows, [token for _, token in self._drawn]].tolist()
+        for (row, _), value in zip(self._drawn, picked):
+            self.model_log_probs[row] += value
+
+    def draw(self, log_probs: torch.Tensor) -> list[int]:
+        """One token per row from the temperature / top-k / top-p distribution. The k
+        likeliest are cut out first, so the nucleus sort and the draw run over k tokens a row,
+        not the whole vocabulary (16 rows x 8,000 pieces made them most of a step)."""
+        scaled = apply_temperature(log_probs.float(), self.temperature)  # (N, V)
+        if 0 < self.top_k < scaled.size(-1):
+            values, ids = torch.topk(scaled, self.top_k, dim=-1)  # (N, k), likeliest first
+        else:
+            values, ids = torch.sort(scaled, descending=True, dim=-1)
+        if self.top_p < 1.0:
+            probabilities = torch.softmax(values, dim=-1)
+            # Drop a token when the likelier ones before it already hold top_p.
+            values = values.masked_fill(probabilities.cumsum(-1) - probabilities >= self.top_p,
+                                        NEG_INF)  # fmt: skip
+        choice = torch.multinomial(torch.softmax(values, dim=-1), 1, generator=self.generator)
+        return ids.gather(-1, choice)[:, 0].tolist()
+
     def next_input(self) -> list[int]:
         return [
             EOS_ID if ended or not sequence else sequence[-1]
@@ -137,12 +162,13 @@ class MultiSample:
         ]
 
     def results(self) -> list[Hypothesis]:
-        """Every sampled reply in row order, scored by its sampled log-probability (rerank
-        scores them again); the first step ran on row 0, the rest on each row's own."""
+        """Every sampled reply in row order: `score` is its log-probability as drawn, `log_prob`
+        the model's own (eos included when it ended); the first step ran on row 0, the rest on
+        each row's own."""
         return [
-            Hypothesis(list(tokens), log_prob, log_prob, ended, [0] + [row] * (len(tokens) - 1))
-            for row, (tokens, log_prob, ended) in enumerate(
-                zip(self.sequences, self.log_probs, self.ended)
+            Hypothesis(list(tokens), score, log_prob, ended, [0] + [row] * (len(tokens) - 1))
+            for row, (tokens, score, log_prob, ended) in enumerate(
+                zip(self.sequences, self.log_probs, self.model_log_probs, self.ended)
             )
         ]
 

@@ -68,7 +68,7 @@ def test_multi_sample_fans_out_and_each_row_ends_on_its_own() -> None:
     for hypothesis in results:
         tokens = [BOS_ID, *hypothesis.tokens, *([EOS_ID] if hypothesis.finished else [])]
         log_prob = sum(float(table[a, b]) for a, b in itertools.pairwise(tokens))
-        assert math.isclose(hypothesis.log_prob, log_prob, rel_tol=1e-5)
+        assert math.isclose(hypothesis.score, log_prob, rel_tol=1e-5)  # as drawn
         assert EOS_ID not in hypothesis.tokens
 
 
@@ -198,3 +198,15 @@ def test_backward_model_keeps_the_forward_tokenizer(bot_with_backward: Path) -> 
     assert backward.tokenizer.vocab_size == forward.tokenizer.vocab_size
     assert backward.record["initialised_from"]
     assert backward.tokenizer.encode("how are you?") == forward.tokenizer.encode("how are you?")
+
+
+def test_forward_score_is_the_models_log_prob_of_the_reply(tiny_bot: Chatbot) -> None:
+    # Summed while sampling, it must equal a teacher-forced pass over the finished reply.
+    reply = tiny_bot.reply(["how are you?"], RERANK.replace(mmi_weight=0.0))
+    context, _ = tiny_bot.prepare_context(["how are you?"])
+    for alternative in reply.alternatives:
+        if not alternative.finished:
+            continue
+        target = [*tiny_bot.tokenizer.encode(alternative.text), EOS_ID]
+        (log_p,) = pair_log_probs(tiny_bot.model, [context], [target], torch.device("cpu"))
+        assert math.isclose(alternative.forward_score, log_p / len(target), rel_tol=1e-4)
