@@ -33,11 +33,13 @@ from chatapp.store.errors import (
     ReadOnlyDatabaseError,
     StoreError,
 )
+from chatapp.store.file_lock import schema_lock
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEFAULT_BUSY_TIMEOUT = 5.0  # seconds a write waits for another program before giving up
+SCHEMA_LOCK_TIMEOUT = 60.0  # seconds an opening waits for another process's migration
 SQLITE_HEADER = b"SQLite format 3\x00"
 _BEGIN_OPTION = "chatapp_store_begin"  # execution option read by the "begin" listener
 
@@ -45,7 +47,7 @@ _BEGIN_OPTION = "chatapp_store_begin"  # execution option read by the "begin" li
 # The schema revisions in migrations/versions, oldest first. Kept here so that opening an
 # up-to-date database needs no Alembic import (it costs about a second at start-up); a test
 # checks this list against the migrations folder.
-SCHEMA_REVISIONS = ("0001", "0002")
+SCHEMA_REVISIONS = ("0001", "0002", "0003")
 
 
 def alembic_config(path: str | os.PathLike[str]) -> Config:
@@ -262,7 +264,12 @@ class Database:
                         f"the database {path} needs upgrading for this version of the app but "
                         "is read-only; it was left untouched"
                     )
-                upgrade(path, revision)
+                with schema_lock(path, timeout=max(busy_timeout, SCHEMA_LOCK_TIMEOUT)):
+                    # Another process may have created or upgraded it while this one waited.
+                    if path.exists() and path.stat().st_size > 0:
+                        revision = read_revision(path, busy_timeout)
+                    if revision != head_revision():
+                        upgrade(path, revision)
         engine = create_sqlite_engine(
             path, read_only=read_only, busy_timeout=busy_timeout, max_page_count=max_page_count
         )

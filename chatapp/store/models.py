@@ -84,6 +84,8 @@ class ModelVersion(Base):
     __table_args__ = (
         # At most one active version: a partial unique index, so the database enforces it.
         Index("uq_model_versions_one_active", "active", unique=True, sqlite_where=sql("active")),
+        # One row per model folder: registering a folder is insert-or-get (revision 0003).
+        Index("uq_model_versions_directory", "directory", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

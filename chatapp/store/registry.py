@@ -91,10 +91,19 @@ class RegistryMixin:
         is_base: bool = False,
         activate: bool = False,
     ) -> ModelVersionRecord:
-        """Register a model directory under a unique name; optionally make it the active one."""
+        """Register a model directory under a unique name; optionally make it the active one.
+
+        Insert-or-get: a directory already registered returns its version as it is (one row
+        per folder, even when several processes register it at once).
+        """
         if not name.strip():
             raise ValueError("a model version needs a name")
         with self._db.write() as session:
+            existing = session.scalar(
+                select(ModelVersion).where(ModelVersion.directory == str(directory))
+            )
+            if existing is not None:
+                return _version_record(existing)
             if session.scalar(select(ModelVersion.id).where(ModelVersion.name == name)):
                 raise ValueError(f"a model version named {name!r} already exists")
             version = ModelVersion(

@@ -1,0 +1,84 @@
+"""The store under several processes, in odd places and on shared machines: one schema and one
+model version per folder, read-only opening, private files (docs/RELIABILITY.md, "Store")."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from alembic import command
+
+from chatapp.store import Store
+from chatapp.store.database import alembic_config
+from tests.database_checks import integrity
+from tests.robustness.helpers import spawn
+
+OPEN_AT_ONCE = """
+import sys
+from chatapp.model_versions import ensure_model_version
+from chatapp.store import Store
+
+print("ready", flush=True)
+sys.stdin.readline()
+with Store.open(sys.argv[1]) as store:
+    ensure_model_version(store, sys.argv[2])
+print("ok", flush=True)
+"""
+
+
+def test_processes_opening_a_new_database_at_once_make_one_schema_and_one_version(
+    tiny_model_dir, tmp_path
+):
+    db = tmp_path / "new.db"
+    children = [spawn(OPEN_AT_ONCE, str(db), str(tiny_model_dir)) for _ in range(8)]
+    try:
+        for child in children:
+            assert child.stdout and child.stdout.readline().strip() == "ready"
+        for child in children:  # as close to together as the parent can make it
+            assert child.stdin
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        results = [child.communicate(timeout=120) for child in children]
+    finally:
+        for child in children:
+            child.kill()
+    for child, (out, err) in zip(children, results, strict=True):
+        assert child.returncode == 0 and out.strip().endswith("ok"), err
+    assert integrity(db) == "ok"
+    connection = sqlite3.connect(db)
+    try:
+        versions = connection.execute("SELECT name, directory FROM model_versions").fetchall()
+    finally:
+        connection.close()
+    assert versions == [(tiny_model_dir.name, str(tiny_model_dir.resolve()))]
+
+
+def test_duplicate_versions_of_one_folder_are_folded_into_one_by_the_upgrade(tmp_path):
+    db = tmp_path / "old.db"
+    command.upgrade(alembic_config(db), "0002")  # what the race left behind
+    connection = sqlite3.connect(db)
+    with connection:
+        connection.executescript(
+            """
+            INSERT INTO model_versions (id, name, directory, created_at, active, is_base) VALUES
+                (1, 'base', '/m/base', '2026-01-01', 0, 1),
+                (2, 'base-2', '/m/base', '2026-01-01', 1, 0),
+                (3, 'tuned', '/m/tuned', '2026-01-02', 0, 0);
+            UPDATE model_versions SET parent_id = 2 WHERE id = 3;
+            INSERT INTO conversations (id, uid, title, created_at, updated_at)
+                VALUES (1, 'u1', 't', '2026-01-01', '2026-01-01');
+            INSERT INTO messages (id, uid, conversation_id, role, text, created_at, position,
+                                  model_version_id)
+                VALUES (1, 'm1', 1, 'user', 'hi', '2026-01-01', 0, NULL),
+                       (2, 'm2', 1, 'bot', 'hello', '2026-01-01', 1, 2);
+            """
+        )
+    connection.close()
+    with Store.open(db) as store:
+        versions = store.list_model_versions()
+        assert [(v.id, v.name, v.active, v.is_base, v.parent_id) for v in versions] == [
+            (1, "base", True, True, None),
+            (3, "tuned", False, False, 1),
+        ]
+        assert store.get_message(2).model_version_id == 1
+        assert store.add_model_version("again", "/m/base").id == 1  # insert-or-get
+    assert integrity(db) == "ok"
