@@ -2,10 +2,17 @@
 
 Scores from sentence embeddings (all-MiniLM-L6-v2 in `eval --judge`; any vectors in tests):
 - relevance: the mean cosine of each prompt (the last context turn) and its reply;
-- specificity (hits@1) and hits@5: over consecutive sets of `set_size` prompts, the share of
-  replies whose own prompt is the closest (among the 5 closest) of the set's prompts; a tie
-  counts against the reply. A last set with fewer than `set_size` prompts is
-  dropped (`ranked_prompts` says how many took part), since a smaller set is easier to hit.
+- specificity (hits@1) and hits@5: in sets of `set_size` prompts, the share of replies whose
+  own prompt is the closest (among the 5 closest) of the set's prompts; a tie counts against
+  the reply.
+
+The sets are interleaved, not consecutive: with S = N // set_size sets, set s holds prompts
+s, s + S, s + 2S, ... Consecutive test prompts are consecutive turns of one conversation, so
+each real next turn *is* the next prompt: in consecutive sets of 40 the human reference scored
+hits@1 0.017 (its own next prompt always wins), interleaved 0.365, and 40 prompts from 40
+different conversations 0.43 (chitchat test split, first 1,000 prompts). The last N - S *
+set_size prompts are left out of the ranking (`ranked_prompts` says how many took part), since
+a smaller set is easier to hit.
 
 Two guards against replies that game a similarity judge, computed on words alone:
 - repeated_word_rate: the share of replies that say one content word (not a stop-word) 3+ times;
@@ -88,12 +95,15 @@ def hits_at_k(
     prompt_vectors: object, reply_vectors: object, ks: Sequence[int], set_size: int = SET_SIZE
 ) -> tuple[dict[int, float | None], int]:
     """Per k, the share of replies whose own prompt is among the k closest prompts of its set
-    of `set_size` (None when there is no full set), and how many prompts were ranked."""
+    of `set_size` (None when there is no full set), and how many prompts were ranked. Set s of
+    the S = N // set_size sets holds prompts s, s + S, s + 2S, ..."""
     prompts, replies = _unit_rows(prompt_vectors), _unit_rows(reply_vectors)
-    ranked = len(prompts) // set_size * set_size
+    sets = len(prompts) // set_size
+    ranked = sets * set_size
     hits = dict.fromkeys(ks, 0)
-    for start in range(0, ranked, set_size):
-        sims = replies[start : start + set_size] @ prompts[start : start + set_size].T  # (S, S)
+    for first in range(sets):
+        members = np.arange(first, ranked, sets)  # (set_size,)
+        sims = replies[members] @ prompts[members].T  # (set_size, set_size)
         own = np.diag(sims)  # (S,)
         rivals = (sims >= own[:, None]).sum(axis=1) - 1  # other prompts at least as close
         for k in ks:
@@ -110,7 +120,7 @@ class JudgeScores:
     repeated_word_rate: float  # one content word 3+ times
     copy_rate: float  # 4+ consecutive words of the prompt
     set_size: int
-    ranked_prompts: int  # the prompts in full sets (a last partial set is dropped)
+    ranked_prompts: int  # the prompts in the interleaved sets (N // set_size * set_size)
 
     def to_dict(self) -> dict[str, float | int | None]:
         return asdict(self)

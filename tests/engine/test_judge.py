@@ -68,15 +68,21 @@ def test_a_tie_counts_against_the_reply() -> None:
     assert hits[1] == pytest.approx(38 / 40) and hits[5] == 1.0
 
 
-def test_sets_are_consecutive_and_a_last_partial_set_is_dropped() -> None:
+def test_sets_interleave_so_the_next_prompt_is_never_a_rival() -> None:
+    # Each real next turn is the next example's prompt: reply i = prompt i+1, plus a little of
+    # its own prompt. In consecutive sets the next prompt would always win.
+    prompts = np.eye(80)
+    replies = np.roll(prompts, -1, axis=0) + 0.5 * prompts
+    assert hits_at_k(prompts, replies, (1,)) == ({1: 1.0}, 80)  # sets {0, 2, ...}, {1, 3, ...}
+    assert hits_at_k(prompts[:40], replies[:40], (1,)) == ({1: 1 / 40}, 40)  # one set
+
+
+def test_prompts_beyond_the_last_full_set_are_not_ranked() -> None:
     prompts = np.eye(50)
     replies = prompts.copy()
     replies[40:] = np.roll(prompts[40:], 1, axis=0)  # the last 10 all miss, but are not ranked
     assert hits_at_k(prompts, replies, (1,)) == ({1: 1.0}, 40)
-    # Sets of 10: each reply only competes with the nine other prompts of its own set.
-    replies = np.tile(np.eye(10), (3, 1))
-    prompts = np.tile(np.eye(10), (3, 1)) + 0.01 * np.arange(30)[:, None]
-    assert hits_at_k(prompts, replies, (1,), set_size=10) == ({1: 1.0}, 30)
+    assert hits_at_k(prompts, replies, (1,), set_size=10) == ({1: 0.8}, 50)  # 5 sets of 10
 
 
 def test_fewer_prompts_than_a_set_leave_specificity_empty() -> None:
