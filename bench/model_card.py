@@ -1,11 +1,13 @@
 """Measure a model for its card: test perplexity, generation metrics per preset, int8, fp16.
 
 Prints one JSON object (and writes it to --json-out). The figures are the ones that
-`main.py eval --model DIR --corpus chitchat --split test --generate N --preset P` prints: the
-same functions, the same prompts (the first N test examples) and the same per-prompt seeds.
+`main.py eval --model DIR --corpus chitchat --split test --generate N --preset P [--judge]`
+prints: the same functions, the same prompts (the first N test examples) and the same
+per-prompt seeds. With --judge (needs the [eval] extra) each preset, and each --compare model,
+also gets the relevance judge's scores beside those of the real next turns.
 
-    python bench/model_card.py --model resources/model --generate 1000 \
-        [--compare NAME=DIR ...] [--json-out card.json]
+    python bench/model_card.py --model resources/model --generate 1000 [--judge] \
+        [--preset NAME ...] [--compare NAME=DIR ...] [--json-out card.json]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from engine import Chatbot
 from engine.batching import encode_examples
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.decoding.config import PRESETS
+from engine.judge import Judge, JudgeUnavailableError, load_judge
 from engine.metrics import generation_metrics
 from engine.pipeline import load_splits
 from engine.tokenizer import EOS_ID, UNK_ID
@@ -59,7 +62,7 @@ def perplexities(bot: Chatbot, examples: list) -> dict[str, float]:
 
 def latency(bot: Chatbot, examples: list, preset: str, count: int = 100) -> float:
     config = (
-        PRESETS[preset].replace(seed=0) if PRESETS[preset].strategy == "sample" else PRESETS[preset]
+        PRESETS[preset] if PRESETS[preset].seed is not None else PRESETS[preset].replace(seed=0)
     )
     times = []
     for example in examples[:count]:
@@ -92,11 +95,20 @@ def main() -> int:
     parser.add_argument(
         "--compare-only", action="store_true", help="measure only the --compare models"
     )
+    parser.add_argument("--preset", action="append", choices=sorted(PRESETS),
+                        help="measure this preset (repeat; default: every preset)")  # fmt: skip
+    parser.add_argument("--judge", action="store_true",
+                        help="add relevance, specificity, two guards ([eval] extra)")  # fmt: skip
     args = parser.parse_args()
     started = time.perf_counter()
-    card: dict = {"compare": compare(args)}
+    try:
+        judge = load_judge() if args.judge else None
+    except JudgeUnavailableError as error:
+        print(f"model_card.py: error: {error}", file=sys.stderr)
+        return 2
+    card: dict = {"compare": compare(args, judge)}
     if not args.compare_only:
-        card.update(measure(args))
+        card.update(measure(args, judge))
     card["seconds"] = time.perf_counter() - started
     text = json.dumps(card, indent=2, ensure_ascii=False)
     if args.json_out:
@@ -105,7 +117,7 @@ def main() -> int:
     return 0
 
 
-def compare(args: argparse.Namespace) -> dict:
+def compare(args: argparse.Namespace, judge: Judge | None) -> dict:
     """Other models (the baseline row) on the same test split: perplexity and "balanced"."""
     rows = {}
     for item in args.compare:
@@ -116,26 +128,27 @@ def compare(args: argparse.Namespace) -> dict:
             "model": describe(other, Path(directory)),
             "test": perplexities(other, test),
             "balanced": generation_metrics(
-                other, test[: args.compare_generate], PRESETS["balanced"]
+                other, test[: args.compare_generate], PRESETS["balanced"], judge
             ),
         }
     return rows
 
 
-def measure(args: argparse.Namespace) -> dict:
+def measure(args: argparse.Namespace, judge: Judge | None) -> dict:
     bot = Chatbot.load(args.model, device="cpu")
     test = load_splits(args.corpus, context_turns=bot.config.context_turns).test
     card: dict = {"model": describe(bot, Path(args.model)), "test_examples": len(test)}
     card["test"] = perplexities(bot, test)
-    card["presets"] = {}
-    for name, config in PRESETS.items():
-        metrics = generation_metrics(bot, test[: args.generate], config)
-        card["presets"][name] = metrics
-    card["latency_ms_per_reply"] = {name: latency(bot, test, name) for name in PRESETS}
+    presets = args.preset or list(PRESETS)
+    card["presets"] = {
+        name: generation_metrics(bot, test[: args.generate], PRESETS[name], judge)
+        for name in presets
+    }
+    card["latency_ms_per_reply"] = {name: latency(bot, test, name) for name in presets}
     quantized = Chatbot.load(args.model, device="cpu", quantize="int8")
     card["int8"] = {
         "test": perplexities(quantized, test),
-        "latency_ms_per_reply": {name: latency(quantized, test, name) for name in PRESETS},
+        "latency_ms_per_reply": {name: latency(quantized, test, name) for name in presets},
     }
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = load_checkpoint(args.model)

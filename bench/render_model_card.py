@@ -47,6 +47,53 @@ def preset_table(card: dict) -> list[str]:
     return lines
 
 
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _judge_cells(scores: dict) -> list[str]:
+    return [
+        f"{scores['relevance']:.3f}",
+        _share(scores["specificity"]),
+        _share(scores["hits_at_5"]),
+        f"{scores['repeated_word_rate']:.1%}",
+        f"{scores['copy_rate']:.1%}",
+    ]
+
+
+def judge_table(card: dict) -> list[str]:
+    """Relevance and specificity per preset (from `model_card.py --judge`), and the real next
+    turns scored the same way; empty when the card was measured without the judge."""
+    judged = {name: m["judge"] for name, m in card["presets"].items() if "judge" in m}
+    if not judged:
+        return []
+    human = next(iter(judged.values()))["human"]
+    lines = [
+        f"Relevance judge (all-MiniLM-L6-v2) over the same {human['prompts']:,} prompts (the last "
+        f"context turn): relevance is the mean cosine of prompt and reply; specificity (hits@1) "
+        f"and hits@5 rank each reply against the {human['set_size']} prompts of its set "
+        f"({human['ranked_prompts']:,} prompts in interleaved sets: set s of S holds prompts s, "
+        "s + S, s + 2S, …, so that a set does not hold the next turns of one conversation). The "
+        "guards: replies that say one content word 3+ times, and replies that copy 4+ "
+        "consecutive words of the prompt.",
+        "",
+        _row(
+            [
+                "replies",
+                "relevance",
+                "specificity (hits@1)",
+                "hits@5",
+                "repeated word",
+                "copies prompt",
+            ]
+        ),
+        _row(["---"] * 6),
+    ]
+    lines += [_row([name, *_judge_cells(scores["model"])]) for name, scores in judged.items()]
+    lines.append(_row(["real next turns (human reference)", *_judge_cells(human)]))
+    return lines
+
+
 def compare_table(card: dict, compare: dict) -> list[str]:
     lines = [
         _row(
@@ -63,7 +110,13 @@ def compare_table(card: dict, compare: dict) -> list[str]:
         ),
         _row(["---"] * 8),
     ]
+    # Measured with --judge: relevance and specificity of "balanced" as two more columns.
+    judged = all("judge" in row["balanced"] for row in compare.values())
+    if judged:
+        lines[0] += " relevance (balanced) | specificity (balanced) |"
+        lines[1] = _row(["---"] * 10)
     for name, row in compare.items():
+        judge = _judge_cells(row["balanced"]["judge"]["model"])[:2] if judged else []
         lines.append(
             _row([
                 name,
@@ -74,6 +127,7 @@ def compare_table(card: dict, compare: dict) -> list[str]:
                 f"{row['balanced']['distinct_2']:.3f}",
                 f"{row['balanced']['generic_reply_rate']:.1%}",
                 f"{row['balanced']['avg_reply_words']:.1f}",
+                *judge,
             ])
         )  # fmt: skip
     return lines
@@ -104,9 +158,12 @@ def main() -> int:
         f"word; {test['pieces_per_word']:.2f} pieces a word) over {test['examples']:,} examples "
         f"and {test['tokens']:,} target pieces."
     )
-    out += ["", f"Generation metrics over the first {card['presets']['balanced']['prompts']:,} "
-            "test prompts (sampling seeded with the prompt's index):", ""]  # fmt: skip
+    prompts = next(iter(card["presets"].values()))["prompts"]
+    out += ["", f"Generation metrics over the first {prompts:,} test prompts (sampling seeded "
+            "with the prompt's index):", ""]  # fmt: skip
     out += preset_table(card)
+    if judging := judge_table(card):
+        out += ["", *judging]
     int8, fp16 = card["int8"]["test"]["perplexity"], card["stored_float16"]["test_perplexity"]
     out += [
         "",
