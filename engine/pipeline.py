@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -17,6 +17,9 @@ from engine.errors import ConfigError
 from engine.model import Seq2Seq
 from engine.tokenizer import Tokenizer
 from engine.train import ProgressCallback, TrainConfig, TrainResult, train
+
+if TYPE_CHECKING:
+    from engine.distributed import ProcessGroup
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ def pretrain(
     init_from: str | Path | None = None,
     on_progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
+    group: ProcessGroup | None = None,
 ) -> TrainResult:
     """Train a model on `corpus`, saving to `out_dir`.
 
@@ -80,6 +84,7 @@ def pretrain(
     optimizer and place in the data); `init_from` starts a fresh run from a saved model's
     weights and tokenizer, in `model_config.direction` (how the backward MMI scorer is made
     from the forward chat model: same pieces, same embedding, far fewer steps to learn).
+    With `group` (under torchrun) every rank calls this alike; rank 0 trains the tokenizer.
     """
     if resume_from is not None and init_from is not None:
         raise ConfigError("use either --resume or --init-from, not both")
@@ -108,11 +113,7 @@ def pretrain(
         splits = splits_for(corpus, model_config)
     else:
         splits = splits_for(corpus, model_config)
-        tokenizer = Tokenizer.train(
-            _train_texts(splits.train),
-            vocab_size=model_config.vocab_size,
-            model_type=model_config.tokenizer_type,
-        )
+        tokenizer = _new_tokenizer(splits.train, model_config, group)
         # SentencePiece may give fewer pieces than asked on a small corpus.
         model_config = ModelConfig.from_dict(
             {**model_config.to_dict(), "vocab_size": tokenizer.vocab_size}
@@ -141,4 +142,18 @@ def pretrain(
         optimizer_state=optimizer_state,
         on_progress=on_progress,
         should_stop=should_stop,
+        group=group,
     )
+
+
+def _new_tokenizer(
+    examples: list[Example], config: ModelConfig, group: ProcessGroup | None
+) -> Tokenizer:
+    def make() -> Tokenizer:
+        return Tokenizer.train(
+            _train_texts(examples), vocab_size=config.vocab_size, model_type=config.tokenizer_type
+        )
+
+    if group is None:
+        return make()
+    return Tokenizer(group.share_bytes(lambda: make().to_bytes()))

@@ -1,9 +1,16 @@
-"""One training loop for pre-training and fine-tuning.
+"""One training loop for pre-training and fine-tuning, on one process or several (DDP).
 
 AdamW, gradient clipping, masked cross-entropy (optional label smoothing), validation
 perplexity at every evaluation, early stopping on it, a time budget, resume, cooperative stop,
 and progress events through a callback. The caller owns the data and the output directory; the
 loop saves the best model so far there (atomically) after every evaluation that improves it.
+
+The loop reads top to bottom: `train` sets up a `_Run` (what stays fixed) and a `TrainState`
+(where the run stands), then `_train_epoch` takes steps (`_take_step`), reports
+(`_report`) and evaluates (`_evaluate`, which saves). Under torchrun (`engine.distributed`)
+each optimiser step takes one batch per rank from the same batch list, DDP averages the
+gradients (weighted by target tokens, so a step equals one single-process step over those
+batches together), and rank 0 alone evaluates, saves and reports.
 """
 
 from __future__ import annotations
@@ -15,19 +22,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from engine.batching import Batch, EncodedExample, collate, make_batches
 from engine.checkpoint import save_checkpoint
+from engine.distributed import ProcessGroup
 from engine.errors import ConfigError
 from engine.model import Seq2Seq
 from engine.tokenizer import PAD_ID, Tokenizer
 from engine.train_config import TrainConfig, cooldown_factor
 
 ProgressCallback = Callable[[dict[str, Any]], None]
+REPORT_EVERY = 20  # steps between progress events
 
 
 @dataclass
@@ -39,6 +49,79 @@ class TrainResult:
     tokens_per_second: float
     stopped_by: str  # "epochs" | "early_stopping" | "time_budget" | "cancelled"
     saved: bool
+
+
+@dataclass
+class TrainState:
+    """Where a run stands. The first five fields are the `trainer` record a checkpoint keeps
+    (and `resume` hands back); the rest count this run only."""
+
+    epoch: int = 0
+    batch_in_epoch: int = 0  # batches of this epoch's list trained on (by all ranks together)
+    step: int = 0  # optimiser steps
+    best: float = math.inf  # best validation perplexity so far
+    bad_evals: int = 0  # evaluations since the best one
+    tokens_seen: int = 0  # source + target tokens trained on in this run (all ranks)
+    window_loss: float = 0.0  # this rank's target-token-weighted loss since the last report
+    window_tokens: int = 0
+    saved: bool = False
+    stopped_by: str = "epochs"
+
+    SAVED: ClassVar[tuple[str, ...]] = ("epoch", "batch_in_epoch", "step", "best", "bad_evals")
+
+    @classmethod
+    def resumed(cls, resume: dict[str, Any] | None) -> TrainState:
+        return cls(**{key: resume[key] for key in cls.SAVED if key in (resume or {})})
+
+    def trainer_record(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self.SAVED}
+
+
+class _StepLoss(nn.Module):
+    """The training loss as a module's forward, so that DDP's hooks run around it."""
+
+    def __init__(self, model: Seq2Seq, config: TrainConfig) -> None:
+        super().__init__()
+        self.model, self.config = model, config
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return training_loss(self.model, batch, self.config)
+
+
+@dataclass
+class _Run:
+    """What stays fixed while a run trains."""
+
+    model: Seq2Seq
+    step_loss: nn.Module  # `_StepLoss`, in DDP on several processes
+    optimizer: torch.optim.Optimizer
+    tokenizer: Tokenizer
+    train_data: Sequence[EncodedExample]
+    valid_subset: list[EncodedExample]
+    config: TrainConfig
+    device: torch.device
+    out_dir: str | Path | None
+    base_record: dict[str, Any]
+    emit: ProgressCallback
+    stop_requested: Callable[[], bool]
+    group: ProcessGroup | None
+    total_steps: int
+    started: float
+    budget: float  # seconds
+
+    @property
+    def world_size(self) -> int:
+        return self.group.world_size if self.group else 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.group is None or self.group.is_main
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def collectives(self) -> contextlib.AbstractContextManager:
+        return self.group.errors() if self.group else contextlib.nullcontext()
 
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
@@ -120,141 +203,229 @@ def train(
     optimizer_state: dict[str, Any] | None = None,
     on_progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
+    group: ProcessGroup | None = None,
 ) -> TrainResult:
     """Train `model` in place; save the best model to `out_dir` after each improving evaluation.
 
     `resume` is the `trainer` part of a saved training record: the loop skips the batches
-    already seen in that epoch and keeps the best perplexity and patience count.
+    already seen in that epoch and keeps the best perplexity and patience count. With `group`
+    (`engine.distributed.process_group`) this is one rank of a DDP run: call it on every rank
+    with the same arguments; only rank 0 reports, evaluates and writes `out_dir`.
     """
     if not train_data:
         raise ConfigError("no training examples")
     if not valid_data:
         raise ConfigError("no validation examples (the corpus is too small to split)")
-    emit = on_progress or (lambda event: None)
-    stop_requested = should_stop or (lambda: False)
     _seed_everything(config.seed)
     model.to(device).train()
-    valid_subset = list(valid_data[: config.max_valid_examples])
+    run = _Run(
+        model=model,
+        step_loss=_StepLoss(model, config),
+        optimizer=_optimizer(model, config, optimizer_state),
+        tokenizer=tokenizer,
+        train_data=train_data,
+        valid_subset=list(valid_data[: config.max_valid_examples]),
+        config=config,
+        device=device,
+        out_dir=out_dir,
+        base_record=dict(record or {}),
+        emit=on_progress if on_progress and (group is None or group.is_main) else _ignore,
+        stop_requested=should_stop or (lambda: False),
+        group=group,
+        total_steps=_steps_per_epoch(train_data, config, group) * config.epochs,
+        started=time.monotonic(),
+        budget=config.max_minutes * 60 if config.max_minutes else math.inf,
+    )
+    if group is not None:
+        run.step_loss = group.wrap(run.step_loss)
+    state = TrainState.resumed(resume)
+    run.emit({"event": "start", "total_steps": run.total_steps, "step": state.step,
+              "train_examples": len(train_data), "valid_examples": len(run.valid_subset),
+              "world_size": run.world_size})  # fmt: skip
+    while state.epoch < config.epochs and state.stopped_by == "epochs":
+        _train_epoch(run, state)
+    if state.stopped_by == "time_budget":
+        _evaluate(run, state)
+    return _finish(run, state)
+
+
+def _ignore(event: dict[str, Any]) -> None:
+    pass
+
+
+def _optimizer(
+    model: Seq2Seq, config: TrainConfig, state: dict[str, Any] | None
+) -> torch.optim.Optimizer:
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
-        for group in optimizer.param_groups:
-            group["lr"] = config.learning_rate
-    state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best": math.inf, "bad_evals": 0}
-    if resume:
-        state.update({key: resume[key] for key in state if key in resume})
-    base_record = dict(record or {})
-    batches_per_epoch = len(make_batches(train_data, max_tokens=config.batch_tokens, shuffle=False))
-    total_steps = batches_per_epoch * config.epochs
-    started = time.monotonic()
-    budget = config.max_minutes * 60 if config.max_minutes else math.inf
-    tokens_seen, saved, stopped_by = 0, False, "epochs"
-    window_loss, window_tokens = 0.0, 0
-    emit({"event": "start", "total_steps": total_steps, "step": state["step"],
-          "train_examples": len(train_data), "valid_examples": len(valid_subset)})  # fmt: skip
+    if state is not None:
+        optimizer.load_state_dict(state)
+        for param_group in optimizer.param_groups:
+            param_group["lr"] = config.learning_rate
+    return optimizer
 
-    def evaluate_and_maybe_save() -> bool:
-        nonlocal saved
-        metrics = evaluate_perplexity(model, valid_subset, device=device)
-        improved = metrics["perplexity"] < state["best"] - 1e-6
-        if improved:
-            state["best"], state["bad_evals"] = metrics["perplexity"], 0
-        else:
-            state["bad_evals"] += 1
-        elapsed = time.monotonic() - started
-        if improved and out_dir is not None:
-            trainer = {**state, "seconds": base_record.get("seconds", 0.0) + elapsed}
-            full_record = {
-                **base_record,
-                "train_config": asdict(config),
-                "trainer": trainer,
-                "seconds": trainer["seconds"],
-                "valid_perplexity": metrics["perplexity"],
-                "device": str(device),
-            }
-            save_checkpoint(
-                out_dir,
-                model=model,
-                tokenizer=tokenizer,
-                record=full_record,
-                optimizer_state=optimizer.state_dict(),
-                weights_dtype=getattr(torch, config.weights_dtype),
-            )
-            saved = True
-        emit({"event": "eval", "epoch": state["epoch"], "step": state["step"],
-              "valid_perplexity": metrics["perplexity"], "valid_loss": metrics["loss"],
-              "best_valid_perplexity": state["best"], "improved": improved,
-              "elapsed_s": elapsed})  # fmt: skip
-        model.train()
-        return state["bad_evals"] >= config.patience
 
-    while state["epoch"] < config.epochs and stopped_by == "epochs":
-        batches = make_batches(
-            train_data,
-            max_tokens=config.batch_tokens,
-            shuffle=True,
-            seed=config.seed + state["epoch"],
-        )
-        for indices in batches[state["batch_in_epoch"] :]:
-            if stop_requested():
-                stopped_by = "cancelled"
-                break
-            if time.monotonic() - started > budget:
-                stopped_by = "time_budget"
-                break
-            batch = collate(train_data, indices, device)
-            with _autocast(device):
-                loss = training_loss(model, batch, config)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-            if config.lr_cooldown:
-                progress = max((time.monotonic() - started) / budget, state["step"] / total_steps)
-                rate = config.learning_rate * cooldown_factor(progress, config.lr_cooldown)
-                for group in optimizer.param_groups:
-                    group["lr"] = rate
-            optimizer.step()
-            state["step"] += 1
-            state["batch_in_epoch"] += 1
-            target_tokens = batch.target_tokens
-            tokens_seen += target_tokens + batch.source_tokens
-            window_loss += loss.item() * target_tokens
-            window_tokens += target_tokens
-            elapsed = time.monotonic() - started
-            if state["step"] % 20 == 0 or state["batch_in_epoch"] == len(batches):
-                done = state["step"] / max(total_steps, 1)
-                emit({"event": "step", "epoch": state["epoch"], "step": state["step"],
-                      "total_steps": total_steps, "loss": window_loss / max(window_tokens, 1),
-                      "learning_rate": optimizer.param_groups[0]["lr"],
-                      "tokens_per_s": tokens_seen / max(elapsed, 1e-9), "elapsed_s": elapsed,
-                      "eta_s": min(elapsed / max(done, 1e-9) * (1 - done), budget - elapsed)
-                      if done > 0 else None})  # fmt: skip
-                window_loss, window_tokens = 0.0, 0
-            at_eval_step = config.eval_every and state["step"] % config.eval_every == 0
-            if at_eval_step and evaluate_and_maybe_save():
-                stopped_by = "early_stopping"
-                break
-        else:
-            state["epoch"] += 1
-            state["batch_in_epoch"] = 0
-            evaluated_already = config.eval_every and state["step"] % config.eval_every == 0
-            if not evaluated_already and evaluate_and_maybe_save():
-                stopped_by = "early_stopping"
-            continue
-        break
-    if stopped_by == "time_budget":
-        evaluate_and_maybe_save()
-    elapsed = time.monotonic() - started
-    result = TrainResult(
-        best_valid_perplexity=state["best"],
-        epochs_completed=state["epoch"],
-        steps=state["step"],
-        train_seconds=elapsed,
-        tokens_per_second=tokens_seen / max(elapsed, 1e-9),
-        stopped_by=stopped_by,
-        saved=saved,
+def _steps_per_epoch(
+    data: Sequence[EncodedExample], config: TrainConfig, group: ProcessGroup | None
+) -> int:
+    batches = len(make_batches(data, max_tokens=config.batch_tokens, shuffle=False))
+    return math.ceil(batches / (group.world_size if group else 1))
+
+
+def _train_epoch(run: _Run, state: TrainState) -> None:
+    """Steps through the rest of this epoch's batches, `world_size` batches a step; sets
+    `state.stopped_by` when the run should end here."""
+    config = run.config
+    batches = make_batches(
+        run.train_data, max_tokens=config.batch_tokens, shuffle=True, seed=config.seed + state.epoch
     )
-    emit({"event": "end", **asdict(result)})
+    while state.batch_in_epoch < len(batches):
+        reason, elapsed = _stop_reason(run)
+        if reason is not None:
+            state.stopped_by = reason
+            return
+        share = batches[state.batch_in_epoch : state.batch_in_epoch + run.world_size]
+        _take_step(run, state, share, elapsed)
+        if state.step % REPORT_EVERY == 0 or state.batch_in_epoch == len(batches):
+            _report(run, state)
+        at_eval_step = config.eval_every and state.step % config.eval_every == 0
+        if at_eval_step and _evaluate(run, state):
+            state.stopped_by = "early_stopping"
+            return
+    state.epoch += 1
+    state.batch_in_epoch = 0
+    evaluated_already = config.eval_every and state.step % config.eval_every == 0
+    if not evaluated_already and _evaluate(run, state):
+        state.stopped_by = "early_stopping"
+
+
+def _stop_reason(run: _Run) -> tuple[str | None, float]:
+    """("cancelled" | "time_budget" | None, seconds elapsed), the same on every rank."""
+    cancel, elapsed = run.stop_requested(), run.elapsed()
+    if run.group is not None:
+        cancel, elapsed = run.group.agree(cancel, elapsed)
+    if cancel:
+        return "cancelled", elapsed
+    if elapsed > run.budget:
+        return "time_budget", elapsed
+    return None, elapsed
+
+
+def _lengths(data: Sequence[EncodedExample], indices: Sequence[int]) -> tuple[int, int]:
+    """(source tokens, target tokens) of a batch, from the examples (no tensors needed)."""
+    return sum(len(data[i][0]) for i in indices), sum(len(data[i][1]) for i in indices)
+
+
+def _take_step(run: _Run, state: TrainState, share: list[list[int]], elapsed: float) -> None:
+    """One optimiser step over `share`: one batch per rank (a rank past its end repeats the
+    first batch with weight 0). Each rank's mean loss is weighted by its share of the step's
+    target tokens, so DDP's average is the mean over all of them, as on one process."""
+    rank = run.group.rank if run.group else 0
+    indices = share[rank] if rank < len(share) else share[0]
+    totals = [_lengths(run.train_data, batch) for batch in share]
+    own_targets = totals[rank][1] if rank < len(share) else 0
+    batch = collate(run.train_data, indices, run.device)
+    with run.collectives():
+        with _autocast(run.device):
+            loss = run.step_loss(batch)
+        scaled = loss
+        if run.group is not None:
+            scaled = loss * (own_targets * run.world_size / sum(t for _, t in totals))
+        run.optimizer.zero_grad(set_to_none=True)
+        scaled.backward()
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.config.clip_norm)
+    if run.config.lr_cooldown:
+        progress = max(elapsed / run.budget, state.step / run.total_steps)
+        rate = run.config.learning_rate * cooldown_factor(progress, run.config.lr_cooldown)
+        for param_group in run.optimizer.param_groups:
+            param_group["lr"] = rate
+    run.optimizer.step()
+    state.step += 1
+    state.batch_in_epoch += len(share)
+    state.tokens_seen += sum(source + target for source, target in totals)
+    state.window_loss += loss.item() * own_targets
+    state.window_tokens += own_targets
+
+
+def _report(run: _Run, state: TrainState) -> None:
+    """A "step" progress event (rank 0), with the loss over every rank since the last one."""
+    window_loss, window_tokens = state.window_loss, state.window_tokens
+    if run.group is not None:
+        window_loss, window_tokens = run.group.sum([window_loss, window_tokens])
+    state.window_loss, state.window_tokens = 0.0, 0
+    elapsed = run.elapsed()
+    done = state.step / max(run.total_steps, 1)
+    run.emit({"event": "step", "epoch": state.epoch, "step": state.step,
+              "total_steps": run.total_steps, "loss": window_loss / max(window_tokens, 1),
+              "learning_rate": run.optimizer.param_groups[0]["lr"],
+              "tokens_per_s": state.tokens_seen / max(elapsed, 1e-9), "elapsed_s": elapsed,
+              "eta_s": min(elapsed / max(done, 1e-9) * (1 - done), run.budget - elapsed)
+              if done > 0 else None})  # fmt: skip
+
+
+def _evaluate(run: _Run, state: TrainState) -> bool:
+    """Validation perplexity on rank 0, a save when it improved; True to stop early (rank 0's
+    decision, on every rank)."""
+    if run.is_main:
+        metrics = evaluate_perplexity(run.model, run.valid_subset, device=run.device)
+        improved = metrics["perplexity"] < state.best - 1e-6
+        if improved:
+            state.best, state.bad_evals = metrics["perplexity"], 0
+        else:
+            state.bad_evals += 1
+        elapsed = run.elapsed()
+        if improved and run.out_dir is not None:
+            _save(run, state, metrics["perplexity"], elapsed)
+        run.emit({"event": "eval", "epoch": state.epoch, "step": state.step,
+                  "valid_perplexity": metrics["perplexity"], "valid_loss": metrics["loss"],
+                  "best_valid_perplexity": state.best, "improved": improved,
+                  "elapsed_s": elapsed})  # fmt: skip
+        run.model.train()
+    stop = state.bad_evals >= run.config.patience
+    if run.group is not None:
+        stop = bool(run.group.broadcast([float(stop)])[0])
+    return stop
+
+
+def _save(run: _Run, state: TrainState, perplexity: float, elapsed: float) -> None:
+    assert run.out_dir is not None
+    trainer = {**state.trainer_record(), "seconds": run.base_record.get("seconds", 0.0) + elapsed}
+    record = {
+        **run.base_record,
+        "train_config": asdict(run.config),
+        "trainer": trainer,
+        "seconds": trainer["seconds"],
+        "valid_perplexity": perplexity,
+        "device": str(run.device),
+    }
+    if run.world_size > 1:
+        record["world_size"] = run.world_size
+    save_checkpoint(
+        run.out_dir,
+        model=run.model,
+        tokenizer=run.tokenizer,
+        record=record,
+        optimizer_state=run.optimizer.state_dict(),
+        weights_dtype=getattr(torch, run.config.weights_dtype),
+    )
+    state.saved = True
+
+
+def _finish(run: _Run, state: TrainState) -> TrainResult:
+    """The result (rank 0's best and saved, on every rank) and the "end" event."""
+    if run.group is not None:
+        best, saved = run.group.broadcast([state.best, float(state.saved)])
+        state.best, state.saved = best, bool(saved)
+    elapsed = run.elapsed()
+    result = TrainResult(
+        best_valid_perplexity=state.best,
+        epochs_completed=state.epoch,
+        steps=state.step,
+        train_seconds=elapsed,
+        tokens_per_second=state.tokens_seen / max(elapsed, 1e-9),
+        stopped_by=state.stopped_by,
+        saved=state.saved,
+    )
+    run.emit({"event": "end", **asdict(result)})
     return result

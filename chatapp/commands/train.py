@@ -85,6 +85,7 @@ ARCHITECTURE_FIELDS = (
 
 def run_train(args: argparse.Namespace) -> int:
     from engine.device import resolve_device
+    from engine.distributed import process_group
     from engine.pipeline import pretrain
     from engine.train import TrainConfig
 
@@ -93,6 +94,7 @@ def run_train(args: argparse.Namespace) -> int:
     }
     _check_out(args)
     progress = make_progress(args.progress)
+    main_rank = True
     try:
         device = resolve_device(device_of(args))
         model_config = preset(args.preset, direction=args.direction, **overrides)
@@ -109,16 +111,20 @@ def run_train(args: argparse.Namespace) -> int:
             weights_dtype=args.weights_dtype,
             stepwise_decoder=args.stepwise_decoder,
         )
-        result = pretrain(
-            corpus=args.corpus,
-            out_dir=args.out,
-            model_config=model_config,
-            train_config=train_config,
-            device=device,
-            resume_from=args.resume,
-            init_from=args.init_from,
-            on_progress=progress,
-        )
+        # Under torchrun: one rank of a DDP run (rank 0 alone reports and writes --out).
+        with process_group(device) as group:
+            main_rank = group is None or group.is_main
+            result = pretrain(
+                corpus=args.corpus,
+                out_dir=args.out,
+                model_config=model_config,
+                train_config=train_config,
+                device=group.device if group else device,
+                resume_from=args.resume,
+                init_from=args.init_from,
+                on_progress=progress,
+                group=group,
+            )
     except (EngineError, TypeError) as error:
         raise CommandError(str(error)) from None
     except OSError as error:  # a full disk or a folder it may not write: saves are atomic
@@ -128,7 +134,7 @@ def run_train(args: argparse.Namespace) -> int:
         ) from None
     finally:
         progress.close()
-    if args.progress != "json":
+    if args.progress != "json" and main_rank:
         print(json.dumps({"out": args.out, **asdict(result)}, indent=2))
     return 0
 
