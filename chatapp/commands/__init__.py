@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from chatapp.commands.common import CommandError, add_common_options
+from chatapp.commands.common import CommandError, add_common_options, refuse_under_torchrun
 
 COMMAND_MODULES = (
     "chatapp.commands.gui",
@@ -54,6 +54,7 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
 
         handler = run_gui
     try:
+        refuse_under_torchrun(getattr(args, "command", None) or "the app")
         return int(handler(args) or 0)
     except CommandError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)

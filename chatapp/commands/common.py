@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 class CommandError(Exception):
@@ -46,3 +47,13 @@ def model_of(args: argparse.Namespace) -> str | None:
 
 def db_of(args: argparse.Namespace) -> str | None:
     return getattr(args, "db", None)
+
+
+def refuse_under_torchrun(command: str) -> None:
+    """Only `train` runs on several processes (DDP); any other command started by torchrun
+    would run N times side by side, so it refuses with one line instead."""
+    if command != "train" and int(os.environ.get("WORLD_SIZE") or 1) > 1:
+        raise CommandError(
+            f"`{command}` runs in one process only: start it without torchrun "
+            "(of the commands, only `train` runs on several processes)"
+        )
