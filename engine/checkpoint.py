@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -32,6 +33,20 @@ CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.model"
 OPTIMIZER_FILE = "optimizer.safetensors"  # optional: lets training resume where it stopped
 OWN_FILES = (WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_FILE, OPTIMIZER_FILE)  # all a save replaces
+SHARED_EMBEDDINGS = ("encoder.embedding.weight", "decoder.embedding.weight")  # stored once
+# What a model folder may ask for before it is believed (far above any model this app makes).
+MAX_CONFIG_BYTES = 10_000_000
+MAX_TOKENIZER_BYTES = 100_000_000
+MAX_HEADER_BYTES = 100_000_000
+MAX_PARAMETERS = 500_000_000
+WEIGHT_DTYPES = ("float32", "float16", "bfloat16")
+SAFETENSORS_DTYPES = {"F32": 4, "F16": 2, "BF16": 2}  # bytes per element
+CONFIG_SCHEMA = (  # key, type, in words (the model itself is checked by ModelConfig)
+    ("model", dict, "an object"),
+    ("tokenizer", dict, "an object"),
+    ("training", dict, "an object"),
+    ("optimizer_param_groups", list, "a list"),
+)
 
 
 @dataclass
@@ -92,7 +107,7 @@ def save_checkpoint(
         weights = {
             name: tensor.detach().to("cpu", weights_dtype).contiguous()
             for name, tensor in model.state_dict().items()
-            if name != "decoder.embedding.weight" and name != "encoder.embedding.weight"
+            if name not in SHARED_EMBEDDINGS
         }  # the embedding is shared: store it once
         save_file(weights, str(staging / WEIGHTS_FILE), metadata={"format": FORMAT})
         _fsync_path(staging / WEIGHTS_FILE)
@@ -193,13 +208,34 @@ def _recover_interrupted_swap(target: Path) -> None:
             _finish_swap(old, target)
 
 
-def _read_config(directory: Path) -> dict[str, Any]:
-    path = directory / CONFIG_FILE
+def _model_file(directory: Path, name: str) -> Path | None:
+    """`directory/name` if it is a regular file; None if it is absent; else what is wrong.
+
+    A link, a FIFO or a device in place of a model file would hang or flood the reader."""
+    path = directory / name
+    linked = f" (a link to {os.readlink(path)})" if path.is_symlink() else ""
+    if not path.exists():
+        if linked:
+            raise CheckpointError(f"{path}{linked} points at nothing")
+        return None
+    if path.is_dir():
+        raise CheckpointError(f"{path}{linked} is a folder, not a file")
     if not path.is_file():
+        raise CheckpointError(
+            f"{path}{linked} is not a regular file (a device, a pipe or a socket)"
+        )
+    return path
+
+
+def _read_config(directory: Path) -> dict[str, Any]:
+    path = _model_file(directory, CONFIG_FILE)
+    if path is None:
         raise CheckpointError(f"{directory} is not a model directory: {CONFIG_FILE} is missing")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{path} is corrupt: over {MAX_CONFIG_BYTES:,} bytes")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise CheckpointError(f"{path} is corrupt: {error}") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a Seq2Seq Chat model config")
@@ -208,12 +244,96 @@ def _read_config(directory: Path) -> dict[str, Any]:
             f"{path} has format version {config.get('format_version')!r}; "
             f"this app reads version {FORMAT_VERSION}"
         )
+    for key, kind, what in CONFIG_SCHEMA:
+        if key in config and not isinstance(config[key], kind):
+            raise CheckpointError(f"{path}: {key!r} must be {what}, not {config[key]!r:.60}")
+    if config.get("weights_dtype", "float32") not in WEIGHT_DTYPES:
+        raise CheckpointError(
+            f"{path}: weights_dtype must be one of {', '.join(WEIGHT_DTYPES)}, "
+            f"not {config['weights_dtype']!r:.60}"
+        )
     return config
 
 
+def _read_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Name -> (dtype, shape) from a safetensors header, checked against the file's size.
+
+    Read with plain JSON before any tensor is: the header says how much memory loading costs.
+    """
+    bad = f"{path} is not a valid safetensors file (truncated or another format)"
+    size = path.stat().st_size
+    with path.open("rb") as file:
+        prefix = file.read(8)
+        length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        if not 2 <= length <= min(MAX_HEADER_BYTES, size - 8):
+            raise CheckpointError(f"{bad}: no header")
+        try:
+            header = json.loads(file.read(length))
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
+            raise CheckpointError(f"{bad}: {error}") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{bad}: the header is not an object")
+    tensors, data_size = {}, size - 8 - length
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        described = _described_tensor(entry, data_size)
+        if described is None:
+            raise CheckpointError(f"{bad}: tensor {name!r:.60} is described wrongly")
+        tensors[name] = described
+    return tensors
+
+
+def _described_tensor(entry: Any, data_size: int) -> tuple[str, tuple[int, ...]] | None:
+    """(dtype, shape) of one header entry if it is well formed and fits in the file."""
+    if not isinstance(entry, dict) or entry.get("dtype") not in SAFETENSORS_DTYPES:
+        return None
+    shape, offsets = entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(shape, list) or not isinstance(offsets, list) or len(offsets) != 2:
+        return None
+    if not all(type(n) is int and n >= 0 for n in (*shape, *offsets)):
+        return None
+    begin, end = offsets
+    if end - begin != math.prod(shape) * SAFETENSORS_DTYPES[entry["dtype"]] or end > data_size:
+        return None
+    return entry["dtype"], tuple(shape)
+
+
+def _expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The shape of every stored weight of `config`'s model, computed without allocating it."""
+    with torch.device("meta"):
+        model = Seq2Seq(config)
+    return {
+        name: tuple(tensor.shape)
+        for name, tensor in model.state_dict().items()
+        if name not in SHARED_EMBEDDINGS
+    }
+
+
+def _check_weights(path: Path, config: ModelConfig) -> None:
+    """The weights file holds exactly the tensors `config` describes, in a float dtype."""
+    expected = _expected_shapes(config)
+    if sum(math.prod(shape) for shape in expected.values()) > MAX_PARAMETERS:
+        raise CheckpointError(
+            f"{path.parent / CONFIG_FILE} describes a model of over {MAX_PARAMETERS:,} "
+            "parameters; this app does not load one that large"
+        )
+    found = _read_header(path)
+    problems = [f"missing {name}" for name in expected if name not in found]
+    problems += [f"unexpected {name!r:.60}" for name in found if name not in expected]
+    problems += [
+        f"{name}: shape {list(found[name][1])} where {list(shape)} was expected"
+        for name, shape in expected.items()
+        if name in found and found[name][1] != shape
+    ]
+    if problems:
+        raise CheckpointError(
+            f"{path.parent}: the weights do not match the architecture in {CONFIG_FILE} "
+            f"({'; '.join(problems[:3])})"
+        )
+
+
 def _load_weights(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise CheckpointError(f"{path.parent} is incomplete: {WEIGHTS_FILE} is missing")
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:
@@ -222,10 +342,20 @@ def _load_weights(path: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def _load_optimizer_state(directory: Path, config: dict[str, Any]) -> dict[str, Any] | None:
-    path = directory / OPTIMIZER_FILE
-    if not path.is_file() or "optimizer_param_groups" not in config:
+def _load_optimizer_state(
+    directory: Path, config: dict[str, Any], model: Seq2Seq
+) -> dict[str, Any] | None:
+    path = _model_file(directory, OPTIMIZER_FILE)
+    if path is None or "optimizer_param_groups" not in config:
         return None
+    # AdamW keeps two moments the size of each parameter and a step count.
+    sizes = [parameter.numel() for parameter in model.parameters()]
+    for name, (_, shape) in _read_header(path).items():
+        param, _, key = name.partition(".")
+        if not (param.isdigit() and int(param) < len(sizes) and key):
+            raise CheckpointError(f"{path}: unexpected tensor {name!r:.60}")
+        if math.prod(shape) not in (1, sizes[int(param)]):
+            raise CheckpointError(f"{path}: {name} has shape {list(shape)}")
     state: dict[int, dict[str, torch.Tensor]] = {}
     for name, tensor in _load_weights(path).items():
         param, key = name.split(".", 1)
@@ -233,9 +363,22 @@ def _load_optimizer_state(directory: Path, config: dict[str, Any]) -> dict[str, 
     return {"state": state, "param_groups": config["optimizer_param_groups"]}
 
 
+def _load_tokenizer(directory: Path) -> Tokenizer:
+    path = _model_file(directory, TOKENIZER_FILE)
+    if path is None:
+        raise CheckpointError(f"{directory} is incomplete: {TOKENIZER_FILE} is missing")
+    if path.stat().st_size > MAX_TOKENIZER_BYTES:
+        raise CheckpointError(f"{path} is over {MAX_TOKENIZER_BYTES:,} bytes: not a tokenizer")
+    try:
+        return Tokenizer.load(path)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+
+
 def load_checkpoint(
     directory: str | Path, *, device: torch.device | str = "cpu", with_optimizer: bool = False
 ) -> Checkpoint:
+    """Load a model folder, checking every part before anything large is allocated."""
     directory = Path(directory)
     _recover_interrupted_swap(directory)
     if not directory.is_dir():
@@ -245,16 +388,17 @@ def load_checkpoint(
         model_config = ModelConfig.from_dict(config_json.get("model"))
     except ConfigError as error:
         raise CheckpointError(f"{directory / CONFIG_FILE}: {error}") from None
-    tokenizer_path = directory / TOKENIZER_FILE
-    if not tokenizer_path.is_file():
-        raise CheckpointError(f"{directory} is incomplete: {TOKENIZER_FILE} is missing")
-    tokenizer = Tokenizer.load(tokenizer_path)
+    tokenizer = _load_tokenizer(directory)
     if tokenizer.vocab_size != model_config.vocab_size:
         raise CheckpointError(
             f"{directory}: the tokenizer has {tokenizer.vocab_size} pieces but the model "
             f"expects {model_config.vocab_size}"
         )
-    weights = _load_weights(directory / WEIGHTS_FILE)
+    weights_path = _model_file(directory, WEIGHTS_FILE)
+    if weights_path is None:
+        raise CheckpointError(f"{directory} is incomplete: {WEIGHTS_FILE} is missing")
+    _check_weights(weights_path, model_config)
+    weights = _load_weights(weights_path)
     model = Seq2Seq(model_config)
     weights = {name: tensor.float() for name, tensor in weights.items()}
     weights["encoder.embedding.weight"] = weights.get("embedding.weight", torch.empty(0))
@@ -268,7 +412,9 @@ def load_checkpoint(
             f"{directory}: the weights do not match the architecture in {CONFIG_FILE} ({detail})"
         ) from None
     model.to(device).eval()
-    optimizer_state = _load_optimizer_state(directory, config_json) if with_optimizer else None
+    optimizer_state = (
+        _load_optimizer_state(directory, config_json, model) if with_optimizer else None
+    )
     return Checkpoint(
         model=model,
         tokenizer=tokenizer,

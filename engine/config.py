@@ -10,6 +10,17 @@ from engine.errors import ConfigError
 
 ATTENTION_KINDS = ("dot", "general", "concat")
 DIRECTIONS = ("forward", "backward")
+# Far above any model this app trains, and low enough that a config (a typo, or a hostile
+# model folder) cannot make it allocate more than a few GB before anything else is checked.
+SIZE_LIMITS = {
+    "vocab_size": (1, 262_144),
+    "embedding_dim": (1, 4096),
+    "hidden_size": (1, 4096),
+    "num_layers": (1, 8),
+    "context_turns": (1, 1000),
+    "max_context_tokens": (4, 65_536),
+    "max_response_tokens": (4, 4096),
+}
 
 
 @dataclass(frozen=True)
@@ -30,14 +41,15 @@ class ModelConfig:
     direction: str = "forward"
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "context_turns"):
+        for name, (low, high) in SIZE_LIMITS.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"model config: {name} must be a positive integer, not {value!r}")
-        for name in ("max_context_tokens", "max_response_tokens"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 4:
-                raise ConfigError(f"model config: {name} must be an integer >= 4, not {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                allowed = (
+                    f"a positive integer up to {high:,}"
+                    if low == 1
+                    else f"an integer from {low} to {high:,}"
+                )
+                raise ConfigError(f"model config: {name} must be {allowed}, not {value!r}")
         if self.hidden_size % 2:
             raise ConfigError("model config: hidden_size must be even (bidirectional encoder)")
         if self.attention not in ATTENTION_KINDS:

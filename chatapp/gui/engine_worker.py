@@ -69,6 +69,13 @@ class EngineWorker(QObject):
 
         try:
             bot = Chatbot.load(directory or None, device=self._device, quantize=self._quantize)
+            info = ModelInfo(
+                directory=str(bot.model_dir),
+                device=str(bot.device),
+                parameters=bot.model.parameter_count() if not bot.quantized else 0,
+                quantized=bot.quantized,
+                record=dict(bot.checkpoint.record),
+            )
         except EngineError as error:
             self.model_load_failed.emit(str(error))
             return
@@ -76,15 +83,7 @@ class EngineWorker(QObject):
             self.model_load_failed.emit(f"could not load the model: {error}")
             return
         self._bot = bot
-        self.model_loaded.emit(
-            ModelInfo(
-                directory=str(bot.model_dir),
-                device=str(bot.device),
-                parameters=bot.model.parameter_count() if not bot.quantized else 0,
-                quantized=bot.quantized,
-                record=dict(bot.checkpoint.record),
-            )
-        )
+        self.model_loaded.emit(info)
 
     @Slot(int, list, object)
     def generate(self, request_id: int, history: list[str], config: DecodeConfig) -> None:
