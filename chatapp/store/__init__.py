@@ -19,7 +19,7 @@ from chatapp.store.errors import (
     StoreError,
 )
 from chatapp.store.exports import escape_markdown, write_jsonl, write_markdown
-from chatapp.store.messages import storable_text
+from chatapp.store.messages import MAX_MESSAGE_CHARS, storable_text
 from chatapp.store.records import (
     DEFAULT_TITLE,
     PAIR_KINDS,
@@ -38,6 +38,7 @@ __all__ = [
     "ARCHIVE_FORMAT",
     "ARCHIVE_VERSION",
     "DEFAULT_TITLE",
+    "MAX_MESSAGE_CHARS",
     "PAIR_KINDS",
     "ArchiveError",
     "ConversationRecord",

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chatapp.store.errors import ArchiveError
+from chatapp.store.messages import MAX_MESSAGE_CHARS, text_problem
 from chatapp.store.models import Conversation, Message, ModelVersion, utcnow
 from chatapp.store.records import ROLES, ImportSummary
 
@@ -134,6 +135,16 @@ def _is_uid(value: Any) -> bool:
     return _is_text(value) and 0 < len(value) <= 64
 
 
+def _is_message_text(value: Any) -> bool:
+    """What the store accepts as a message or a correction (its own rules, not looser ones)."""
+    return isinstance(value, str) and text_problem(value) is None
+
+
+_MESSAGE_TEXT = (
+    f"text that is not empty or only whitespace, at most {MAX_MESSAGE_CHARS:,} characters"
+)
+
+
 def _or_none(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda value: value is None or check(value)
 
@@ -144,12 +155,12 @@ _MESSAGE_FIELDS: tuple[_Field, ...] = (
     ("uid", _is_uid, "a uid", _REQUIRED),
     ("position", lambda v: _is_int(v) and v >= 0, "an int >= 0", _REQUIRED),
     ("role", lambda v: v in ROLES, "'user' or 'bot'", _REQUIRED),
-    ("text", _is_text, "a string", _REQUIRED),
+    ("text", _is_message_text, _MESSAGE_TEXT, _REQUIRED),
     ("created_at", _is_time, "an ISO-8601 time", _REQUIRED),
     ("parent_uid", _or_none(_is_uid), "a uid or null", None),
     ("chosen", _is_bool, "true or false", _REQUIRED),
     ("rating", lambda v: _is_int(v) and v in (-1, 0, 1), "-1, 0 or 1", 0),
-    ("corrected_text", _or_none(_is_text), "a string or null", None),
+    ("corrected_text", _or_none(_is_message_text), f"{_MESSAGE_TEXT} or null", None),
     ("stopped", _is_bool, "true or false", False),
     ("model_version", _or_none(_is_text), "a name or null", None),
     ("decoding", _or_none(_is_object), "an object or null", None),

@@ -23,6 +23,7 @@ from chatapp.store.models import Conversation, Message, utcnow
 from chatapp.store.records import DEFAULT_TITLE, CorrectionRecord, MessageRecord, Role
 
 _INT64 = range(-(2**63), 2**63)
+MAX_MESSAGE_CHARS = 1_000_000  # longer texts are refused with a message, never cut silently
 
 
 def message_record(message: Message, index: int = 0, count: int = 1) -> MessageRecord:
@@ -82,19 +83,32 @@ def _records(session: Session, messages: Sequence[Message]) -> list[MessageRecor
     return [message_record(m, ids[m.position].index(m.id), len(ids[m.position])) for m in messages]
 
 
-def _require_text(text: str, what: str) -> None:
-    if not isinstance(text, str):
-        raise TypeError(f"{what} must be a string, not {type(text).__name__}")
+def text_problem(text: str) -> str | None:
+    """Why the store refuses `text` as a message or a correction, in words; None if it takes it.
+
+    The one set of rules for every way in: the window, the terminal chat, imports.
+    """
     if not text.strip():
-        raise ValueError(f"{what} cannot be empty or only whitespace")
+        return "cannot be empty or only whitespace"
+    if len(text) > MAX_MESSAGE_CHARS:
+        return f"is too long ({len(text):,} characters; the limit is {MAX_MESSAGE_CHARS:,})"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         # sqlite3 would raise a bare codec error mid-transaction; say what is wrong instead.
-        raise ValueError(
-            f"{what} holds an unpaired surrogate character (U+D800–U+DFFF), which cannot be "
+        return (
+            "holds an unpaired surrogate character (U+D800–U+DFFF), which cannot be "
             "stored; replace it (with U+FFFD) first"
-        ) from None
+        )
+    return None
+
+
+def _require_text(text: str, what: str) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a string, not {type(text).__name__}")
+    problem = text_problem(text)
+    if problem is not None:
+        raise ValueError(f"{what} {problem}")
 
 
 def storable_text(text: str) -> tuple[str, int]:
