@@ -3,6 +3,7 @@ with a `Judge` the relevance scores of the replies beside those of the real next
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -30,6 +31,21 @@ def generic_reply_rate(replies: Sequence[str], top: int = 5) -> float:
         return 0.0
     counts = Counter(reply.strip().lower() for reply in replies)
     return sum(count for _, count in counts.most_common(top)) / len(replies)
+
+
+# "I don't know"-type replies: they fit every message and answer none.
+UNCERTAIN = re.compile(
+    r"\b(i\s*(do\s*n[o']?t|dont|dunno)\s+know|i\s*'?\s*a?m\s+not\s+sure|not\s+sure|no\s+idea"
+    r"|idk|i\s+have\s+no\s+clue|who\s+knows)\b",
+    re.IGNORECASE,
+)
+
+
+def uncertain_reply_rate(replies: Sequence[str]) -> float:
+    """The share of replies that say they don't know or aren't sure."""
+    if not replies:
+        return 0.0
+    return sum(1 for reply in replies if UNCERTAIN.search(reply.replace("’", "'"))) / len(replies)
 
 
 def judge_replies(
@@ -64,6 +80,7 @@ def generation_metrics(
         "distinct_2": distinct_n(words, 2),
         "avg_reply_words": sum(map(len, words)) / max(len(words), 1),
         "generic_reply_rate": generic_reply_rate(replies),
+        "uncertain_reply_rate": uncertain_reply_rate(replies),
         "empty_replies": sum(1 for reply in replies if not reply.strip()),
         "ms_per_reply": elapsed * 1000 / max(len(replies), 1),
         "top_replies": Counter(r.strip().lower() for r in replies).most_common(5),
