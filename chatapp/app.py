@@ -16,7 +16,7 @@ from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.main_window import MainWindow
 from chatapp.gui.theme import apply_font_size, apply_theme
 from chatapp.model_versions import model_to_load
-from chatapp.paths import resolve_db_path
+from chatapp.paths import DataPathError, resolve_db_path
 from chatapp.store import Store
 from chatapp.store.errors import StoreError
 
@@ -67,7 +67,7 @@ def run_app(options: AppOptions) -> int:
     app = make_application()
     try:
         store = open_store(options)
-    except StoreError as error:
+    except (StoreError, DataPathError) as error:  # a bad --db or --data-dir too
         print(f"seq2seq-chat: error: {error}", file=sys.stderr)
         QMessageBox.critical(
             None, APP_NAME, f"The conversation database could not be opened.\n\n{error}"

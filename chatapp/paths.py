@@ -19,22 +19,48 @@ def default_data_dir() -> Path:
     return Path(location)
 
 
-def resolve_data_dir(data_dir: str | Path | None) -> Path:
+class DataPathError(Exception):
+    """A data folder or database path that cannot be used; the message is fit for the user."""
+
+
+def _make_folder(path: Path, what: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DataPathError(f"{what} {path} is a file, not a folder") from None
+    except NotADirectoryError:
+        raise DataPathError(f"{what} {path} cannot be made: part of that path is a file") from None
+    except OSError as error:
+        raise DataPathError(f"cannot make {what} {path}: {error.strerror or error}") from None
+
+
+def resolve_data_dir(data_dir: str | Path | None, *, create: bool = True) -> Path:
+    """The data folder, made if missing (`create=False`: commands that only read make nothing)."""
     path = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        _make_folder(path, "the data folder")
+    elif path.exists() and not path.is_dir():
+        raise DataPathError(f"the data folder {path} is a file, not a folder")
     return path
 
 
-def resolve_db_path(db: str | Path | None, data_dir: str | Path | None) -> Path:
+def resolve_db_path(
+    db: str | Path | None, data_dir: str | Path | None, *, create: bool = True
+) -> Path:
     if db:
         path = Path(db).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.exists()  # a name too long, for one, fails here rather than in each caller
+        except OSError as error:
+            raise DataPathError(f"cannot use {path} as the database: {error.strerror}") from None
+        if create:
+            _make_folder(path.parent, "the database's folder")
         return path
-    return resolve_data_dir(data_dir) / DB_FILENAME
+    return resolve_data_dir(data_dir, create=create) / DB_FILENAME
 
 
 def models_dir(data_dir: str | Path | None) -> Path:
     """Fine-tuned model versions live here; the shipped base model stays in the package."""
     path = resolve_data_dir(data_dir) / "models"
-    path.mkdir(parents=True, exist_ok=True)
+    _make_folder(path, "the model versions folder")
     return path

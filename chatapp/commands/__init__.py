@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from chatapp.commands.common import CommandError, add_common_options, refuse_under_torchrun
+from chatapp.paths import DataPathError
 
 COMMAND_MODULES = (
     "chatapp.commands.gui",
@@ -56,7 +57,7 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     try:
         refuse_under_torchrun(getattr(args, "command", None) or "the app")
         return int(handler(args) or 0)
-    except CommandError as error:
+    except (CommandError, DataPathError) as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -77,12 +77,13 @@ def _positive_int(text: str) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    path = resolve_db_path(db_of(args), data_dir_of(args))
+    path = resolve_db_path(db_of(args), data_dir_of(args), create=False)
     if not path.exists():
         raise CommandError(f"there is no database at {path}")
     if args.max_context is not None and args.format != "jsonl":
         raise CommandError("--max-context applies to --format jsonl only")
-    with _open_store(path) as store:
+    # Read-only: works in a read-only place, and makes no backup (an export writes nothing).
+    with _open_store(path, read_only=True) as store:
         conversation_id = _find_conversation(store, args.conversation)
         try:
             with _output(args.out) as out:
@@ -139,9 +140,9 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _open_store(path: Path) -> Iterator[Store]:
+def _open_store(path: Path, *, read_only: bool = False) -> Iterator[Store]:
     try:
-        store = Store.open(path)
+        store = Store.open(path, read_only=read_only)
     except StoreError as error:
         raise CommandError(str(error)) from error
     try:

@@ -69,6 +69,13 @@ def known_revisions() -> set[str]:
     return set(SCHEMA_REVISIONS)
 
 
+def read_only_uri(path: Path) -> str:
+    """The URI that reads `path` and never writes: `mode=ro`, and `immutable=1` where the folder
+    cannot hold the -wal/-shm files that even a reader of a WAL database makes."""
+    uri = path.resolve().as_uri() + "?mode=ro"
+    return uri if os.access(path.parent, os.W_OK) else uri + "&immutable=1"
+
+
 def create_sqlite_engine(
     path: Path,
     *,
@@ -82,7 +89,7 @@ def create_sqlite_engine(
 
     `begin` is the default transaction mode; `Database.write` asks for IMMEDIATE per session.
     """
-    uri = path.resolve().as_uri() + ("?mode=ro" if read_only else "")
+    uri = read_only_uri(path) if read_only else path.resolve().as_uri()
 
     def connect() -> sqlite3.Connection:
         # isolation_level=None stops sqlite3 from issuing its own BEGINs (it skips them before
@@ -167,9 +174,7 @@ def read_revision(path: Path, busy_timeout: float) -> str | None:
         raise CorruptDatabaseError(
             f"{path} is not a Seq2Seq Chat database (not an SQLite file); it was left untouched"
         )
-    connection = sqlite3.connect(
-        path.resolve().as_uri() + "?mode=ro", uri=True, timeout=busy_timeout
-    )
+    connection = sqlite3.connect(read_only_uri(path), uri=True, timeout=busy_timeout)
     try:
         check = [row[0] for row in connection.execute("PRAGMA quick_check")]
         if check != ["ok"]:
@@ -251,10 +256,23 @@ class Database:
         max_page_count: int | None = None,
     ) -> Database:
         path = Path(path)
+        try:
+            return cls._open(path, read_only, busy_timeout, max_page_count)
+        except OSError as error:  # a path that cannot be a database file at all
+            raise StoreError(
+                f"cannot open the database {path}: {error.strerror or error}"
+            ) from None
+
+    @classmethod
+    def _open(
+        cls, path: Path, read_only: bool, busy_timeout: float, max_page_count: int | None
+    ) -> Database:
+        if path.is_dir():
+            raise StoreError(f"cannot open the database {path}: it is a folder, not a file")
         existed = path.exists() and path.stat().st_size > 0
         if read_only and not existed:
             raise StoreError(f"there is no database at {path}")
-        if existed and not os.access(path, os.W_OK):
+        if existed and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
             read_only = True  # open what can be read; writes raise ReadOnlyDatabaseError
         with translate_errors(path, busy_timeout):
             revision = read_revision(path, busy_timeout) if existed else None

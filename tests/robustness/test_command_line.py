@@ -6,9 +6,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from chatapp.app import AppOptions, run_app
 from chatapp.store import Store
 from tests.robustness.helpers import REPO_ROOT, python_env
+from tests.robustness.test_bad_files import one_line, run_main
+from tests.robustness.test_store_safety import read_only_mount
 
 
 def test_the_terminal_chat_keeps_every_line_around_bytes_that_are_not_utf8(
@@ -34,3 +41,59 @@ def test_the_terminal_chat_keeps_every_line_around_bytes_that_are_not_utf8(
         conversation = store.list_conversations()[0].id
         users = store.history(conversation)[0::2]
     assert users == ["hello", "\ufffd\ufffd bad \ufffd", "\u20ac and \ufffd", "bye"]
+
+
+def bad_places(tmp_path: Path) -> dict[str, list[str]]:
+    """Options naming a data folder or a database file that cannot be one."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    (tmp_path / "a-folder.db").mkdir()
+    return {
+        "data dir is a file": ["--data-dir", str(a_file)],
+        "db under a file": ["--db", str(a_file / "chat.db")],
+        "db is a folder": ["--db", str(tmp_path / "a-folder.db")],
+        "db name too long": ["--db", str(tmp_path / ("x" * 300 + ".db"))],
+    }
+
+
+@pytest.mark.parametrize(
+    "place", ["data dir is a file", "db under a file", "db is a folder", "db name too long"]
+)
+def test_a_bad_data_dir_or_db_path_is_one_line_and_exit_2(tiny_model_dir, tmp_path, place):
+    options = bad_places(tmp_path)[place]
+    archive = tmp_path / "archive.json"
+    archive.write_text('{"format": "seq2seq-chat-archive", "version": 1, "conversations": []}')
+    commands = [
+        ["export", *options, "--format", "json"],
+        ["import", *options, str(archive)],
+        ["chat", *options, "--model", str(tiny_model_dir), "--conversation", "1"],
+        ["finetune", *options, "--model", str(tiny_model_dir)],
+    ]
+    for command in commands:
+        code, _, err = run_main(*command)
+        assert code == 2, (command, err)
+        assert "Traceback" not in err and str(tmp_path) in one_line(err), (command, err)
+
+
+def test_the_app_shows_a_bad_data_dir_in_a_message_box(qapp, tmp_path, monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append(text))
+    for place, options in bad_places(tmp_path).items():
+        shown.clear()
+        values = dict(zip(options[0::2], options[1::2], strict=True))
+        app_options = AppOptions(db=values.get("--db"), data_dir=values.get("--data-dir"))
+        assert run_app(app_options) == 2, place
+        assert len(shown) == 1 and str(tmp_path) in shown[0], place
+
+
+def test_a_database_folder_on_a_read_only_file_system_is_one_line(tmp_path):
+    folder = tmp_path / "shelf"
+    folder.mkdir()
+    archive = tmp_path / "archive.json"
+    archive.write_text('{"format": "seq2seq-chat-archive", "version": 1, "conversations": []}')
+    for target in (folder / "new.db", folder / "sub" / "new.db"):
+        done = read_only_mount(
+            folder, sys.executable, "main.py", "import", "--db", str(target), str(archive)
+        )
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and "Read-only file system" in one_line(done.stderr)

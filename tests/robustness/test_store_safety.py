@@ -3,14 +3,20 @@ model version per folder, read-only opening, private files (docs/RELIABILITY.md,
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 from alembic import command
 
 from chatapp.store import Store
 from chatapp.store.database import alembic_config
 from tests.database_checks import integrity
-from tests.robustness.helpers import spawn
+from tests.robustness.helpers import REPO_ROOT, python_env, spawn
+from tests.robustness.test_bad_files import run_main
 
 OPEN_AT_ONCE = """
 import sys
@@ -82,3 +88,39 @@ def test_duplicate_versions_of_one_folder_are_folded_into_one_by_the_upgrade(tmp
         assert store.get_message(2).model_version_id == 1
         assert store.add_model_version("again", "/m/base").id == 1  # insert-or-get
     assert integrity(db) == "ok"
+
+
+def read_only_mount(folder: Path, *command: str) -> subprocess.CompletedProcess:
+    """Run `command` with `folder` mounted read-only over itself (a private mount namespace)."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare to make a read-only mount")
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && shift && exec "$@"'
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", str(folder), *command],
+        capture_output=True, text=True, cwd=REPO_ROOT, env=python_env(), timeout=120,
+    )  # fmt: skip
+    if "mount" in done.stderr and done.returncode != 0 and "main.py" not in done.stderr:
+        pytest.skip(f"cannot make a read-only mount here: {done.stderr.strip()}")
+    return done
+
+
+def test_export_reads_a_database_in_a_read_only_place_and_writes_nothing_beside_it(tmp_path):
+    folder = tmp_path / "shelf"
+    db = folder / "chat.db"
+    folder.mkdir()
+    with Store.open(db) as store:
+        store.add_user_turn(store.create_conversation().id, "kept on a read-only shelf")
+    assert sorted(path.name for path in folder.iterdir()) == ["chat.db"]  # closed cleanly
+
+    done = read_only_mount(
+        folder, sys.executable, "main.py", "export", "--db", str(db), "--format", "json"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "kept on a read-only shelf" in done.stdout
+
+    before = db.read_bytes()
+    for format_ in ("json", "markdown", "jsonl"):
+        code, _, err = run_main("export", "--db", str(db), "--format", format_)
+        assert code == 0, err
+    assert not (folder / "backups").exists(), "an export made a backup"
+    assert db.read_bytes() == before
