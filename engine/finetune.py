@@ -1,19 +1,31 @@
-"""Fine-tuning a trained model on a user's own examples without forgetting how to chat.
+"""Fine-tuning a trained model on a user's own examples, learning what it was taught without
+forgetting how to chat.
 
-The caller hands plain `Example`s (their `conversation` keys decide the held-out split). This
-module holds out about a tenth of the conversations, mixes in a deterministic share of the
-original corpus ("replay"), measures before and after, and trains with the same `train()` as
-pre-training. Training writes into a hidden partial directory beside the target, which is
-renamed into place only when everything succeeded; on cancel or failure it is deleted. The
-model it starts from is only ever read.
+The caller hands `SavedPair`s: an example and its kind ("corrected", "liked", "user").
+- Every correction is trained on: a user's few corrections are facts to learn, not a test set.
+  Liked replies and the user's own turns hold out about a tenth of their conversations (minus
+  any that share a prompt with training) to measure generalisation.
+- The loss weighs corrections above liked replies above the user's own turns; original-corpus
+  examples, drawn afresh every epoch, are replayed beside them, and an L2 pull toward the
+  starting weights (L2-SP) holds the rest of the model where it was.
+- The state kept is chosen on the original corpus (a validation slice that is not the one
+  reported) and on the taught pairs themselves: the one that fits the taught pairs best among
+  those within the forgetting budget. Never on held-out corrections, which learning other facts
+  cannot improve.
+- The new model is written first (a hidden partial directory renamed into place), then measured:
+  original-corpus perplexity before and after, taught recall, replies compared. A failure while
+  measuring is reported, and never throws the finished model away.
+The model it starts from is only ever read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import random
+import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -23,20 +35,32 @@ from typing import Any, Literal
 
 import torch
 
-from engine.batching import EncodedExample, encode_examples
+from engine.batching import EncodedExample, collate, encode_examples, make_batches
 from engine.chatbot import Chatbot
-from engine.checkpoint import OPTIMIZER_FILE, load_checkpoint
+from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.data import Example
-from engine.decoding.config import DecodeConfig
+from engine.decoding.config import decode_preset
 from engine.errors import ConfigError
 from engine.finetune_config import FinetuneConfig
+from engine.memory import normalise
 from engine.model import Seq2Seq
 from engine.pipeline import load_splits
-from engine.train import ProgressCallback, TrainResult, evaluate_perplexity, train
+from engine.tokenizer import PAD_ID
+from engine.train import ProgressCallback, TrainResult, evaluate_perplexity
+from engine.train_config import cooldown_factor
+
+__all__ = ["FinetuneConfig", "FinetuneResult", "SavedPair", "finetune"]
 
 DEFAULT_REPLAY_CORPUS = "chitchat"
-PARTIAL_MARK = ".partial-"  # in the name of the hidden directory a run trains into
+PARTIAL_MARK = ".partial-"  # in the name of the hidden directory a run writes into
+RECALL_PRESET = "precise"  # taught recall is measured with the likeliest reply
 _EVAL_CHUNK = 128  # examples per evaluation call, so a stop request is seen between chunks
+
+
+@dataclass(frozen=True)
+class SavedPair:
+    example: Example
+    kind: str  # "corrected" | "liked" | "user"
 
 
 @dataclass
@@ -45,16 +69,34 @@ class FinetuneResult:
     out_dir: Path | None  # the new model directory (None when cancelled)
     data: dict[str, Any]  # example counts and the replay corpus
     before: dict[str, float | None]  # heldout_perplexity, valid_perplexity (and losses)
-    after: dict[str, float | None] | None = None
+    after: dict[str, Any] | None = None  # the same, plus taught_recall
     train: TrainResult | None = None
     comparisons: list[dict[str, Any]] = field(default_factory=list)
+    recall: list[dict[str, Any]] = field(default_factory=list)  # per correction checked
+    problems: list[str] = field(default_factory=list)  # measurements that failed after saving
     seconds: float = 0.0
+
+    @property
+    def forgetting(self) -> float | None:
+        """Relative rise of the original corpus's validation perplexity (0.05 = +5%)."""
+        before = self.before.get("valid_perplexity")
+        after = (self.after or {}).get("valid_perplexity")
+        if not before or after is None:
+            return None
+        return after / before - 1.0
+
+    def flagged(self, budget: float) -> bool:
+        """The new version may have forgotten general chat (or it could not be measured)."""
+        rise = self.forgetting
+        return rise is None or rise > budget
 
     def metrics(self) -> dict[str, Any]:
         return {
             "before": self.before,
             "after": self.after,
             "train": asdict(self.train) if self.train else None,
+            "forgetting": self.forgetting,
+            "problems": self.problems,
             "seconds": self.seconds,
         }
 
@@ -87,8 +129,45 @@ def split_heldout(
     return train_part, heldout
 
 
+def _prompt(example: Example) -> str:
+    return normalise(example.context[-1]) if example.context else ""
+
+
+def dedupe(pairs: Sequence[SavedPair]) -> list[SavedPair]:
+    """Each context + response once (the first kept: callers list corrections first)."""
+    seen: set[tuple[tuple[str, ...], str]] = set()
+    unique = []
+    for pair in pairs:
+        key = (
+            tuple(normalise(turn) for turn in pair.example.context),
+            normalise(pair.example.response),
+        )
+        if key not in seen:
+            seen.add(key)
+            unique.append(pair)
+    return unique
+
+
+def split_pairs(
+    pairs: Sequence[SavedPair], *, percent: int = 10
+) -> tuple[list[SavedPair], list[Example]]:
+    """(pairs to train on, held-out examples).
+
+    Corrections are all trained on. Liked replies and own turns are split by conversation; a
+    held-out example whose prompt is also a training prompt is dropped (it would measure
+    memory, not generalisation).
+    """
+    taught = [pair for pair in pairs if pair.kind == "corrected"]
+    others = [pair for pair in pairs if pair.kind != "corrected"]
+    kind_of = {id(pair.example): pair for pair in others}
+    train_part, heldout = split_heldout([pair.example for pair in others], percent=percent)
+    training = [*taught, *(kind_of[id(example)] for example in train_part)]
+    prompts = {_prompt(pair.example) for pair in training}
+    return training, [example for example in heldout if _prompt(example) not in prompts]
+
+
 def replay_examples(pool: Sequence[Example], count: int, *, seed: int = 0) -> list[Example]:
-    """`count` examples drawn without replacement from `pool`, the same ones every run."""
+    """`count` examples drawn without replacement from `pool`, the same ones for one seed."""
     if count <= 0 or not pool:
         return []
     if count >= len(pool):
@@ -112,6 +191,66 @@ def discard_partial(out_dir: str | Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def check_paths(base_dir: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
+    """Resolved (base, out); refuses an output that is the base model, inside it, or exists."""
+    base, out = Path(base_dir).resolve(), Path(out_dir).absolute()
+    if out.resolve() == base or base in out.resolve().parents:
+        raise ConfigError(
+            f"the output directory {out} must differ from the model it starts from ({base}); "
+            "fine-tuning never overwrites a model"
+        )
+    if out.exists():
+        raise ConfigError(f"{out} already exists: choose a new output directory")
+    return base, out
+
+
+# Taught recall ---------------------------------------------------------------------------------
+_STOPWORD_TEXT = (
+    "a an the i im ive id me my mine you youre your yours we our us it its is am are was were be "
+    "been being do does did have has had to of in on at for with and or but so that this these "
+    "those what whats who how yes no not dont just really very too also there here they them "
+    "their he she his her as by from about like well oh ok okay"
+)
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_WORD = re.compile(r"\w+")
+
+
+def key_words(taught: str, prompt: str = "") -> set[str]:
+    """The content words of a taught reply that its prompt does not already hold."""
+    words = set(_WORD.findall(normalise(taught)))
+    keys = words - _STOPWORDS - set(_WORD.findall(normalise(prompt)))
+    return keys or words
+
+
+def recalled(reply: str, taught: str, prompt: str = "") -> bool:
+    """True when every key content word of `taught` appears in `reply`."""
+    return key_words(taught, prompt) <= set(_WORD.findall(normalise(reply)))
+
+
+def taught_recall(
+    bot: Chatbot, examples: Sequence[Example], should_stop: Callable[[], bool] | None = None
+) -> tuple[float | None, list[dict[str, Any]]]:
+    """The share of `examples` whose taught reply `bot` gives (precise preset), and the rows."""
+    config = decode_preset(RECALL_PRESET)
+    rows = []
+    for example in examples:
+        if should_stop and should_stop():
+            raise _Cancelled
+        reply = bot.reply(list(example.context), config).text
+        prompt = example.context[-1] if example.context else ""
+        rows.append(
+            {
+                "prompt": prompt,
+                "taught": example.response,
+                "reply": reply,
+                "recalled": recalled(reply, example.response, prompt),
+            }
+        )
+    share = sum(row["recalled"] for row in rows) / len(rows) if rows else None
+    return share, rows
+
+
+# Measuring ------------------------------------------------------------------------------------
 def _measure(
     model: Seq2Seq,
     encoded: Sequence[EncodedExample],
@@ -132,13 +271,19 @@ def _measure(
     return {"perplexity": math.exp(min(mean, 50.0)), "loss": mean, "tokens": total_tokens}
 
 
-def _figures(heldout: dict[str, float] | None, original: dict[str, float] | None) -> dict:
-    return {
-        "heldout_perplexity": heldout["perplexity"] if heldout else None,
-        "heldout_loss": heldout["loss"] if heldout else None,
-        "valid_perplexity": original["perplexity"] if original else None,
-        "valid_loss": original["loss"] if original else None,
-    }
+def _figures(
+    model: Seq2Seq,
+    encoded: Sequence[Sequence[EncodedExample]],
+    device: torch.device,
+    stop: Callable[[], bool],
+) -> dict[str, float | None]:
+    """Perplexity on the held-out pairs, the original corpus and the taught pairs."""
+    figures: dict[str, float | None] = {}
+    for name, part in zip(("heldout", "valid", "taught"), encoded, strict=True):
+        measured = _measure(model, part, device, stop)
+        figures[f"{name}_perplexity"] = measured["perplexity"] if measured else None
+        figures[f"{name}_loss"] = measured["loss"] if measured else None
+    return figures
 
 
 def _compare(
@@ -147,8 +292,8 @@ def _compare(
     prompts: Sequence[Example],
     should_stop: Callable[[], bool],
 ) -> list[dict[str, Any]]:
-    """Greedy replies of both models (greedy: the same prompt always gives the same reply)."""
-    config = DecodeConfig(strategy="greedy", repetition_penalty=1.0, seed=0)
+    """Replies of both models with the precise preset (the same prompt, the same reply)."""
+    config = decode_preset(RECALL_PRESET)
     rows = []
     for example in prompts:
         if should_stop():
@@ -165,31 +310,160 @@ def _compare(
     return rows
 
 
-def check_paths(base_dir: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
-    """Resolved (base, out); refuses an output that is the base model, inside it, or exists."""
-    base, out = Path(base_dir).resolve(), Path(out_dir).absolute()
-    if out.resolve() == base or base in out.resolve().parents:
-        raise ConfigError(
-            f"the output directory {out} must differ from the model it starts from ({base}); "
-            "fine-tuning never overwrites a model"
-        )
-    if out.exists():
-        raise ConfigError(f"{out} already exists: choose a new output directory")
-    return base, out
+# Training -------------------------------------------------------------------------------------
+@dataclass
+class _Choice:
+    """The state kept: the best fit to the taught pairs among states within the budget."""
+
+    epoch: int = -1
+    within: bool = False
+    select_perplexity: float = math.inf
+    taught_loss: float = math.inf
+    state: dict[str, torch.Tensor] | None = None
+
+    def better(self, within: bool, select_perplexity: float, taught_loss: float) -> bool:
+        if within != self.within:
+            return within
+        if within:
+            return taught_loss < self.taught_loss
+        return select_perplexity < self.select_perplexity
+
+
+def _weighted_loss(model: Seq2Seq, batch: Any, weights: torch.Tensor) -> torch.Tensor:
+    """Token cross-entropy, each token weighted by its example's weight, over the token count."""
+    token_losses = model.loss(
+        batch.src, batch.src_lengths, batch.target_in, batch.target_out, reduction="none"
+    )  # (N,) the real target tokens, row by row
+    real = batch.target_out.ne(PAD_ID)  # (B, T)
+    token_weights = weights[:, None].expand_as(real)[real]  # (N,)
+    return (token_losses * token_weights).sum() / real.sum()
+
+
+def _replay_seed(config: FinetuneConfig, epoch: int) -> int:
+    return config.seed * 7919 + epoch  # other examples every epoch, the same ones every run
+
+
+def _teach(
+    model: Seq2Seq,
+    training: Sequence[SavedPair],
+    replay_pool: Sequence[Example],
+    encode: Callable[[Sequence[Example]], list[EncodedExample]],
+    config: FinetuneConfig,
+    *,
+    device: torch.device,
+    select_valid: Sequence[EncodedExample],
+    base_select: float,
+    emit: ProgressCallback,
+    stop: Callable[[], bool],
+) -> tuple[TrainResult, _Choice]:
+    """Train `model` in place; leave it holding the chosen state."""
+    started = time.monotonic()
+    budget = config.max_minutes * 60 if config.max_minutes else math.inf
+    torch.manual_seed(config.seed)
+    model.to(device).train()
+    anchor = [parameter.detach().clone() for parameter in model.parameters()]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
+    taught = encode([pair.example for pair in training])
+    taught_weights = [config.weight_of(pair.kind) for pair in training]
+    replay_count = round(config.replay * len(training))
+    first_replay = encode(replay_examples(replay_pool, replay_count, seed=_replay_seed(config, 0)))
+    epoch_tokens = sum(len(s) + len(t) for s, t in [*taught, *first_replay])
+    batch_tokens = config.batch_tokens_for(epoch_tokens)
+    steps_per_epoch = len(make_batches([*taught, *first_replay], max_tokens=batch_tokens,
+                                       shuffle=False))  # fmt: skip
+    total_steps = steps_per_epoch * config.epochs
+    per_epoch = len(taught) + len(first_replay)
+    emit({"event": "start", "total_steps": total_steps, "step": 0,
+          "train_examples": per_epoch, "valid_examples": len(select_valid)})  # fmt: skip
+    choice, step, tokens_seen, stopped_by, epoch = _Choice(), 0, 0, "epochs", 0
+    window_loss, window_tokens = 0.0, 0
+
+    def check(epoch: int) -> None:
+        selected = evaluate_perplexity(model, select_valid, device=device)["perplexity"]
+        taught_loss = evaluate_perplexity(model, taught, device=device)["loss"]
+        within = selected <= base_select * (1 + config.max_forgetting)
+        kept = choice.better(within, selected, taught_loss)
+        if kept:
+            choice.epoch, choice.within = epoch, within
+            choice.select_perplexity, choice.taught_loss = selected, taught_loss
+            choice.state = {name: t.detach().clone() for name, t in model.state_dict().items()}
+        emit({"event": "eval", "epoch": epoch, "step": step, "valid_perplexity": selected,
+              "valid_loss": math.log(selected), "taught_loss": taught_loss,
+              "within_budget": within, "improved": kept,
+              "elapsed_s": time.monotonic() - started})  # fmt: skip
+        model.train()
+
+    while epoch < config.epochs and stopped_by == "epochs":
+        replay = replay_examples(replay_pool, replay_count, seed=_replay_seed(config, epoch))
+        data = [*taught, *(first_replay if epoch == 0 else encode(replay))]
+        weights = [*taught_weights, *([1.0] * len(replay))]
+        batches = make_batches(data, max_tokens=batch_tokens, shuffle=True, seed=epoch)
+        for index, indices in enumerate(batches):
+            elapsed = time.monotonic() - started
+            if stop():
+                stopped_by = "cancelled"
+                break
+            if elapsed > budget:
+                stopped_by = "time_budget"
+                break
+            batch = collate(data, indices, device)
+            batch_weights = torch.tensor([weights[i] for i in indices], device=device)
+            loss = _weighted_loss(model, batch, batch_weights)
+            pull = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
+            progress = max((epoch + index / len(batches)) / config.epochs, elapsed / budget)
+            rate = config.learning_rate * cooldown_factor(progress, config.cooldown)
+            for group in optimizer.param_groups:
+                group["lr"] = rate
+            optimizer.zero_grad(set_to_none=True)
+            (loss + config.l2_sp * pull).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            step += 1
+            tokens_seen += batch.target_tokens + batch.source_tokens
+            window_loss += loss.item() * batch.target_tokens
+            window_tokens += batch.target_tokens
+            if step % 10 == 0 or index == len(batches) - 1:
+                done = min(step / total_steps, 0.999)
+                emit({"event": "step", "epoch": epoch, "step": step, "total_steps": total_steps,
+                      "loss": window_loss / max(window_tokens, 1), "learning_rate": rate,
+                      "tokens_per_s": tokens_seen / max(elapsed, 1e-9), "elapsed_s": elapsed,
+                      "eta_s": elapsed / max(done, 1e-9) * (1 - done)})  # fmt: skip
+                window_loss, window_tokens = 0.0, 0
+        else:
+            epoch += 1
+            if epoch % config.eval_every == 0 or epoch == config.epochs:
+                check(epoch)
+    if stopped_by == "time_budget" or (choice.state is None and stopped_by != "cancelled"):
+        check(epoch)
+    if choice.state is not None:
+        model.load_state_dict(choice.state)
+    elapsed = time.monotonic() - started
+    result = TrainResult(
+        best_valid_perplexity=choice.select_perplexity,
+        epochs_completed=epoch,
+        steps=step,
+        train_seconds=elapsed,
+        tokens_per_second=tokens_seen / max(elapsed, 1e-9),
+        stopped_by=stopped_by,
+        saved=choice.state is not None,
+    )
+    emit({"event": "end", **asdict(result), "chosen_epoch": choice.epoch})
+    model.eval()
+    return result, choice
 
 
 def finetune(
     *,
     base_dir: str | Path,
     out_dir: str | Path,
-    examples: Sequence[Example],
+    pairs: Sequence[SavedPair],
     config: FinetuneConfig,
     device: torch.device,
     replay_corpus: str | None = None,
     on_progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> FinetuneResult:
-    """Fine-tune the model in `base_dir` on `examples`; write the result to `out_dir`.
+    """Fine-tune the model in `base_dir` on `pairs`; write the result to `out_dir`.
 
     `replay_corpus` (chitchat | chatterbot | FILE.jsonl) defaults to the corpus the base model
     was trained on, as its training record says. Returns with status "cancelled" (and nothing
@@ -201,21 +475,27 @@ def finetune(
     base, out = check_paths(base_dir, out_dir)
     checkpoint = load_checkpoint(base, device=device)
     model_config = checkpoint.config
-    train_pairs, heldout = split_heldout(examples, percent=config.heldout_percent)
-    if not train_pairs:
+    usable = [pair for pair in pairs if pair.example.response.strip() and pair.example.context]
+    unique = dedupe(usable)
+    training, heldout = split_pairs(unique, percent=config.heldout_percent)
+    if not training:
         raise ConfigError("no training examples: every saved pair fell into the held-out set")
+    taught = [pair.example for pair in training if pair.kind == "corrected"]
     corpus = replay_corpus or checkpoint.record.get("corpus") or DEFAULT_REPLAY_CORPUS
     emit({"event": "status", "message": f"Reading the original corpus ({corpus})…"})
     splits = load_splits(corpus, context_turns=model_config.context_turns)
-    replay = replay_examples(
-        splits.train, round(config.replay * len(train_pairs)), seed=config.seed
-    )
-    original_valid = splits.valid[: config.original_valid_examples]
+    reported = config.original_valid_examples
+    original_valid = splits.valid[:reported]
+    select_valid = splits.valid[reported : reported + config.select_valid_examples]
+    select_valid = select_valid or original_valid
     data = {
-        "train_pairs": len(train_pairs),
+        "train_pairs": len(training),
+        "taught_pairs": len(taught),
+        "duplicates_skipped": len(usable) - len(unique),
+        "empty_skipped": len(pairs) - len(usable),
         "heldout_pairs": len(heldout),
         "heldout_conversations": len({example.conversation for example in heldout}),
-        "replay_examples": len(replay),
+        "replay_examples": round(config.replay * len(training)),
         "replay_corpus": corpus,
         "original_valid_examples": len(original_valid),
     }
@@ -224,66 +504,43 @@ def finetune(
     def encode(part: Sequence[Example]) -> list[EncodedExample]:
         return encode_examples(part, checkpoint.tokenizer, model_config)
 
-    encoded_heldout, encoded_original = encode(heldout), encode(original_valid)
+    measured = (encode(heldout), encode(original_valid), encode(taught))
+    encoded_select = encode(select_valid)
     result = FinetuneResult(status="cancelled", out_dir=None, data=data, before={})
     partial = out.parent / f".{out.name}{PARTIAL_MARK}{os.getpid()}"
     try:
         emit({"event": "status", "message": "Measuring the current model…"})
-        result.before = _figures(
-            _measure(checkpoint.model, encoded_heldout, device, stop),
-            _measure(checkpoint.model, encoded_original, device, stop),
-        )
-        emit({"event": "baseline", **result.before})
-        record = {
-            "corpus": checkpoint.record.get("corpus", corpus),
-            "finetune": {"parent": str(base), **data, "config": asdict(config)},
-        }
-        train_data = encode([*train_pairs, *replay])
-        total_tokens = sum(len(source) + len(target) for source, target in train_data)
-        # Early stopping and the best-model choice follow the held-out saved pairs: they are
-        # what the user wants better. Forgetting is held back by replay and the low rate.
-        trained = train(
-            checkpoint.model,
-            checkpoint.tokenizer,
-            train_data,
-            encoded_heldout or encoded_original,
-            config.train_config(total_tokens),
-            out_dir=partial,
-            device=device,
-            record=record,
-            on_progress=emit,
-            should_stop=stop,
-        )
+        result.before = _figures(checkpoint.model, measured, device, stop)
+        base_select = _measure(checkpoint.model, encoded_select, device, stop)
+        select_perplexity = base_select["perplexity"] if base_select else None
+        emit({"event": "baseline", **result.before, "select_perplexity": select_perplexity})
+        trained, choice = _teach(
+            checkpoint.model, training, splits.train, encode, config,
+            device=device, select_valid=encoded_select,
+            base_select=base_select["perplexity"] if base_select else math.inf,
+            emit=emit, stop=stop,
+        )  # fmt: skip
         result.train = trained
+        data["chosen_epoch"] = choice.epoch
         if trained.stopped_by == "cancelled" or stop():
             raise _Cancelled
         if not trained.saved:
             raise ConfigError("fine-tuning ended before its first evaluation: nothing to save")
-        emit({"event": "status", "message": "Measuring the new model…"})
-        tuned = load_checkpoint(partial, device=device)
-        result.after = _figures(
-            _measure(tuned.model, encoded_heldout, device, stop),
-            _measure(tuned.model, encoded_original, device, stop),
-        )
-        emit({"event": "status", "message": "Comparing replies…"})
-        unique = {example.context: example for example in heldout or train_pairs}
-        prompts = list(unique.values())[: config.comparisons]
-        data["comparisons_from"] = "heldout" if heldout else "training"
-        result.comparisons = _compare(
-            Chatbot(load_checkpoint(base, device=device), device),
-            Chatbot(tuned, device),
-            prompts,
-            stop,
-        )
-        # A model version is for chatting; the optimizer state (twice the weights) is not kept.
-        (partial / OPTIMIZER_FILE).unlink(missing_ok=True)
-        if stop():
-            raise _Cancelled
         if out.exists():
             raise ConfigError(f"{out} appeared while fine-tuning: the new model was not saved")
+        record = {
+            "corpus": checkpoint.record.get("corpus", corpus),
+            "finetune": {"parent": str(base), **data, "config": asdict(config)},
+        }
+        save_checkpoint(
+            partial, model=checkpoint.model, tokenizer=checkpoint.tokenizer, record=record,
+            weights_dtype=_stored_dtype(base),
+        )  # fmt: skip
         os.rename(partial, out)
         _fsync_dir(out.parent)
         result.status, result.out_dir = "succeeded", out
+        _measure_after(result, base, out, heldout or [p.example for p in training], taught,
+                       measured, config, device, emit, stop)  # fmt: skip
     except _Cancelled:
         result.status, result.out_dir = "cancelled", None
         return result
@@ -292,6 +549,53 @@ def finetune(
             discard_partial(out)
         result.seconds = time.monotonic() - started
     return result
+
+
+def _measure_after(
+    result: FinetuneResult,
+    base: Path,
+    out: Path,
+    prompts_from: Sequence[Example],
+    taught: Sequence[Example],
+    measured: Sequence[Sequence[EncodedExample]],
+    config: FinetuneConfig,
+    device: torch.device,
+    emit: ProgressCallback,
+    stop: Callable[[], bool],
+) -> None:
+    """The saved model's figures; a failure here is noted in `result.problems`, never fatal."""
+    try:
+        emit({"event": "status", "message": "Measuring the new model…"})
+        tuned = load_checkpoint(out, device=device)
+        result.after = _figures(tuned.model, measured, device, stop)
+        emit({"event": "status", "message": "Checking what it learned…"})
+        bot = Chatbot(tuned, device)
+        share, result.recall = taught_recall(bot, taught[: config.recall_examples], stop)
+        result.after["taught_recall"] = share
+        emit({"event": "status", "message": "Comparing replies…"})
+        unique = {example.context: example for example in prompts_from}
+        result.data["comparisons_from"] = "heldout" if result.data["heldout_pairs"] else "training"
+        result.comparisons = _compare(
+            Chatbot(load_checkpoint(base, device=device), device),
+            bot,
+            list(unique.values())[: config.comparisons],
+            stop,
+        )
+    except _Cancelled:
+        raise
+    except Exception as error:  # the model is saved; say what could not be measured
+        result.problems.append(f"measuring the new model failed: {type(error).__name__}: {error}")
+        emit({"event": "status", "message": result.problems[-1]})
+
+
+def _stored_dtype(model_dir: Path) -> torch.dtype:
+    """The dtype the base model's weights are stored in (the new version keeps it)."""
+    try:
+        name = json.loads((model_dir / "config.json").read_text()).get("weights_dtype")
+    except (OSError, ValueError):
+        name = None
+    dtype = getattr(torch, name, None) if isinstance(name, str) else None
+    return dtype if dtype in (torch.float16, torch.bfloat16) else torch.float32
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,4 +1,5 @@
-"""engine.finetune: the held-out split, replay, path checks, and a run that succeeds or stops."""
+"""engine.finetune: which pairs train, weighting, replay, path checks, the guard, and a run that
+learns what it was taught, stops cleanly, or keeps its model when measuring fails."""
 
 from __future__ import annotations
 
@@ -8,18 +9,35 @@ from pathlib import Path
 import pytest
 import torch
 
+import engine.finetune as finetune_module
+from engine.batching import collate, encode_examples
 from engine.checkpoint import load_checkpoint
 from engine.data import Example
 from engine.errors import ConfigError
 from engine.finetune import (
     FinetuneConfig,
+    FinetuneResult,
+    SavedPair,
+    _weighted_loss,
     check_paths,
+    dedupe,
     finetune,
+    key_words,
+    recalled,
     replay_examples,
     split_heldout,
+    split_pairs,
 )
 
 PHRASE = "purple elephants dance at midnight"
+# Questions the tiny model has never seen, each corrected once (one per conversation).
+FACTS = [
+    ("which planet do you like?", "saturn."),
+    ("do you have a pet?", "an elephant."),
+    ("where were you born?", "in lisbon."),
+    ("what is your job?", "a lighthouse keeper."),
+    ("can you swim?", "like a fish."),
+]
 
 
 def examples(conversations: int, per_conversation: int = 2) -> list[Example]:
@@ -27,6 +45,13 @@ def examples(conversations: int, per_conversation: int = 2) -> list[Example]:
         Example(("hello", f"turn {turn}"), PHRASE, conversation=f"c{index}")
         for index in range(conversations)
         for turn in range(per_conversation)
+    ]
+
+
+def taught_pairs() -> list[SavedPair]:
+    return [
+        SavedPair(Example((question,), answer, conversation=f"fact{index}"), "corrected")
+        for index, (question, answer) in enumerate(FACTS)
     ]
 
 
@@ -44,30 +69,92 @@ def test_heldout_split_is_by_conversation_deterministic_and_about_ten_percent():
     assert held_keys.isdisjoint(example.conversation for example in train)
     assert 15 <= len(held_keys) <= 45  # ~10% of 300
     assert split_heldout(examples(300)) == (train, heldout)
-    # More conversations never move an old one to the other side.
     _, heldout_more = split_heldout(examples(400))
     assert held_keys <= {example.conversation for example in heldout_more}
 
 
-@pytest.mark.parametrize("conversations", [2, 3, 5])
-def test_a_few_conversations_still_hold_one_out_and_train_on_the_rest(conversations: int):
-    train, heldout = split_heldout(examples(conversations))
-    assert len({example.conversation for example in heldout}) >= 1
-    assert len({example.conversation for example in train}) >= 1
+def test_corrections_are_all_trained_on_and_held_out_prompts_are_new():
+    corrections = [
+        SavedPair(Example((f"question {i}",), f"answer {i}", f"c{i}"), "corrected")
+        for i in range(40)
+    ]
+    liked = [
+        SavedPair(Example((f"question {i % 5}",), f"liked {i}", f"l{i}"), "liked")
+        for i in range(40)
+    ]
+    liked += [SavedPair(Example((f"other {i}",), "ok", f"o{i}"), "liked") for i in range(60)]
+    training, heldout = split_pairs([*corrections, *liked])
+    assert all(pair in training for pair in corrections)  # not one correction is held out
+    assert heldout, "liked replies of other conversations are held out"
+    training_prompts = {pair.example.context[-1] for pair in training}
+    assert all(example.context[-1] not in training_prompts for example in heldout)
+    assert all(example.context[-1].startswith("other") for example in heldout)
 
 
-def test_a_single_conversation_is_all_training():
-    train, heldout = split_heldout(examples(1))
-    assert heldout == [] and len(train) == 2
+def test_the_same_context_and_response_count_once():
+    pair = SavedPair(Example(("Hi there!",), "Hello."), "corrected")
+    copy = SavedPair(Example(("hi there",), "hello"), "liked")  # an imported copy, say
+    other = SavedPair(Example(("hi there",), "hello, friend"), "liked")
+    assert dedupe([pair, copy, other]) == [pair, other]
 
 
-def test_replay_draws_the_same_examples_every_time():
+def test_weights_rank_corrections_above_liked_above_own_turns():
+    config = FinetuneConfig()
+    assert config.weight_of("corrected") > config.weight_of("liked") > config.weight_of("user")
+
+
+def test_the_loss_weighs_each_example_by_its_weight(tiny_bot):
+    model, tokenizer, model_config = tiny_bot.model, tiny_bot.tokenizer, tiny_bot.config
+    encoded = encode_examples(
+        [Example(("hi",), "hello! nice to meet you."), Example(("how are you?",), PHRASE)],
+        tokenizer,
+        model_config,
+    )
+    batch = collate(encoded, [0, 1], torch.device("cpu"))
+    model.eval()
+    with torch.no_grad():
+        plain = _weighted_loss(model, batch, torch.tensor([1.0, 1.0]))
+        doubled = _weighted_loss(model, batch, torch.tensor([2.0, 1.0]))
+        first = collate(encoded, [0], torch.device("cpu"))
+        first_sum = float(_weighted_loss(model, first, torch.tensor([1.0]))) * len(encoded[0][1])
+        mean = float(model.loss(*batch_args(batch)))
+    tokens = len(encoded[0][1]) + len(encoded[1][1])
+    assert float(plain) == pytest.approx(mean, rel=1e-5)
+    assert float(doubled) == pytest.approx(float(plain) + first_sum / tokens, rel=1e-4)
+
+
+def batch_args(batch):
+    return batch.src, batch.src_lengths, batch.target_in, batch.target_out
+
+
+def test_replay_draws_the_same_examples_for_a_seed():
     pool = examples(50)
     first = replay_examples(pool, 30, seed=0)
     assert first == replay_examples(pool, 30, seed=0)
+    assert first != replay_examples(pool, 30, seed=1)  # another epoch, other examples
     assert len(first) == len(set(first)) == 30
     assert replay_examples(pool, 1000) == pool
     assert replay_examples(pool, 0) == [] and replay_examples([], 5) == []
+
+
+def test_taught_recall_counts_the_key_content_words():
+    assert key_words("my name is ada.", "what's your name?") == {"ada"}
+    assert recalled("hi, my name is Ada!", "my name is ada.", "what's your name?")
+    assert not recalled("my name is my name.", "my name is ada.", "what's your name?")
+    assert recalled("a cat called pixel", "yes, a cat called pixel.", "do you have any pets?")
+    assert not recalled("a cat", "yes, a cat called pixel.", "do you have any pets?")
+
+
+def test_the_forgetting_flag():
+    def result(before: float | None, after: float | None) -> FinetuneResult:
+        return FinetuneResult("succeeded", None, {}, {"valid_perplexity": before},
+                              {"valid_perplexity": after})  # fmt: skip
+
+    assert result(100.0, 102.9).forgetting == pytest.approx(0.029)
+    assert not result(100.0, 102.9).flagged(0.03)
+    assert result(100.0, 103.1).flagged(0.03)
+    assert not result(100.0, 90.0).flagged(0.03)
+    assert result(100.0, None).flagged(0.03)  # not measured: not trusted either
 
 
 def test_the_output_must_be_new_and_outside_the_base(tmp_path: Path, tiny_model_dir: Path):
@@ -86,22 +173,31 @@ def test_config_is_validated_and_small_data_gets_smaller_batches():
         FinetuneConfig(replay=-1)
     with pytest.raises(ConfigError):
         FinetuneConfig(learning_rate=0)
+    with pytest.raises(ConfigError):
+        FinetuneConfig(weight_user=0)
     config = FinetuneConfig(batch_tokens=1200, min_batches=8)
-    assert config.train_config(800).batch_tokens == 100
-    assert config.train_config(10**6).batch_tokens == 1200
-    assert config.train_config(10).batch_tokens == 64
+    assert config.batch_tokens_for(800) == 100
+    assert config.batch_tokens_for(10**6) == 1200
+    assert config.batch_tokens_for(10) == 64
 
 
-def test_finetune_writes_a_new_model_and_only_reads_the_base(
+SMALL = {"replay": 4.0, "original_valid_examples": 40, "select_valid_examples": 40}
+
+
+def test_finetune_learns_the_corrections_and_only_reads_the_base(
     tmp_path: Path, tiny_model_dir: Path, small_corpus: Path
 ):
     before = hashes(tiny_model_dir)
     events: list[dict] = []
+    blank = SavedPair(Example(("what is your name?",), "   "), "corrected")
     result = finetune(
         base_dir=tiny_model_dir,
         out_dir=tmp_path / "tuned",
-        examples=examples(30, 1),
-        config=FinetuneConfig(epochs=3, comparisons=2),
+        pairs=[*taught_pairs(), *taught_pairs(), blank],  # an imported copy, a blank text
+        # The tiny model's perplexity is ~1.1: any learning moves it more than the real guard.
+        config=FinetuneConfig(
+            epochs=30, eval_every=10, learning_rate=1e-2, max_forgetting=0.5, **SMALL
+        ),
         device=torch.device("cpu"),
         replay_corpus=str(small_corpus),
         on_progress=events.append,
@@ -109,12 +205,16 @@ def test_finetune_writes_a_new_model_and_only_reads_the_base(
     assert result.status == "succeeded" and result.out_dir == tmp_path / "tuned"
     assert hashes(tiny_model_dir) == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["tuned"]  # no partial left
-    assert result.after["heldout_perplexity"] < result.before["heldout_perplexity"]
-    assert result.data["replay_examples"] == round(0.5 * result.data["train_pairs"])
-    assert len(result.comparisons) == 1  # every held-out prompt is the same: shown once
+    assert result.data["train_pairs"] == result.data["taught_pairs"] == len(FACTS)
+    assert result.data["duplicates_skipped"] == len(FACTS) and result.data["empty_skipped"] == 1
+    assert result.data["heldout_pairs"] == 0  # corrections are never held out
+    assert result.after["taught_recall"] >= 0.8, result.recall
+    assert len(result.recall) == len(FACTS)
+    assert result.before["valid_perplexity"] and result.after["valid_perplexity"]
     assert load_checkpoint(result.out_dir).record["finetune"]["parent"] == str(tiny_model_dir)
     names = [event["event"] for event in events]
     assert names.index("data") < names.index("baseline") < names.index("start")
+    assert names.count("eval") == 3  # every 10 epochs: the state kept is chosen among them
 
 
 def test_a_stop_request_writes_nothing(tmp_path: Path, tiny_model_dir: Path, small_corpus: Path):
@@ -122,12 +222,32 @@ def test_a_stop_request_writes_nothing(tmp_path: Path, tiny_model_dir: Path, sma
     result = finetune(
         base_dir=tiny_model_dir,
         out_dir=tmp_path / "tuned",
-        examples=examples(30, 1),
-        config=FinetuneConfig(epochs=50),
+        pairs=taught_pairs(),
+        config=FinetuneConfig(epochs=50, eval_every=1, **SMALL),
         device=torch.device("cpu"),
         replay_corpus=str(small_corpus),
         on_progress=lambda event: seen.append(event["event"]),
-        should_stop=lambda: "eval" in seen,  # after a best model was saved into the partial dir
+        should_stop=lambda: "eval" in seen,
     )
     assert result.status == "cancelled" and result.out_dir is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failure_after_training_keeps_the_finished_model(
+    tmp_path: Path, tiny_model_dir: Path, small_corpus: Path, monkeypatch: pytest.MonkeyPatch
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the comparison broke")
+
+    monkeypatch.setattr(finetune_module, "taught_recall", broken)
+    result = finetune(
+        base_dir=tiny_model_dir,
+        out_dir=tmp_path / "tuned",
+        pairs=taught_pairs(),
+        config=FinetuneConfig(epochs=2, eval_every=1, **SMALL),
+        device=torch.device("cpu"),
+        replay_corpus=str(small_corpus),
+    )
+    assert result.status == "succeeded" and (tmp_path / "tuned" / "model.safetensors").is_file()
+    assert "the comparison broke" in result.problems[0]
+    assert load_checkpoint(tmp_path / "tuned").config == load_checkpoint(tiny_model_dir).config
