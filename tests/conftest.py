@@ -32,6 +32,21 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SMALL_CORPUS = FIXTURES / "small_corpus.jsonl"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda"),
+        help="device for the engine tests that take `engine_device` (bench/gpu_check.sh: cuda)",
+    )
+
+
+@pytest.fixture(scope="session")
+def engine_device(request: pytest.FixtureRequest) -> torch.device:
+    """The device `--device` selects (cpu by default) for the engine tests that train."""
+    return torch.device(request.config.getoption("--device"))
+
+
 @pytest.fixture(scope="session")
 def small_corpus() -> Path:
     """The interchange-format corpus the tiny model is trained on (376 examples, 110 chats)."""

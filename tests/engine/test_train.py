@@ -24,8 +24,10 @@ FAST = {"batch_tokens": 1000, "learning_rate": 1e-2}  # ~14 steps an epoch on th
 
 
 class Data:
-    def __init__(self, tokenizer: Tokenizer, config: ModelConfig, splits: Any) -> None:
-        self.tokenizer, self.config = tokenizer, config
+    def __init__(
+        self, tokenizer: Tokenizer, config: ModelConfig, splits: Any, device: torch.device
+    ) -> None:
+        self.tokenizer, self.config, self.device = tokenizer, config, device
         self.train: list[EncodedExample] = encode_examples(splits.train, tokenizer, config)
         self.valid: list[EncodedExample] = encode_examples(splits.valid, tokenizer, config)
 
@@ -35,10 +37,11 @@ class Data:
 
 
 @pytest.fixture(scope="module")
-def data(tiny_model_dir: Path, small_corpus: Path) -> Data:
+def data(tiny_model_dir: Path, small_corpus: Path, engine_device: torch.device) -> Data:
     tokenizer = Tokenizer.load(tiny_model_dir / "tokenizer.model")
     config = preset("tiny", vocab_size=tokenizer.vocab_size)
-    return Data(tokenizer, config, load_splits(str(small_corpus), context_turns=3))
+    splits = load_splits(str(small_corpus), context_turns=3)
+    return Data(tokenizer, config, splits, engine_device)
 
 
 def run(data: Data, model: Seq2Seq, out_dir: Path | None = None, **kwargs: Any) -> tuple:
@@ -46,7 +49,7 @@ def run(data: Data, model: Seq2Seq, out_dir: Path | None = None, **kwargs: Any) 
     options = {"resume", "optimizer_state", "should_stop"}
     config = TrainConfig(**{**FAST, **{k: v for k, v in kwargs.items() if k not in options}})
     result = train(
-        model, data.tokenizer, data.train, data.valid, config, out_dir=out_dir, device=CPU,
+        model, data.tokenizer, data.train, data.valid, config, out_dir=out_dir, device=data.device,
         on_progress=events.append, **{k: v for k, v in kwargs.items() if k in options},
     )  # fmt: skip
     return result, events
@@ -54,9 +57,9 @@ def run(data: Data, model: Seq2Seq, out_dir: Path | None = None, **kwargs: Any) 
 
 def test_training_lowers_validation_perplexity(data: Data, tmp_path: Path) -> None:
     model = data.fresh_model()
-    before = evaluate_perplexity(model, data.valid, device=CPU)["perplexity"]
+    before = evaluate_perplexity(model, data.valid, device=data.device)["perplexity"]
     result, events = run(data, model, tmp_path / "model", epochs=3)
-    after = evaluate_perplexity(model, data.valid, device=CPU)["perplexity"]
+    after = evaluate_perplexity(model, data.valid, device=data.device)["perplexity"]
     assert before > 100  # about the vocabulary size: a fresh model guesses
     assert after < before / 3
     assert result.stopped_by == "epochs" and result.epochs_completed == 3
