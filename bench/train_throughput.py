@@ -18,12 +18,26 @@ matmul rate (the best short burst), `fraction_of_sustained_matmul` by the rate o
 for as long as a training step (the fair yardstick while another job shares the cores).
 
     python bench/train_throughput.py [--batches 30] [--batch-tokens 6000] [--threads 1]
+
+With `--processes N`, instead: `engine.train.train` itself on one process against a DDP run
+of it on N processes (`engine.distributed`, gloo on the CPU, NCCL on CUDA), one thread each,
+`--minutes` of training per side. Same model (the same initial weights), same list of batches
+(the DDP run takes them N at a time, one per rank: its global batch is N batches); tokens/s
+are what `train` reports (source + target tokens of every rank over wall time, collation and
+the gradient all-reduce included). Prints single_tokens_per_s, ddp_tokens_per_s and
+ddp_speedup. `--processes 1 --device cuda` times the single side alone on the GPU (bf16
+autocast, as `train` runs there).
+
+    python bench/train_throughput.py --processes 2 [--minutes 1] [--device cpu]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -33,12 +47,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from bench._machine import machine_figures, matmul_gflops, sustained_matmul_gflops
-from engine.batching import Batch, collate, encode_examples, make_batches
+from engine.batching import Batch, EncodedExample, collate, encode_examples, make_batches
 from engine.config import ModelConfig, preset
 from engine.data import read_chitchat, split_examples
+from engine.device import resolve_device
+from engine.distributed import process_group
 from engine.model import Seq2Seq
 from engine.tokenizer import Tokenizer
-from engine.train import TrainConfig, training_loss
+from engine.train import TrainConfig, train, training_loss
 
 
 def forward_flops(config: ModelConfig, batch: Batch) -> float:
@@ -76,16 +92,21 @@ def forward_flops(config: ModelConfig, batch: Batch) -> float:
     )
 
 
-def chitchat_batches(config: ModelConfig, count: int, batch_tokens: int) -> tuple[list[Batch], int]:
-    """`count` training batches of chitchat, encoded with a 4,000-piece BPE tokenizer."""
+def chitchat_encoded(config: ModelConfig) -> tuple[list[EncodedExample], int]:
+    """20,000 chitchat training examples, encoded with a 4,000-piece BPE tokenizer."""
     conversations = read_chitchat()
     texts = [turn for conversation in conversations[:600] for turn in conversation.turns]
     tokenizer = Tokenizer.train(texts, vocab_size=config.vocab_size, model_type="bpe")
     examples = split_examples(conversations, context_turns=config.context_turns)["train"]
-    encoded = encode_examples(examples[:20_000], tokenizer, config)
+    return encode_examples(examples[:20_000], tokenizer, config), tokenizer.vocab_size
+
+
+def chitchat_batches(config: ModelConfig, count: int, batch_tokens: int) -> tuple[list[Batch], int]:
+    """`count` training batches of chitchat, encoded with a 4,000-piece BPE tokenizer."""
+    encoded, vocab = chitchat_encoded(config)
     order = make_batches(encoded, max_tokens=batch_tokens, shuffle=True, seed=0)
     cpu = torch.device("cpu")
-    return [collate(encoded, indices, cpu) for indices in order[:count]], tokenizer.vocab_size
+    return [collate(encoded, indices, cpu) for indices in order[:count]], vocab
 
 
 def train_step(
@@ -125,6 +146,79 @@ def time_split(
     return {name: round(value / whole, 3) for name, value in totals.items()}
 
 
+def timed_training(
+    config: ModelConfig,
+    encoded: list[EncodedExample],
+    train_config: TrainConfig,
+    device_name: str,
+    rank: int = 0,
+    processes: int = 1,
+    port: int = 0,
+) -> float:
+    """`train` for the time budget on this process (one rank of `processes`): its tokens/s."""
+    if processes > 1:
+        os.environ.update(
+            RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(processes),
+            MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+        )  # fmt: skip
+    torch.set_num_threads(1)
+    with process_group(resolve_device(device_name)) as group:
+        torch.manual_seed(0)
+        model = Seq2Seq(config)
+        result = train(
+            model, None, encoded, encoded[:8], train_config, out_dir=None,  # type: ignore[arg-type]
+            device=group.device if group else resolve_device(device_name), group=group,
+        )  # fmt: skip
+    return result.tokens_per_second
+
+
+def _rank(
+    rank: int,
+    queue: multiprocessing.SimpleQueue,
+    shared: tuple[ModelConfig, list[EncodedExample], TrainConfig, str],
+    processes: int,
+    port: int,
+) -> None:
+    rate = timed_training(*shared, rank=rank, processes=processes, port=port)
+    if rank == 0:
+        queue.put(rate)
+
+
+def ddp_comparison(args: argparse.Namespace) -> dict[str, object]:
+    """One process against `args.processes` DDP processes, the same batches, one thread each."""
+    config = preset(args.preset)
+    encoded, vocab = chitchat_encoded(config)
+    config = preset(args.preset, vocab_size=vocab)
+    train_config = TrainConfig(
+        epochs=100, batch_tokens=args.batch_tokens, max_minutes=args.minutes, patience=10**6
+    )
+    result: dict[str, object] = {
+        "model": args.preset, "batch_tokens": args.batch_tokens, "minutes_per_side": args.minutes,
+        "processes": args.processes, "threads_per_process": 1, "device": args.device,
+    }  # fmt: skip
+    single = timed_training(config, encoded, train_config, args.device)
+    result["single_tokens_per_s"] = round(single, 1)
+    if args.processes > 1:
+        context = multiprocessing.get_context("spawn")
+        queue = context.SimpleQueue()
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        shared = (config, encoded, train_config, args.device)
+        ranks = [
+            context.Process(target=_rank, args=(rank, queue, shared, args.processes, port))
+            for rank in range(args.processes)
+        ]
+        for process in ranks:
+            process.start()
+        for process in ranks:
+            process.join()
+        ddp = queue.get()
+        result.update(ddp_tokens_per_s=round(ddp, 1), ddp_speedup=round(ddp / single, 3))
+    result["load_average_1m_after"] = round(os.getloadavg()[0], 2)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=30)
@@ -132,7 +226,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating timed passes per way")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--preset", default="small")
+    parser.add_argument(
+        "--processes", type=int, help="compare 1 process with N DDP processes (see above)"
+    )
+    parser.add_argument("--minutes", type=float, default=1.0, help="training time per side")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     args = parser.parse_args()
+    if args.processes:
+        print(json.dumps(ddp_comparison(args), indent=2))
+        return
     torch.set_num_threads(args.threads)
     config = preset(args.preset)
     batches, vocab = chitchat_batches(config, args.batches, args.batch_tokens)
