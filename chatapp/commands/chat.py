@@ -30,6 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--conversation", type=int, help="continue this stored conversation")
     parser.add_argument("--json", action="store_true", help="print one JSON object per reply")
     parser.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none")
+    parser.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="with --db: do not answer from the corrections saved there",
+    )
     add_decoding_options(parser, default_preset="balanced")
     parser.set_defaults(handler=run_chat)
 
@@ -44,6 +49,7 @@ def reply_json(reply: Reply) -> str:
             "first_token_ms": reply.first_token_ms,
             "total_ms": reply.total_ms,
             "tokens": len(reply.tokens),
+            "memory": reply.memory.describe() if reply.memory is not None else None,
         },
         ensure_ascii=False,
     )
@@ -93,6 +99,8 @@ def chat_loop(
                 )
                 continue
         history.append(text)
+        if recorder and not getattr(args, "no_memory", False):
+            _refresh_memory(bot, recorder)
         try:
             reply = bot.reply(history, config)
         except EngineError as error:
@@ -108,6 +116,21 @@ def chat_loop(
                 print(f"error: the reply could not be saved: {error}", file=sys.stderr)
         stdout.write((reply_json(reply) if args.json else f"bot> {reply.text}") + "\n")
         stdout.flush()
+
+
+def _refresh_memory(bot: Chatbot, recorder: StoreRecorder) -> None:
+    """The corrections saved in the database so far (by the app too) answer matching turns."""
+    from chatapp.correction_memory import to_corrections
+    from engine.memory import CorrectionMemory
+
+    try:
+        corrections = to_corrections(recorder.store.corrections())
+    except StoreError as error:
+        print(f"note: the saved corrections could not be read: {error}", file=sys.stderr)
+        return
+    if bot.memory is None:
+        bot.memory = CorrectionMemory()
+    bot.memory.update(corrections)
 
 
 def _open_recorder(args: argparse.Namespace, bot: Chatbot) -> StoreRecorder | None:

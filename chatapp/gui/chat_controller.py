@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from chatapp.correction_memory import to_corrections
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.message_model import MessageListModel
 from chatapp.replies import reply_fields
@@ -70,6 +71,7 @@ class ChatController(QObject):
         self._active: ActiveRequest | None = None
         self.model_ready = False
         self.model_version_id: int | None = None
+        self.memory_enabled = True  # saved corrections answer matching turns at once
         self.attention_cache: dict[int, tuple[list[str], list[str], list[list[float]]]] = {}
         engine.token_generated.connect(self._on_token)
         engine.reply_finished.connect(self._on_finished)
@@ -170,11 +172,23 @@ class ChatController(QObject):
                 self.messages.take_first_queued()
             self.messages.append_record(record)
             self.messages.begin_reply()
-        request_id = self.engine.generate(history, self._config())
+        request_id = self._generate(history)
         self._active = ActiveRequest(request_id, "reply", turn.conversation_id)
         self.busy_changed.emit(True)
         self.conversations_changed.emit()
         return True
+
+    def _generate(self, history: list[str]) -> int:
+        """Ask for a reply; the worker first gets the corrections saved up to now (the memory
+        works the moment a correction is saved, whatever saved it)."""
+        records = []
+        if self.memory_enabled:
+            try:
+                records = self.store.corrections()
+            except StoreError:
+                records = []  # the reply matters more than the memory
+        self.engine.set_corrections(to_corrections(records))
+        return self.engine.generate(history, self._config())
 
     def stop(self) -> None:
         if self._active is not None:
@@ -198,7 +212,7 @@ class ChatController(QObject):
             self.error.emit("There is no bot reply to regenerate yet.")
             return False
         history = self.store.history(record.conversation_id, upto_position=record.position)
-        request_id = self.engine.generate(history, self._config())
+        request_id = self._generate(history)
         self._active = ActiveRequest(request_id, "regenerate", record.conversation_id, record.id)
         self.messages.mark_regenerating(record.position)
         self.busy_changed.emit(True)
@@ -220,7 +234,7 @@ class ChatController(QObject):
             return False
         self.open_conversation(record.conversation_id)
         self.messages.begin_reply()
-        request_id = self.engine.generate(history, self._config())
+        request_id = self._generate(history)
         self._active = ActiveRequest(request_id, "reply", record.conversation_id)
         self.busy_changed.emit(True)
         self.conversations_changed.emit()
@@ -245,6 +259,8 @@ class ChatController(QObject):
         if reply is not None and reply.text.strip():
             try:
                 fields = reply_fields(reply, self.model_version_id)
+                if reply.memory is not None:  # shown by Details…
+                    fields["decoding"] = {**fields["decoding"], "memory": reply.memory.describe()}
                 if active.kind == "regenerate" and active.message_id is not None:
                     record = self.store.add_alternative(active.message_id, reply.text, **fields)
                 else:

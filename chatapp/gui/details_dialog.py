@@ -23,6 +23,27 @@ from chatapp.gui.attention_view import AttentionView
 from chatapp.store.records import MessageRecord
 
 
+def memory_lines(decoding: object) -> list[str]:
+    """What Details… says about a reply that a saved correction gave (or offered)."""
+    memory = decoding.get("memory") if isinstance(decoding, dict) else None
+    if not isinstance(memory, dict):
+        return []
+    prompt, when = str(memory.get("prompt", "")), str(memory.get("when", "") or "—")
+    similarity = memory.get("similarity")
+    how = (
+        "the same words"
+        if memory.get("exact")
+        else f"a similar turn (similarity {similarity:.2f})"
+        if isinstance(similarity, (int, float))
+        else "a similar turn"
+    )
+    if memory.get("chosen"):
+        first = f"From your correction: you taught this reply for “{prompt}”"
+    else:
+        first = f"Your correction for “{prompt}” matched, but the model's own reply scored higher"
+    return [f"{first} ({how}; the reply you corrected is from {when}).", ""]
+
+
 class DetailsDialog(QDialog):
     alternative_picked = Signal(int, str)  # message id, the n-best text to use as the reply
 
@@ -39,6 +60,7 @@ class DetailsDialog(QDialog):
         info.setObjectName("detailsText")
         timings = record.timings or {}
         lines = [
+            *memory_lines(record.decoding),
             f"Model version: {version_name}",
             f"Seed: {record.seed if record.seed is not None else '—'}",
             f"Stopped by the user: {'yes' if record.stopped else 'no'}",

@@ -25,6 +25,7 @@ class EngineClient(QObject):
     _load_requested = Signal(str)
     _generate_requested = Signal(int, list, object)
     _explain_requested = Signal(int, list, str)
+    _corrections_changed = Signal(object)
 
     def __init__(self, *, device: str = "auto", quantize: str = "none") -> None:
         super().__init__()
@@ -39,6 +40,7 @@ class EngineClient(QObject):
         self._load_requested.connect(self._worker.load_model)
         self._generate_requested.connect(self._worker.generate)
         self._explain_requested.connect(self._worker.explain)
+        self._corrections_changed.connect(self._worker.set_corrections)
         self._worker.attention_ready.connect(self.attention_ready)
         self._worker.model_loaded.connect(self.model_loaded)
         self._worker.model_load_failed.connect(self.model_load_failed)
@@ -53,6 +55,11 @@ class EngineClient(QObject):
 
     def load_model(self, directory: str | None) -> None:
         self._load_requested.emit(directory or "")
+
+    def set_corrections(self, corrections: list) -> None:
+        """The saved corrections (`engine.memory.Correction`s) that replies consult, in order
+        before any generation asked for after this call."""
+        self._corrections_changed.emit(list(corrections))
 
     def generate(self, history: list[str], config: DecodeConfig) -> int:
         request_id = next(self._ids)

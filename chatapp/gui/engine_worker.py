@@ -20,6 +20,7 @@ from engine.errors import EngineError
 
 if TYPE_CHECKING:
     from engine import Chatbot, Reply
+    from engine.memory import Correction, CorrectionMemory
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class EngineWorker(QObject):
         self._device = device
         self._quantize = quantize
         self._bot: Chatbot | None = None  # set in the engine thread by load_model
+        self._memory: CorrectionMemory | None = None  # saved corrections, kept across models
         self._cancelled: set[int] = set()
         self._lock = threading.Lock()
         self._shutting_down = threading.Event()
@@ -82,8 +84,20 @@ class EngineWorker(QObject):
         except Exception as error:  # a broken model must not take the app down
             self.model_load_failed.emit(f"could not load the model: {error}")
             return
+        bot.memory = self._memory
         self._bot = bot
         self.model_loaded.emit(info)
+
+    @Slot(object)
+    def set_corrections(self, corrections: list[Correction]) -> None:
+        """The saved corrections the replies consult (an empty list: the memory is off)."""
+        from engine.memory import CorrectionMemory
+
+        if self._memory is None:
+            self._memory = CorrectionMemory()
+            if self._bot is not None:
+                self._bot.memory = self._memory
+        self._memory.update(corrections)
 
     @Slot(int, list, object)
     def generate(self, request_id: int, history: list[str], config: DecodeConfig) -> None:

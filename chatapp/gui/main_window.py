@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from chatapp import APP_NAME
+from chatapp.correction_memory import SETTING_KEY as MEMORY_SETTING
 from chatapp.gui.banner import Banner
 from chatapp.gui.chat_controller import ChatController
 from chatapp.gui.composer import Composer
@@ -221,6 +222,16 @@ class MainWindow(QMainWindow):
         for theme in ("system", "light", "dark"):
             self._action(theme_menu, theme.capitalize(), lambda _=False, t=theme: self.set_theme(t))
         settings_menu.addAction(self.decoding_dock.toggleViewAction())
+        self.memory_action = QAction("Answer from my &corrections at once", self)
+        self.memory_action.setCheckable(True)
+        self.memory_action.setToolTip(
+            "When you send a turn whose reply you once corrected, answer with your correction "
+            "at once (Details… says so), without waiting for a fine-tune."
+        )
+        self.memory_action.setChecked(QSettings().value(MEMORY_SETTING, True, type=bool))
+        self.memory_action.toggled.connect(self.set_memory_enabled)
+        self.controller.memory_enabled = self.memory_action.isChecked()
+        settings_menu.addAction(self.memory_action)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About", self.show_about)
 
@@ -512,6 +523,10 @@ class MainWindow(QMainWindow):
         apply_font_size(size)
         QSettings().setValue("ui/font_size", size)
         self.chat_view.scheduleDelayedItemsLayout()
+
+    def set_memory_enabled(self, enabled: bool) -> None:
+        QSettings().setValue(MEMORY_SETTING, enabled)
+        self.controller.memory_enabled = enabled
 
     def set_theme(self, theme: str) -> None:
         apply_theme(theme)

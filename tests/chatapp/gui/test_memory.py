@@ -1,0 +1,49 @@
+"""Corrections answer at once in the window: the taught reply, its Details…, the switch."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QPlainTextEdit
+
+from chatapp.correction_memory import SETTING_KEY
+from tests.chatapp.gui.helpers import send_and_wait
+
+TAUGHT = "my name is ada, and i keep a lighthouse."
+
+
+def test_a_saved_correction_answers_the_same_turn_in_a_new_conversation(qtbot, window, store):
+    first = send_and_wait(qtbot, window, "what is your name?")
+    assert first.text != TAUGHT
+    window.controller.correct(first.id, TAUGHT)
+    window.new_conversation()
+    reply = send_and_wait(qtbot, window, "What is your name")  # case and "?" do not matter
+    assert reply.text == TAUGHT
+    memory = store.get_message(reply.id).decoding["memory"]
+    assert memory["exact"] and memory["chosen"] and memory["source_id"] == first.id
+    details = window.show_details(store.get_message(reply.id))
+    text = details.findChild(QPlainTextEdit, "detailsText").toPlainText()
+    assert text.startswith("From your correction: you taught this reply for “what is your name?”")
+    assert memory["when"] in text
+    details.close()
+
+
+def test_the_memory_can_be_switched_off_in_the_settings(qtbot, window, store):
+    first = send_and_wait(qtbot, window, "hello")
+    window.controller.correct(first.id, TAUGHT)
+    assert window.memory_action.isChecked()  # on by default
+    window.memory_action.setChecked(False)
+    assert QSettings().value(SETTING_KEY, type=bool) is False
+    window.new_conversation()
+    reply = send_and_wait(qtbot, window, "hello")
+    assert reply.text != TAUGHT and "memory" not in (store.get_message(reply.id).decoding or {})
+    window.memory_action.setChecked(True)
+    window.new_conversation()
+    assert send_and_wait(qtbot, window, "hello").text == TAUGHT
+
+
+def test_an_unrelated_turn_gets_the_model_s_own_reply(qtbot, window, store):
+    first = send_and_wait(qtbot, window, "what is your name?")
+    window.controller.correct(first.id, TAUGHT)
+    window.new_conversation()
+    reply = send_and_wait(qtbot, window, "do you like pizza?")
+    assert reply.text != TAUGHT and "memory" not in (store.get_message(reply.id).decoding or {})
