@@ -25,7 +25,7 @@ class DataPathError(Exception):
 
 def _make_folder(path: Path, what: str) -> None:
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: chats, models, backups
     except FileExistsError:
         raise DataPathError(f"{what} {path} is a file, not a folder") from None
     except NotADirectoryError:

@@ -28,18 +28,23 @@ def copy_database(source: Path, target: Path) -> None:
     """Copy the database at `source` to `target` through the backup API, atomically."""
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
-    reader = sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True)
+    os.close(os.open(partial, os.O_CREAT | os.O_WRONLY, 0o600))  # a copy of private chats
     try:
-        writer = sqlite3.connect(partial)
+        reader = sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True)
         try:
-            reader.backup(writer)
+            writer = sqlite3.connect(partial)
+            try:
+                reader.backup(writer)
+            finally:
+                writer.close()
         finally:
-            writer.close()
-    finally:
-        reader.close()
-    with partial.open("rb") as file:
-        os.fsync(file.fileno())
-    os.replace(partial, target)
+            reader.close()
+        with partial.open("rb") as file:
+            os.fsync(file.fileno())
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk must not leave a stub per launch
+        raise
 
 
 def list_backups(db_path: Path) -> list[tuple[datetime, Path]]:
@@ -62,7 +67,7 @@ def make_backup(
     """Back up `db_path` now, then delete all but the newest `keep` backups."""
     now = now or datetime.now(timezone.utc)
     folder = backup_dir(db_path)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     suffix = f"-{reason}" if reason else ""
     target = folder / f"{db_path.stem}-{now.astimezone(timezone.utc):{_STAMP_FORMAT}}{suffix}.db"
     copy_database(db_path, target)

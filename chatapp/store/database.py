@@ -274,6 +274,9 @@ class Database:
             raise StoreError(f"there is no database at {path}")
         if existed and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
             read_only = True  # open what can be read; writes raise ReadOnlyDatabaseError
+        if not existed and not read_only:
+            # SQLite gives the -wal and -shm files the database file's mode: private chats.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         with translate_errors(path, busy_timeout):
             revision = read_revision(path, busy_timeout) if existed else None
             if revision != head_revision():

@@ -3,8 +3,10 @@ model version per folder, read-only opening, private files (docs/RELIABILITY.md,
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,8 @@ from pathlib import Path
 import pytest
 from alembic import command
 
-from chatapp.store import Store
+from chatapp.paths import models_dir, resolve_db_path
+from chatapp.store import Store, make_backup
 from chatapp.store.database import alembic_config
 from tests.database_checks import integrity
 from tests.robustness.helpers import REPO_ROOT, python_env, spawn
@@ -21,7 +24,8 @@ from tests.robustness.test_bad_files import run_main
 OPEN_AT_ONCE = """
 import sys
 from chatapp.model_versions import ensure_model_version
-from chatapp.store import Store
+from chatapp.paths import models_dir, resolve_db_path
+from chatapp.store import Store, make_backup
 
 print("ready", flush=True)
 sys.stdin.readline()
@@ -124,3 +128,30 @@ def test_export_reads_a_database_in_a_read_only_place_and_writes_nothing_beside_
         assert code == 0, err
     assert not (folder / "backups").exists(), "an export made a backup"
     assert db.read_bytes() == before
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_chats_backups_and_model_versions_are_private_to_their_owner(tmp_path):
+    old_umask = os.umask(0o022)  # the usual default: files 0644, folders 0755
+    try:
+        data_dir = tmp_path / "data"
+        db = resolve_db_path(None, data_dir)
+        with Store.open(db) as store:
+            store.add_user_turn(store.create_conversation().id, "my secret")
+            backup = make_backup(db, reason="test")
+            assert {p.name for p in data_dir.iterdir()} >= {db.name, f"{db.name}-wal"}
+            private_files = [db, Path(f"{db}-wal"), Path(f"{db}-shm"), backup]
+            assert {str(p): oct(mode(p)) for p in private_files} == {
+                str(p): oct(0o600) for p in private_files
+            }
+        other_db = resolve_db_path(str(tmp_path / "elsewhere" / "chat.db"), None)
+        Store.open(other_db).close()
+        versions = models_dir(data_dir)
+        folders = [data_dir, backup.parent, versions, other_db.parent]
+        assert {str(p): oct(mode(p)) for p in folders} == {str(p): oct(0o700) for p in folders}
+        assert mode(other_db) == 0o600
+    finally:
+        os.umask(old_umask)
