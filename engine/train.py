@@ -218,6 +218,7 @@ def train(
         raise ConfigError("no validation examples (the corpus is too small to split)")
     _seed_everything(config.seed)
     model.to(device).train()
+    state = TrainState.resumed(resume)
     run = _Run(
         model=model,
         step_loss=_StepLoss(model, config),
@@ -232,13 +233,12 @@ def train(
         emit=on_progress if on_progress and (group is None or group.is_main) else _ignore,
         stop_requested=should_stop or (lambda: False),
         group=group,
-        total_steps=_steps_per_epoch(train_data, config, group) * config.epochs,
+        total_steps=_total_steps(train_data, config, group.world_size if group else 1, state),
         started=time.monotonic(),
         budget=config.max_minutes * 60 if config.max_minutes else math.inf,
     )
     if group is not None:
         run.step_loss = group.wrap(run.step_loss)
-    state = TrainState.resumed(resume)
     run.emit({"event": "start", "total_steps": run.total_steps, "step": state.step,
               "train_examples": len(train_data), "valid_examples": len(run.valid_subset),
               "world_size": run.world_size})  # fmt: skip
@@ -266,11 +266,17 @@ def _optimizer(
     return optimizer
 
 
-def _steps_per_epoch(
-    data: Sequence[EncodedExample], config: TrainConfig, group: ProcessGroup | None
+def _total_steps(
+    data: Sequence[EncodedExample], config: TrainConfig, world_size: int, state: TrainState
 ) -> int:
+    """Steps done plus steps to go at `world_size` batches a step (a run resumed on another
+    number of processes takes its steps at the new rate)."""
+    if state.epoch >= config.epochs:
+        return state.step
     batches = len(make_batches(data, max_tokens=config.batch_tokens, shuffle=False))
-    return math.ceil(batches / (group.world_size if group else 1))
+    this_epoch = math.ceil(max(batches - state.batch_in_epoch, 0) / world_size)
+    later = math.ceil(batches / world_size) * max(config.epochs - state.epoch - 1, 0)
+    return state.step + this_epoch + later
 
 
 def _train_epoch(run: _Run, state: TrainState) -> None:

@@ -17,12 +17,12 @@ from typing import Any, cast
 import pytest
 import torch
 
-from engine.batching import encode_examples
+from engine.batching import encode_examples, make_batches
 from engine.checkpoint import load_checkpoint
 from engine.config import preset
 from engine.distributed import TIMEOUT_VARIABLE, PeerLostError, process_group
 from engine.model import Seq2Seq
-from engine.pipeline import load_splits
+from engine.pipeline import load_splits, pretrain
 from engine.tokenizer import EOS_ID, Tokenizer
 from engine.train import TrainConfig, evaluate_perplexity, train
 
@@ -166,6 +166,16 @@ def test_two_process_run_writes_one_checkpoint_that_loads_and_evaluates(
     test = encode_examples(splits.test, checkpoint.tokenizer, checkpoint.config)
     perplexity = evaluate_perplexity(checkpoint.model, test, device=CPU)["perplexity"]
     assert 1.0 < perplexity < checkpoint.config.vocab_size
+
+    # One process goes on from it: the same format, and an epoch is all the batches again.
+    train_data = encode_examples(splits.train, checkpoint.tokenizer, checkpoint.config)
+    per_epoch = len(make_batches(train_data, max_tokens=1000, shuffle=False))
+    resumed = pretrain(
+        corpus=str(small_corpus), out_dir=out, model_config=checkpoint.config,
+        train_config=TrainConfig(epochs=3, batch_tokens=1000), device=CPU, resume_from=out,
+    )  # fmt: skip
+    assert resumed.epochs_completed == 3
+    assert resumed.steps == events[-1]["steps"] + per_epoch
 
 
 def test_finetune_under_torchrun_refuses_with_one_line(
