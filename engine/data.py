@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from engine.errors import DataError
 
 SPLITS = ("train", "valid", "test")
 CORPUS_NAMES = ("chitchat", "chatterbot")
+MAX_LINE_BYTES = 10_000_000  # one example; far above any real one, and bounds the memory
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ def _parse_line(path: Path, number: int, line: str) -> Example:
         record = json.loads(line)
     except json.JSONDecodeError as error:
         raise DataError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from None
+    except RecursionError:
+        raise DataError(f"{where}: nested too deeply to be an example") from None
+    except ValueError as error:  # an integer of thousands of digits, for one
+        raise DataError(f"{where}: not a readable example ({error})") from None
     if not isinstance(record, dict):
         raise DataError(f"{where}: expected a JSON object with 'context' and 'response'")
     context, response = record.get("context"), record.get("response")
@@ -104,12 +110,16 @@ def read_jsonl(path: str | Path) -> list[Conversation]:
     """Interchange-format examples; lines sharing a `conversation` key stay in one split."""
     path = Path(path)
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would hang, /dev/zero never end
+            raise DataError(f"{path} is not a regular file (a folder, a device or a pipe)")
         handle = path.open("rb")  # bytes, decoded line by line, so an error names its line
     except OSError as error:
         raise DataError(f"cannot read {path}: {error.strerror}") from None
     grouped: dict[str, list[Example]] = {}
     with handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), 1):
+            if len(raw) > MAX_LINE_BYTES:
+                raise DataError(f"{path}:{number}: a line longer than {MAX_LINE_BYTES:,} bytes")
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:

@@ -21,7 +21,7 @@ from typing import TextIO
 from chatapp.atomic import atomic_text_file
 from chatapp.commands.common import CommandError, add_subcommand, data_dir_of, db_of
 from chatapp.paths import resolve_db_path
-from chatapp.store import Store, StoreError, write_jsonl, write_markdown
+from chatapp.store import Store, StoreError, read_archive, write_jsonl, write_markdown
 
 FORMATS = ("jsonl", "markdown", "json")
 
@@ -116,16 +116,9 @@ def run_export(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     archive_path = Path(args.archive)
     try:
-        data = json.loads(archive_path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise CommandError(f"cannot read {archive_path}: {error.strerror or error}") from error
-    except UnicodeDecodeError as error:
-        raise CommandError(f"{archive_path} is not UTF-8 text: {error.reason}") from error
-    except json.JSONDecodeError as error:
-        raise CommandError(
-            f"{archive_path} is not valid JSON (line {error.lineno}, column {error.colno}: "
-            f"{error.msg})"
-        ) from error
+        data = read_archive(archive_path)
+    except StoreError as error:
+        raise CommandError(str(error)) from None
     path = resolve_db_path(db_of(args), data_dir_of(args))
     with _open_store(path) as store:
         try:

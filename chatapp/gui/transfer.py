@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtWidgets import QFileDialog
 
 from chatapp.atomic import atomic_text_file
-from chatapp.store import StoreError, write_markdown
+from chatapp.store import StoreError, read_archive, write_markdown
 
 if TYPE_CHECKING:
     from chatapp.gui.main_window import MainWindow
@@ -49,11 +49,7 @@ def export_conversation_dialog(window: MainWindow, kind: str) -> None:
 
 def import_archive_file(window: MainWindow, path: str | Path) -> str:
     """Import a JSON archive; returns a one-line summary (raises ValueError/StoreError)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not a readable JSON archive: {error}") from None
-    summary = window.store.import_archive(data)
+    summary = window.store.import_archive(read_archive(path))
     window.refresh_conversations()
     return (
         f"Imported {summary.conversations_added} conversations "

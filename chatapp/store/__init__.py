@@ -6,7 +6,7 @@ no Qt type crosses this boundary.
 
 from __future__ import annotations
 
-from chatapp.store.archive import ARCHIVE_FORMAT, ARCHIVE_VERSION
+from chatapp.store.archive import ARCHIVE_FORMAT, ARCHIVE_VERSION, read_archive
 from chatapp.store.backup import list_backups, make_backup, maybe_daily_backup
 from chatapp.store.errors import (
     ArchiveError,
@@ -61,6 +61,7 @@ __all__ = [
     "list_backups",
     "make_backup",
     "maybe_daily_backup",
+    "read_archive",
     "storable_text",
     "write_jsonl",
     "write_markdown",

@@ -14,9 +14,11 @@ already in the database.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, NoReturn
 
 from sqlalchemy import select
@@ -30,6 +32,7 @@ from chatapp.store.records import ROLES, ImportSummary
 ARCHIVE_FORMAT = "seq2seq-chat-archive"
 ARCHIVE_VERSION = 1
 _REQUIRED = object()  # marks a field that has no default
+MAX_DEPTH = 32  # how deeply a message's decoding settings may nest
 
 
 def build_archive(session: Session, conversation_id: int | None = None) -> dict[str, Any]:
@@ -124,11 +127,38 @@ def _is_nbest(value: Any) -> bool:
 
 
 def _is_time(value: Any) -> bool:
+    """An ISO-8601 time that is still one in UTC (`0001-01-01T00:00+05:00` is not)."""
     try:
-        datetime.fromisoformat(value)
-    except (TypeError, ValueError):
+        _to_time(value)
+    except (TypeError, ValueError, OverflowError):
         return False
     return True
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_timings(value: Any) -> bool:
+    """What the Details… dialog shows: each timing a finite number (or null)."""
+    return _is_object(value) and all(v is None or _is_number(v) for v in value.values())
+
+
+def _is_shallow_object(value: Any) -> bool:
+    """An object nested at most `MAX_DEPTH` deep (the decoding settings are flat)."""
+    if not _is_object(value):
+        return False
+    level = [value]
+    for _ in range(MAX_DEPTH):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, (dict, list))
+        ]
+        if not level:
+            return True
+    return False
 
 
 def _is_uid(value: Any) -> bool:
@@ -153,7 +183,7 @@ def _or_none(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
 _Field = tuple[str, Callable[[Any], bool], str, Any]
 _MESSAGE_FIELDS: tuple[_Field, ...] = (
     ("uid", _is_uid, "a uid", _REQUIRED),
-    ("position", lambda v: _is_int(v) and v >= 0, "an int >= 0", _REQUIRED),
+    ("position", lambda v: _is_int(v) and 0 <= v < 2**31, "an int from 0 to 2**31 - 1", _REQUIRED),
     ("role", lambda v: v in ROLES, "'user' or 'bot'", _REQUIRED),
     ("text", _is_message_text, _MESSAGE_TEXT, _REQUIRED),
     ("created_at", _is_time, "an ISO-8601 time", _REQUIRED),
@@ -163,9 +193,9 @@ _MESSAGE_FIELDS: tuple[_Field, ...] = (
     ("corrected_text", _or_none(_is_message_text), f"{_MESSAGE_TEXT} or null", None),
     ("stopped", _is_bool, "true or false", False),
     ("model_version", _or_none(_is_text), "a name or null", None),
-    ("decoding", _or_none(_is_object), "an object or null", None),
+    ("decoding", _or_none(_is_shallow_object), "an object or null", None),
     ("seed", _or_none(lambda v: _is_int(v) and -(2**63) <= v < 2**63), "a 64-bit int", None),
-    ("timings", _or_none(_is_object), "an object or null", None),
+    ("timings", _or_none(_is_timings), "an object of numbers or null", None),
     ("nbest", _or_none(_is_nbest), "a list of {text, score} or null", None),
 )
 _CONVERSATION_FIELDS: tuple[_Field, ...] = (
@@ -180,7 +210,16 @@ _CONVERSATION_FIELDS: tuple[_Field, ...] = (
 
 def _to_time(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment.astimezone(timezone.utc)  # stored in UTC: it must exist there too
+    return moment
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        return f"{value!r:.40}"
+    except (ValueError, RecursionError):  # an int of thousands of digits; a nested cycle
+        return "(too large to show)"
 
 
 def _check_fields(item: Any, where: str, fields: tuple[_Field, ...]) -> dict[str, Any]:
@@ -195,7 +234,7 @@ def _check_fields(item: Any, where: str, fields: tuple[_Field, ...]) -> dict[str
         elif check(item[key]):
             values[key] = item[key]
         else:
-            got = f"{type(item[key]).__name__} {item[key]!r:.40}"
+            got = f"{type(item[key]).__name__} {_short_repr(item[key])}"
             _fail(f"{where}.{key}", f"expected {expected}, got {got}")
     for key in ("created_at", "updated_at"):
         if values.get(key) is not None:
@@ -249,6 +288,29 @@ def check_archive(data: Any) -> list[tuple[dict[str, Any], list[dict[str, Any]]]
                 _fail(f"conversations[{i}]", f"uid {uid!r} appears twice")
             seen.add(uid)
     return conversations
+
+
+def read_archive(path: str | Path) -> Any:
+    """The JSON in the archive file at `path`, or `ArchiveError` saying why it cannot be read."""
+    path = Path(path)
+    unreadable = f"{path} is not a readable JSON archive"
+    try:
+        if not path.is_file():
+            raise ArchiveError(f"cannot read {path}: it is not a file")
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as error:
+        raise ArchiveError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise ArchiveError(f"{unreadable}: it is not UTF-8 text ({error.reason})") from None
+    except json.JSONDecodeError as error:
+        raise ArchiveError(
+            f"{unreadable}: it is not valid JSON (line {error.lineno}, column {error.colno}: "
+            f"{error.msg})"
+        ) from None
+    except RecursionError:
+        raise ArchiveError(f"{unreadable}: it is nested too deeply") from None
+    except ValueError as error:  # an integer of thousands of digits, for one
+        raise ArchiveError(f"{unreadable}: {error}") from None
 
 
 # -- restoring -----------------------------------------------------------------------------

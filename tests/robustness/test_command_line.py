@@ -4,6 +4,7 @@ traceback, and lose nothing (docs/RELIABILITY.md, "Command line")."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,32 @@ def test_a_database_folder_on_a_read_only_file_system_is_one_line(tmp_path):
         )
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr and "Read-only file system" in one_line(done.stderr)
+
+
+def test_a_corpus_that_is_not_a_regular_file_or_has_a_huge_line_is_refused(
+    tiny_model_dir, tmp_path
+):
+    fifo = tmp_path / "corpus.fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "a-folder.jsonl").mkdir()
+    huge = tmp_path / "huge.jsonl"
+    huge.write_text(json.dumps({"context": ["hi"], "response": "x" * 10_000_001}) + "\n")
+    cases = {
+        str(fifo): "not a regular file",
+        "/dev/zero": "not a regular file",
+        str(tmp_path / "a-folder.jsonl"): "not a regular file",
+        str(huge): ":1: a line longer than 10,000,000 bytes",
+    }
+    for corpus, words in cases.items():
+        for command in (
+            ["train", "--corpus", corpus, "--preset", "tiny", "--out", str(tmp_path / "m")],
+            ["eval", "--model", str(tiny_model_dir), "--corpus", corpus, "--split", "test"],
+        ):
+            # A child with a deadline: a FIFO used to block train and eval for ever.
+            done = subprocess.run(
+                [sys.executable, "main.py", *command, "--device", "cpu"],
+                capture_output=True, text=True, cwd=REPO_ROOT, env=python_env(), timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 2, (command, done.stderr)
+            assert words in one_line(done.stderr), (command, done.stderr)
+    assert not (tmp_path / "m").exists()
