@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from chatapp.commands.common import CommandError, add_subcommand, device_of, model_of
 from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
+from chatapp.commands.numbers import INT64_MAX, Bounds, check_numbers
 from chatapp.store import StoreError, storable_text
 from engine.errors import EngineError
 from engine.quantize import QUANTIZE_CHOICES
@@ -144,6 +145,7 @@ def _open_recorder(args: argparse.Namespace, bot: Chatbot) -> StoreRecorder | No
 def run_chat(args: argparse.Namespace) -> int:
     from engine import Chatbot
 
+    check_numbers(args, {"conversation": Bounds(1, INT64_MAX, integer=True)})
     try:
         config = decode_config_from_args(args)
         bot = Chatbot.load(model_of(args), device=device_of(args), quantize=args.quantize)

@@ -8,9 +8,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from chatapp.commands.common import CommandError, add_subcommand, device_of
+from chatapp.commands.numbers import INT64_MAX, Bounds, check_numbers
 from chatapp.commands.progress import make_progress
 from engine.checkpoint import check_model_folder
-from engine.config import ATTENTION_KINDS, DIRECTIONS, PRESETS, preset
+from engine.config import ATTENTION_KINDS, DIRECTIONS, PRESETS, SIZE_LIMITS, preset
 from engine.errors import EngineError
 
 
@@ -83,12 +84,28 @@ ARCHITECTURE_FIELDS = (
 )  # fmt: skip
 
 
+# Every numeric option's range (--lr-cooldown is checked by TrainConfig, with its own message).
+TRAIN_NUMBERS = {
+    "epochs": Bounds(1, 1_000_000, integer=True),
+    "max_minutes": Bounds(0, 10_000_000, low_open=True),
+    "batch_tokens": Bounds(16, 100_000_000, integer=True),
+    "lr": Bounds(0, 10, low_open=True),
+    "label_smoothing": Bounds(0, 0.999),
+    "patience": Bounds(1, 1_000_000, integer=True),
+    "eval_every": Bounds(0, INT64_MAX, integer=True),
+    "seed": Bounds(0, INT64_MAX, integer=True),
+    "dropout": Bounds(0, 0.999),
+    **{name: Bounds(low, high, integer=True) for name, (low, high) in SIZE_LIMITS.items()},
+}
+
+
 def run_train(args: argparse.Namespace) -> int:
     from engine.device import resolve_device
     from engine.distributed import process_group
     from engine.pipeline import pretrain
     from engine.train import TrainConfig
 
+    check_numbers(args, TRAIN_NUMBERS)
     overrides = {
         name: getattr(args, name) for name in ARCHITECTURE_FIELDS if getattr(args, name) is not None
     }

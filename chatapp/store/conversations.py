@@ -34,8 +34,14 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip() + "…"
 
 
+def _is_row_id(value: object) -> bool:
+    """An id SQLite can compare: one beyond 64 bits matches nothing (sqlite3 would raise)."""
+    return isinstance(value, int) and -(2**63) <= value < 2**63
+
+
 def get_conversation(session: Session, conversation_id: int) -> Conversation:
-    conversation = session.get(Conversation, conversation_id)
+    in_range = _is_row_id(conversation_id)
+    conversation = session.get(Conversation, conversation_id) if in_range else None
     if conversation is None:
         raise NotFoundError(f"no conversation with id {conversation_id}")
     return conversation
@@ -74,6 +80,8 @@ def _conversation_record(row: Row[Any]) -> ConversationRecord:
 
 
 def conversation_record(session: Session, conversation_id: int) -> ConversationRecord:
+    if not _is_row_id(conversation_id):
+        raise NotFoundError(f"no conversation with id {conversation_id}")
     row = session.execute(_listing().where(Conversation.id == conversation_id)).one_or_none()
     if row is None:
         raise NotFoundError(f"no conversation with id {conversation_id}")

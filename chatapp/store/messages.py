@@ -51,7 +51,7 @@ def message_record(message: Message, index: int = 0, count: int = 1) -> MessageR
 
 
 def get_message(session: Session, message_id: int, role: Role | None = None) -> Message:
-    message = session.get(Message, message_id)
+    message = session.get(Message, message_id) if message_id in _INT64 else None
     if message is None:
         raise NotFoundError(f"no message with id {message_id}")
     if role is not None and message.role != role:

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from chatapp.app import AppOptions, run_app
-from chatapp.store import Store
+from chatapp.store import Store, StoreError
 from tests.robustness.helpers import REPO_ROOT, python_env
 from tests.robustness.test_bad_files import one_line, run_main
 from tests.robustness.test_store_safety import read_only_mount
@@ -127,3 +127,48 @@ def test_a_corpus_that_is_not_a_regular_file_or_has_a_huge_line_is_refused(
             assert done.returncode == 2, (command, done.stderr)
             assert words in one_line(done.stderr), (command, done.stderr)
     assert not (tmp_path / "m").exists()
+
+
+TRAIN_OUT_OF_RANGE = [
+    ("--seed", str(10**23)),
+    ("--hidden-size", "1000000"),
+    ("--num-layers", "100000"),
+    ("--embedding-dim", "10000000"),
+    ("--vocab-size", str(2**64)),
+    ("--lr", "inf"),
+    ("--lr", "nan"),
+    ("--lr", "0"),
+    ("--max-minutes", "nan"),
+    ("--max-minutes", "-1"),
+    ("--epochs", "0"),
+    ("--batch-tokens", "-5"),
+    ("--patience", "0"),
+    ("--eval-every", "-1"),
+    ("--label-smoothing", "inf"),
+    ("--dropout", "nan"),
+]
+
+
+@pytest.mark.parametrize(("flag", "value"), TRAIN_OUT_OF_RANGE)
+def test_a_train_number_out_of_range_is_one_line_naming_it(tmp_path, flag, value):
+    out = tmp_path / "model"
+    code, _, err = run_main(
+        "train", "--corpus", "tests/fixtures/small_corpus.jsonl", "--preset", "tiny",
+        "--epochs", "1", "--out", str(out), "--device", "cpu", flag, value,
+    )  # fmt: skip
+    assert code == 2, err
+    assert one_line(err).startswith(f"seq2seq-chat: error: {flag} must be"), err
+    assert not out.exists()
+
+
+def test_a_conversation_number_beyond_64_bits_is_one_line(tiny_model_dir, tmp_path):
+    db = tmp_path / "chat.db"
+    Store.open(db).close()
+    huge = str(2**63)
+    code, _, err = run_main("chat", "--model", str(tiny_model_dir), "--db", str(db),
+                            "--conversation", huge)  # fmt: skip
+    assert code == 2 and "--conversation must be" in one_line(err), err
+    code, _, err = run_main("export", "--db", str(db), "--format", "json", "--conversation", huge)
+    assert code == 2 and "there is no conversation" in one_line(err), err
+    with Store.open(db) as store, pytest.raises(StoreError, match="no conversation"):
+        store.get_conversation(2**63)
