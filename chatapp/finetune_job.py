@@ -38,10 +38,11 @@ from chatapp.commands.progress import make_progress
 from chatapp.finetune_data import (
     MIN_PAIRS,
     count_by_kind,
+    distinct_counts,
     load_pairs,
     not_enough_message,
     parse_include,
-    to_examples,
+    to_saved_pairs,
 )
 from chatapp.finetune_guard import Interrupted, StopOnSignal, finetune_lock
 from chatapp.model_versions import ensure_model_version, model_to_load, unique_version_name
@@ -123,6 +124,8 @@ def run_finetune(args: argparse.Namespace) -> int:
             batch_tokens=args.batch_tokens,
             max_minutes=args.max_minutes,
             replay=args.replay,
+            l2_sp=args.l2_sp,
+            max_forgetting=args.max_forgetting,
             seed=args.seed,
         )
         device = resolve_device(device_of(args))
@@ -166,7 +169,7 @@ def _run(
         base_dir = Path(model_of(args) or model_to_load(store, None) or _default_model())
         pairs = load_pairs(store, include)
         counts = count_by_kind(pairs)
-        refusal = not_enough_message({**store.training_pair_counts(), **counts}, include)
+        refusal = not_enough_message({**distinct_counts(store), **counts}, include)
         if refusal:
             raise CommandError(refusal)
         folder = models_dir(data_dir)
@@ -217,7 +220,7 @@ def _train_and_record(
         result = finetune(
             base_dir=base_dir,
             out_dir=out,
-            examples=to_examples(pairs),
+            pairs=to_saved_pairs(pairs),
             config=config,
             device=device,
             replay_corpus=replay_corpus,
@@ -241,12 +244,13 @@ def _train_and_record(
         message = f"fine-tuning failed: {type(error).__name__}: {error}"
         _fail(store, run_id, out, out_existed, reporter, message, traceback.format_exc())
         return EXIT_FAILED
+    flat = _flat_metrics(result, config)
     try:
         version = store.add_model_version(
             unique_version_name(store, out.name),
             str(out.resolve()),
             parent_id=base_version_id,
-            metrics={**_flat_metrics(result), "before": result.before, "after": result.after},
+            metrics={**flat, "before": result.before, "after": result.after},
             data={"include": list(include), "pairs": counts, **result.data},
         )
         store.finish_finetune_run(
@@ -257,7 +261,9 @@ def _train_and_record(
             model_version_id=version.id,
         )
     except (StoreError, ValueError) as error:
-        _fail(store, run_id, out, out_existed, reporter, str(error), traceback.format_exc())
+        # The model is finished and written: keep it (it can be added in File > Models…).
+        message = f"the new model in {out} could not be registered: {error}"
+        _fail(store, run_id, out, True, reporter, message, traceback.format_exc())
         return EXIT_FAILED
     reporter(
         {
@@ -266,26 +272,33 @@ def _train_and_record(
             "version_id": version.id,
             "version_name": version.name,
             "run_id": run_id,
-            "metrics": {"before": result.before, "after": result.after},
+            "metrics": {"before": result.before, "after": result.after, **flat},
             "data": {"pairs": counts, **result.data},
             "comparisons": result.comparisons,
+            "recall": result.recall,
+            "problems": result.problems,
+            **flat,
             "seconds": result.seconds,
         }
     )
     if reporter.kind != "json":
-        print(
-            json.dumps({"model_dir": str(out), "version_id": version.id, **_flat_metrics(result)})
-        )
+        print(json.dumps({"model_dir": str(out), "version_id": version.id, **flat}))
     return 0
 
 
-def _flat_metrics(result: FinetuneResult) -> dict[str, Any]:
+def _flat_metrics(result: FinetuneResult, config: FinetuneConfig) -> dict[str, Any]:
+    """The figures the dialog and the guard read: `forgetting_flag` keeps a version that may
+    have forgotten general chat from being made active without the user saying so."""
     after = result.after or {}
     return {
+        "taught_recall": after.get("taught_recall"),
         "heldout_perplexity": after.get("heldout_perplexity"),
         "valid_perplexity": after.get("valid_perplexity"),
         "base_heldout_perplexity": result.before.get("heldout_perplexity"),
         "base_valid_perplexity": result.before.get("valid_perplexity"),
+        "valid_perplexity_change": result.forgetting,
+        "forgetting_budget": config.max_forgetting,
+        "forgetting_flag": result.flagged(config.max_forgetting),
     }
 
 

@@ -44,7 +44,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--replay-corpus",
         help="chitchat | chatterbot | FILE.jsonl (default: the base model's training corpus)",
     )
-    parser.add_argument("--epochs", type=int, default=FinetuneConfig.epochs)
+    parser.add_argument(
+        "--l2-sp",
+        type=float,
+        default=FinetuneConfig.l2_sp,
+        help="pull toward the starting weights, L2-SP (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-forgetting",
+        type=float,
+        default=FinetuneConfig.max_forgetting,
+        help="a rise of the original corpus's perplexity above this share flags the new "
+        "version, which is then not used without asking (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=FinetuneConfig.epochs,
+        help="passes over the saved pairs (default: %(default)s)",
+    )
     parser.add_argument("--max-minutes", type=float, help="time budget for training")
     parser.add_argument(
         "--lr", type=float, default=FinetuneConfig.learning_rate, help="AdamW learning rate"

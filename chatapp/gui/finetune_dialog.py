@@ -3,9 +3,10 @@
 The run is `main.py finetune --progress json` in a child process (`FinetuneProcess`): the
 GUI thread only reads its JSON lines (progress bar with ETA, loss curve), so chatting goes on
 meanwhile, and a crash in the child cannot take the app or its model down. When it is done
-the dialog shows the perplexities before and after and both models' replies to held-out
-prompts, and offers to switch to the new version (through the same `ModelSwitcher` as the
-models dialog).
+the dialog shows the perplexities before and after, taught recall, and both models' replies,
+and offers to switch to the new version (through the same `ModelSwitcher` as the models
+dialog). A version whose original-corpus perplexity rose more than the guard allows is flagged
+("it may have forgotten general chat") and is switched to only after the user confirms.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -32,13 +34,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatapp.finetune_data import DEFAULT_INCLUDE, KIND_LABELS, not_enough_message
+from chatapp.finetune_data import (
+    DEFAULT_INCLUDE,
+    KIND_LABELS,
+    WHAT_TEACHES,
+    distinct_counts,
+    not_enough_message,
+)
 from chatapp.gui.finetune_process import FinetuneProcess
 from chatapp.gui.finetune_results import FinetuneResults
 from chatapp.gui.loss_plot import LossPlot
 from chatapp.gui.models_dialog import ModelsDialog, switcher_for
 from chatapp.store import PAIR_KINDS, ModelVersionRecord, StoreError
-from engine.finetune import FinetuneConfig
+from engine.finetune_config import FinetuneConfig
 
 if TYPE_CHECKING:
     from chatapp.gui.main_window import MainWindow
@@ -52,6 +60,18 @@ def main_script() -> str:
     if spec is not None and spec.origin:
         return spec.origin
     return str(Path(__file__).resolve().parents[2] / "main.py")
+
+
+def forgetting_warning(event: dict[str, Any]) -> str:
+    """Why a new version is flagged: its original-corpus perplexity rose past the guard."""
+    change = event.get("valid_perplexity_change")
+    rise = f"rose {change:+.1%}" if isinstance(change, (int, float)) else "could not be measured"
+    budget = event.get("forgetting_budget")
+    limit = f" (more than {budget:.0%})" if isinstance(budget, (int, float)) else ""
+    return (
+        f"Its perplexity on the original chat corpus {rise}{limit}: it may have forgotten "
+        "general chat. It is not used unless you say so."
+    )
 
 
 def format_eta(seconds: float | None) -> str:
@@ -101,9 +121,10 @@ class FinetuneDialog(QDialog):
             box.toggled.connect(self._update_start)
             self.kind_boxes[kind] = box
             data_layout.addWidget(box)
-        self.kind_boxes["user"].setToolTip(
-            "Your own messages as targets: the model learns to talk more like you."
-        )
+            teaches = QLabel(WHAT_TEACHES[kind], data_box)
+            teaches.setWordWrap(True)
+            teaches.setIndent(24)
+            data_layout.addWidget(teaches)
         self.data_hint = QLabel("", data_box)
         self.data_hint.setWordWrap(True)
         self.data_hint.setTextFormat(Qt.TextFormat.PlainText)
@@ -113,12 +134,12 @@ class FinetuneDialog(QDialog):
         settings_box = QGroupBox("Settings", self)
         form = QFormLayout(settings_box)
         self.replay_spin = QDoubleSpinBox(settings_box)
-        self.replay_spin.setRange(0.0, 5.0)
-        self.replay_spin.setSingleStep(0.1)
+        self.replay_spin.setRange(0.0, 32.0)
+        self.replay_spin.setSingleStep(1.0)
         self.replay_spin.setValue(defaults.replay)
         self.replay_spin.setToolTip(
-            "Examples from the original corpus mixed in per saved pair, so the model keeps "
-            "its general chat while it learns yours."
+            "Examples from the original corpus mixed in per saved pair (new ones every "
+            "epoch), so the model keeps its general chat while it learns yours."
         )
         self.epochs_spin = QSpinBox(settings_box)
         self.epochs_spin.setRange(1, 100)
@@ -188,7 +209,7 @@ class FinetuneDialog(QDialog):
     # Data ----------------------------------------------------------------------------------
     def refresh_counts(self) -> None:
         try:
-            self.counts = self.main_window.store.training_pair_counts()
+            self.counts = distinct_counts(self.main_window.store)
         except StoreError as error:
             self.data_hint.setText(str(error))
             return
@@ -345,10 +366,11 @@ class FinetuneDialog(QDialog):
     def _show_result(self, event: dict[str, Any]) -> None:
         self.results_box.show_result(event)
         minutes = (event.get("seconds") or 0) / 60
-        self.status.setText(
-            f"Done in {minutes:.1f} min: new model version “{event.get('version_name')}”. "
-            "Use it now, or switch any time in File > Models…"
-        )
+        done = f"Done in {minutes:.1f} min: new model version “{event.get('version_name')}”. "
+        if event.get("forgetting_flag"):
+            self.status.setText(done + forgetting_warning(event))
+        else:
+            self.status.setText(done + "Use it now, or switch any time in File > Models…")
 
     def new_version(self) -> ModelVersionRecord | None:
         if not self.result:
@@ -363,9 +385,22 @@ class FinetuneDialog(QDialog):
         if version is None:
             self.status.setText("The new version is no longer in the store.")
             return
+        if self.result and self.result.get("forgetting_flag") and not self.confirm_flagged():
+            return
         if self.switcher.activate(version):
             self.use_button.setEnabled(False)
             self.status.setText(f"Loading “{version.name}”…")
+
+    def confirm_flagged(self) -> bool:
+        """Ask before switching to a version that may have forgotten general chat."""
+        answer = QMessageBox.question(
+            self,
+            "Use the new version?",
+            forgetting_warning(self.result or {}) + "\n\nUse it anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     @Slot(object)
     def _on_switched(self, record: ModelVersionRecord) -> None:

@@ -1,4 +1,5 @@
-"""The fine-tune dialog's "Before and after" box: perplexities and replies of both models."""
+"""The fine-tune dialog's "Before and after" box: perplexities, taught recall, the forgetting
+flag, and replies of both models."""
 
 from __future__ import annotations
 
@@ -56,15 +57,27 @@ class FinetuneResults(QGroupBox):
         self.comparisons.setWordWrap(True)
         self.comparisons.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.comparisons.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.recall_label = QLabel("", self)
+        self.recall_label.setObjectName("taughtRecall")
+        self.recall_label.setWordWrap(True)
+        self.flag_label = QLabel("", self)
+        self.flag_label.setObjectName("forgettingFlag")
+        self.flag_label.setWordWrap(True)
+        self.flag_label.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.flag_label.hide()
         self.comparisons_label = QLabel("", self)
         layout = QVBoxLayout(self)
         layout.addLayout(figures)
+        layout.addWidget(self.recall_label)
+        layout.addWidget(self.flag_label)
         layout.addWidget(self.comparisons_label)
         layout.addWidget(self.comparisons)
 
     def clear(self) -> None:
         for label in self.figure_labels.values():
             label.setText("–")
+        self.recall_label.setText("")
+        self.flag_label.hide()
         self.comparisons.setRowCount(0)
 
     def show_result(self, event: dict[str, Any]) -> None:
@@ -76,12 +89,28 @@ class FinetuneResults(QGroupBox):
             change = f"{(new - old) / old:+.0%}" if _numbers(old, new) and old else "–"
             for column, text in ((1, _figure(old)), (2, _figure(new)), (3, change)):
                 self.figure_labels[row, column].setText(text)
+        recall, rows = event.get("taught_recall"), event.get("recall") or []
+        self.recall_label.setText(
+            f"Taught recall: it now gives what you taught for "
+            f"{sum(bool(row.get('recalled')) for row in rows)} of {len(rows)} corrections "
+            f"({recall:.0%}), asked again in a new conversation."
+            if _numbers(recall) and rows
+            else "Taught recall: no corrections to check."
+        )
+        if event.get("forgetting_flag"):
+            change = event.get("valid_perplexity_change")
+            rise = f"rose {change:+.1%}" if _numbers(change) else "could not be measured"
+            self.flag_label.setText(
+                f"Its perplexity on the original chat corpus {rise}: it may have forgotten "
+                "general chat. It is not made active unless you say so."
+            )
+            self.flag_label.show()
         comparisons = event.get("comparisons") or []
         seen = (event.get("data") or {}).get("comparisons_from") == "training"
         self.comparisons_label.setText(
-            "Replies to prompts it trained on (no conversation could be held out), greedy:"
+            "Replies to prompts it trained on (no conversation could be held out), precise:"
             if seen
-            else "Replies to held-out prompts (greedy decoding):"
+            else "Replies to held-out prompts (precise preset):"
         )
         self.comparisons.setRowCount(len(comparisons))
         for row, item in enumerate(comparisons):

@@ -18,8 +18,8 @@ from chatapp.finetune_data import MIN_PAIRS
 from chatapp.store import Store
 from engine.checkpoint import OPTIMIZER_FILE, load_checkpoint
 from tests.chatapp.finetune.conftest import (
-    CONVERSATIONS,
     PHRASE,
+    PROMPTS,
     FinetuneRun,
     finetune_argv,
     run_main,
@@ -28,6 +28,7 @@ from tests.chatapp.finetune.conftest import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+DISTINCT = len(PROMPTS)  # distinct (prompt, correction) pairs among the seeded conversations
 
 
 def test_finetune_learns_the_corrections_and_leaves_the_base_untouched(finetuned: FinetuneRun):
@@ -38,8 +39,15 @@ def test_finetune_learns_the_corrections_and_leaves_the_base_untouched(finetuned
     assert names[-1] == "done"
     done = finetuned.done
     before, after = done["metrics"]["before"], done["metrics"]["after"]
-    assert after["heldout_perplexity"] < before["heldout_perplexity"] * 0.8, (before, after)
+    assert after["taught_perplexity"] < before["taught_perplexity"] * 0.8, (before, after)
     assert before["valid_perplexity"] and after["valid_perplexity"]
+    # The guard's figures, at the top of the result.
+    assert done["base_valid_perplexity"] == before["valid_perplexity"]
+    assert done["valid_perplexity"] == after["valid_perplexity"]
+    assert 0.0 <= done["taught_recall"] <= 1.0 and len(done["recall"]) == DISTINCT
+    rise = after["valid_perplexity"] / before["valid_perplexity"] - 1
+    assert done["valid_perplexity_change"] == pytest.approx(rise)
+    assert done["forgetting_flag"] == (rise > done["forgetting_budget"])
     assert finetuned.hashes_after == finetuned.hashes_before  # byte for byte
 
     new_dir = Path(done["model_dir"])
@@ -52,23 +60,25 @@ def test_finetune_learns_the_corrections_and_leaves_the_base_untouched(finetuned
     assert record["finetune"]["parent"] == str(finetuned.base_dir.resolve())
 
     data = done["data"]
-    assert data["pairs"] == {"corrected": CONVERSATIONS, "liked": 0, "user": 0}
-    assert data["heldout_conversations"] >= 1
-    assert data["train_pairs"] + data["heldout_pairs"] == CONVERSATIONS
-    assert data["replay_examples"] == round(0.5 * data["train_pairs"])
+    # 30 conversations, 10 distinct prompts: the same pair counts once, and every correction
+    # is trained on (none is held out).
+    assert data["pairs"] == {"corrected": DISTINCT, "liked": 0, "user": 0}
+    assert data["train_pairs"] == DISTINCT and data["heldout_pairs"] == 0
+    assert data["replay_examples"] == round(8 * DISTINCT)
     assert done["comparisons"] and all(row["expected"] == PHRASE for row in done["comparisons"])
 
     with Store.open(finetuned.data_dir / "conversations.db") as store:
         base, new = store.list_model_versions()
         assert new.id == done["version_id"] and new.parent_id == base.id
         assert base.active and not new.active  # using it is the user's choice
-        assert new.metrics["heldout_perplexity"] == pytest.approx(after["heldout_perplexity"])
-        assert new.data["pairs"]["corrected"] == CONVERSATIONS
+        assert new.metrics["taught_recall"] == done["taught_recall"]
+        assert new.metrics["forgetting_flag"] == done["forgetting_flag"]
+        assert new.data["pairs"]["corrected"] == DISTINCT
         (run,) = store.list_finetune_runs()
         assert run.status == "succeeded" and run.model_version_id == new.id
-        assert run.examples == {"corrected": CONVERSATIONS, "liked": 0, "user": 0}
+        assert run.examples == {"corrected": DISTINCT, "liked": 0, "user": 0}
         assert (
-            run.metrics["after"]["heldout_perplexity"] < run.metrics["before"]["heldout_perplexity"]
+            run.metrics["after"]["taught_perplexity"] < run.metrics["before"]["taught_perplexity"]
         )
         assert "baseline" in run.log
 
@@ -77,12 +87,13 @@ def test_too_little_data_is_refused_with_the_counts(tmp_path: Path, tiny_model_d
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     with Store.open(data_dir / "conversations.db") as store:
-        seed_corrections(store, 5)
+        seed_corrections(store, 4)
+        seed_corrections(store, 4)  # an imported copy, say: the same pairs add nothing
     code, events, stderr = run_main(finetune_argv(data_dir, tiny_model_dir))
     assert code == 2
-    assert f"at least {MIN_PAIRS}" in stderr and "5 corrections" in stderr
+    assert f"at least {MIN_PAIRS}" in stderr and "4 corrections" in stderr
     assert "0 replies rated up" in stderr and "your own turns" in stderr
-    assert events[-1]["event"] == "error" and "5 corrections" in events[-1]["message"]
+    assert events[-1]["event"] == "error" and "4 corrections" in events[-1]["message"]
     with Store.open(data_dir / "conversations.db") as store:
         assert store.list_finetune_runs() == []
     assert not (data_dir / "models").exists() or not any((data_dir / "models").iterdir())

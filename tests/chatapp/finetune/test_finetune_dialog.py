@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from chatapp.gui import finetune_dialog
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.finetune_dialog import FinetuneDialog, format_eta
 from chatapp.gui.main_window import MainWindow
 from chatapp.store import Store
-from tests.chatapp.finetune.conftest import CONVERSATIONS, PHRASE
+from tests.chatapp.finetune.conftest import PHRASE, PROMPTS
 
 RUN_TIMEOUT_MS = 240_000  # a whole fine-tune of the tiny model on a busy 2-core machine
 LOAD_TIMEOUT_MS = 30_000
@@ -43,10 +45,12 @@ def open_dialog(qtbot, window: MainWindow) -> FinetuneDialog:
 
 
 def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
-    qtbot, window: MainWindow, data_dir: Path, tmp_path: Path
+    qtbot, window: MainWindow, data_dir: Path, tmp_path: Path, monkeypatch
 ):
     dialog = open_dialog(qtbot, window)
-    assert dialog.kind_boxes["corrected"].text() == f"Corrections ({CONVERSATIONS})"
+    # 30 conversations hold 10 distinct (prompt, correction) pairs: each counts once.
+    assert dialog.kind_boxes["corrected"].text() == f"Corrections ({len(PROMPTS)})"
+    assert not dialog.kind_boxes["user"].isChecked()  # your own turns: opt-in
     assert dialog.start_button.isEnabled()
     dialog.epochs_spin.setValue(8)
     args = dialog.arguments()
@@ -61,9 +65,11 @@ def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
     assert dialog.state == "done", dialog.error_message + dialog.stderr_tail()
 
     metrics = dialog.result["metrics"]
-    assert metrics["after"]["heldout_perplexity"] < metrics["before"]["heldout_perplexity"]
+    assert metrics["after"]["taught_perplexity"] < metrics["before"]["taught_perplexity"]
     results = dialog.results_box
-    assert results.figure_labels[0, 1].text() != "–" and results.figure_labels[0, 3].text() != "–"
+    assert results.figure_labels[1, 1].text() != "–" and results.figure_labels[1, 3].text() != "–"
+    assert results.recall_label.text().startswith("Taught recall: it now gives what you taught")
+    assert results.flag_label.isVisibleTo(results) == dialog.result["forgetting_flag"]
     assert results.comparisons.rowCount() >= 1
     assert results.comparisons.item(0, 1).text() == PHRASE
     assert dialog.plot.points[1] >= 2  # the baseline and at least one evaluation
@@ -73,7 +79,10 @@ def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
     assert dialog.grab().save(str(shot)) and shot.stat().st_size > 10_000
 
     new_id = dialog.result["version_id"]
+    asked: list[bool] = []
+    monkeypatch.setattr(dialog, "confirm_flagged", lambda: asked.append(True) or True)
     qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
+    assert bool(asked) == dialog.result["forgetting_flag"]  # a flagged version needs a yes
     qtbot.waitUntil(
         lambda: window.store.active_model_version().id == new_id, timeout=LOAD_TIMEOUT_MS
     )
@@ -136,6 +145,40 @@ def test_start_is_refused_without_enough_pairs(qtbot, window: MainWindow):
     dialog.kind_boxes["user"].setChecked(True)  # the seeded users only opened conversations
     assert "Not enough saved examples" in dialog.data_hint.text()
     assert "0 selected" in dialog.data_hint.text()
+
+
+def test_a_flagged_version_is_not_used_without_a_yes(
+    qtbot, window: MainWindow, monkeypatch, tmp_path: Path, tiny_model_dir: Path
+):
+    dialog = open_dialog(qtbot, window)
+    base = window.store.active_model_version()
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "ft-flagged")
+    version = window.store.add_model_version("ft-flagged", str(folder), parent_id=base.id)
+    done = {
+        "event": "done", "version_id": version.id, "version_name": version.name, "seconds": 60,
+        "metrics": {"before": {"valid_perplexity": 80.0}, "after": {"valid_perplexity": 84.0}},
+        "taught_recall": 0.9, "recall": [{"recalled": True}] * 9 + [{"recalled": False}],
+        "valid_perplexity_change": 0.05, "forgetting_budget": 0.03, "forgetting_flag": True,
+    }  # fmt: skip
+    dialog.handle_event(done)
+    assert "may have forgotten general chat" in dialog.status.text()
+    assert "+5.0%" in dialog.results_box.flag_label.text()
+    assert dialog.results_box.recall_label.text().count("9 of 10") == 1
+    monkeypatch.setattr(dialog, "confirm_flagged", lambda: False)
+    dialog.use_new_model()
+    assert window.store.active_model_version().id == base.id  # the user said no
+    monkeypatch.setattr(dialog, "confirm_flagged", lambda: True)
+    dialog.use_new_model()
+    qtbot.waitUntil(
+        lambda: window.store.active_model_version().id == version.id, timeout=LOAD_TIMEOUT_MS
+    )
+
+
+def test_each_source_says_what_it_teaches(qtbot, window: MainWindow):
+    dialog = open_dialog(qtbot, window)
+    texts = [label.text() for label in dialog.findChildren(QLabel)]
+    assert any(text.startswith("Corrections: what it should have said") for text in texts)
+    assert any("talk like you" in text for text in texts)
 
 
 def test_eta_format():
