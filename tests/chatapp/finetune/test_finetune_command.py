@@ -15,7 +15,7 @@ import pytest
 
 from chatapp.commands.finetune import LOCK_FILE
 from chatapp.finetune_data import MIN_PAIRS
-from chatapp.store import Store
+from chatapp.store import Store, StoreError
 from engine.checkpoint import OPTIMIZER_FILE, load_checkpoint
 from tests.chatapp.finetune.conftest import (
     PHRASE,
@@ -172,3 +172,25 @@ def test_sigkill_leaves_the_model_and_database_intact(data_dir: Path, tiny_model
     assert [path.name for path in (data_dir / "models").iterdir()] == [
         Path(events[-1]["model_dir"]).name
     ]
+
+
+def test_a_failure_after_training_keeps_the_finished_model(
+    data_dir: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    register = Store.add_model_version
+
+    def refuse(self, *args, **kwargs):  # the new version's row (it has a parent)
+        if kwargs.get("parent_id") is not None:
+            raise StoreError("database is locked")
+        return register(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "add_model_version", refuse)
+    out = data_dir / "models" / "kept"
+    code, _, stderr = run_main(
+        finetune_argv(data_dir, tiny_model_dir, "--epochs", "1", "--out", str(out))
+    )
+    assert code == 1 and "could not be registered" in stderr
+    assert (out / "model.safetensors").is_file()  # trained, written, and not thrown away
+    assert load_checkpoint(out).record["finetune"]["parent"] == str(tiny_model_dir.resolve())
+    with Store.open(data_dir / "conversations.db") as store:
+        assert store.list_finetune_runs()[0].status == "failed"
