@@ -36,7 +36,7 @@ def generic_reply_rate(replies: Sequence[str], top: int = 5) -> float:
 # "I don't know"-type replies: they fit every message and answer none.
 UNCERTAIN = re.compile(
     r"\b(i\s*(do\s*n[o']?t|dont|dunno)\s+know|i\s*'?\s*a?m\s+not\s+sure|not\s+sure|no\s+idea"
-    r"|idk|i\s+have\s+no\s+clue|who\s+knows)\b",
+    r"|idk|dunno|i\s+have\s+no\s+clue|who\s+knows)\b",
     re.IGNORECASE,
 )
 
@@ -65,12 +65,14 @@ def generation_metrics(
     examples: Sequence[Example],
     config: DecodeConfig,
     judge: Judge | None = None,
+    *,
+    seed_offset: int = 0,
 ) -> dict[str, Any]:
     replies: list[str] = []
     started = time.perf_counter()
     for index, example in enumerate(examples):
         # Without a fixed seed, each prompt samples with its index: runs are repeatable.
-        seeded = config.replace(seed=index) if config.seed is None else config
+        seeded = config.replace(seed=seed_offset + index) if config.seed is None else config
         replies.append(bot.reply(list(example.context), seeded).text)
     elapsed = time.perf_counter() - started
     words = [reply.split() for reply in replies]
