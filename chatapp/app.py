@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from chatapp import APP_NAME, ORG_NAME, __version__
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.main_window import MainWindow
+from chatapp.gui.saved_settings import checked_value, is_font_size, is_theme
 from chatapp.gui.theme import apply_font_size, apply_theme
 from chatapp.model_versions import model_to_load
 from chatapp.paths import DataPathError, resolve_db_path
@@ -40,11 +41,11 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     QCoreApplication.setApplicationVersion(__version__)
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setWindowIcon(QIcon(str(icon_path())))
-    settings = QSettings()
-    apply_theme(str(settings.value("ui/theme", "system")))
-    font_size = settings.value("ui/font_size")
-    if font_size:
-        apply_font_size(int(font_size))
+    settings = QSettings()  # damaged values fall back to defaults; the window says so once
+    apply_theme(str(checked_value(settings, "ui/theme", is_theme) or "system"))
+    font_size = checked_value(settings, "ui/font_size", is_font_size)
+    if font_size is not None:
+        apply_font_size(int(str(font_size)))
     return app
 
 

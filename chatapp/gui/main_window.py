@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from chatapp import APP_NAME
 from chatapp.correction_memory import SETTING_KEY as MEMORY_SETTING
+from chatapp.gui import saved_settings
 from chatapp.gui.banner import Banner
 from chatapp.gui.chat_controller import ChatController
 from chatapp.gui.composer import Composer
@@ -535,15 +536,16 @@ class MainWindow(QMainWindow):
     # Window state ----------------------------------------------------------------------------
     def _restore_state(self) -> None:
         settings = QSettings()
-        geometry = settings.value("window/geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        state = settings.value("window/state")
-        if state is not None:
-            self.restoreState(state)
-        splitter = settings.value("window/splitter")
-        if splitter is not None:
-            self.splitter.restoreState(splitter)
+        saved_settings.restore(settings, "window/geometry", self.restoreGeometry)
+        saved_settings.restore(settings, "window/state", self.restoreState)
+        saved_settings.restore(settings, "window/splitter", self.splitter.restoreState)
+        reset = saved_settings.take_reset_keys()
+        if reset:
+            self.banner.show_message(
+                "Some saved settings could not be read and are back to their defaults: "
+                f"{', '.join(reset)}.",
+                kind="warning",
+            )
 
     def closeEvent(self, event: QCloseEvent) -> None:
         settings = QSettings()

@@ -1,0 +1,76 @@
+"""Reading back what the app saved in `QSettings`, without trusting it.
+
+A settings file can be damaged, edited by hand or left by another version: a value of the wrong
+kind falls back to the default, is removed (so the user is told once, not at every start) and
+is reported by `take_reset_keys()` for the window to mention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from chatapp.gui.theme import THEMES
+
+FONT_SIZES = range(6, 33)  # what `apply_font_size` applies
+_reset_keys: list[str] = []
+
+
+def checked_value(settings: QSettings, key: str, check: Callable[[object], bool]) -> object:
+    """The value saved under `key` if `check` accepts it; None if there is none or it is bad."""
+    try:
+        value = settings.value(key)
+    except Exception:  # a value QSettings itself cannot turn back into Python
+        value, bad = None, True
+    else:
+        bad = value is not None and not _accepts(check, value)
+    if bad:
+        reset(settings, key)
+        return None
+    return value
+
+
+def reset(settings: QSettings, key: str) -> None:
+    """Drop a bad saved value (its default applies) and remember to tell the user."""
+    settings.remove(key)
+    if key not in _reset_keys:
+        _reset_keys.append(key)
+
+
+def take_reset_keys() -> list[str]:
+    """The keys reset since the last call."""
+    keys = list(_reset_keys)
+    _reset_keys.clear()
+    return keys
+
+
+def _accepts(check: Callable[[object], bool], value: object) -> bool:
+    try:
+        return bool(check(value))
+    except Exception:
+        return False
+
+
+def is_font_size(value: object) -> bool:
+    return (
+        str(value).strip().isascii()
+        and str(value).strip().isdigit()
+        and (int(str(value)) in FONT_SIZES)
+    )
+
+
+def is_theme(value: object) -> bool:
+    return value in THEMES
+
+
+def is_saved_state(value: object) -> bool:
+    """What `saveGeometry()` / `saveState()` wrote."""
+    return isinstance(value, (QByteArray, bytes, bytearray))
+
+
+def restore(settings: QSettings, key: str, restore: Callable[[object], bool]) -> None:
+    """Restore a saved window state with `restore` (Qt's restore* methods), or reset it."""
+    value = checked_value(settings, key, is_saved_state)
+    if value is not None and not restore(value):
+        reset(settings, key)
