@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 from chatapp.commands.common import CommandError, add_subcommand, device_of, model_of
 from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
 from chatapp.commands.numbers import INT64_MAX, Bounds, check_numbers
-from chatapp.store import StoreError, storable_text
+from chatapp.store import MAX_MESSAGE_CHARS, StoreError, storable_text
 from engine.errors import EngineError
 from engine.quantize import QUANTIZE_CHOICES
 
@@ -65,6 +65,18 @@ def decoded_line(line: bytes | str) -> tuple[str, int]:
     return text, text.count("\ufffd") - line.count("\ufffd".encode())
 
 
+# The store's limit, in UTF-8 bytes (up to 4 a character) and the line's end.
+MAX_LINE = 4 * MAX_MESSAGE_CHARS + 2
+TOO_LONG = (
+    f"the message is too long (the limit is {MAX_MESSAGE_CHARS:,} characters); nothing was sent"
+)
+
+
+def _skip_rest_of_line(stdin: BinaryIO | TextIO) -> None:
+    while (chunk := stdin.readline(MAX_LINE)) and chunk[-1:] not in (b"\n", "\n"):
+        pass
+
+
 def chat_loop(
     bot: Chatbot, args: argparse.Namespace, stdin: BinaryIO | TextIO, stdout: TextIO
 ) -> int:
@@ -80,13 +92,20 @@ def chat_loop(
         if interactive:
             stdout.write("you> ")
             stdout.flush()
-        line = stdin.readline()
+        line = stdin.readline(MAX_LINE)
         if not line:
             return 0
+        if len(line) == MAX_LINE and not line.endswith(b"\n" if isinstance(line, bytes) else "\n"):
+            _skip_rest_of_line(stdin)  # never holds more than one over-long message in memory
+            print(f"error: {TOO_LONG}", file=sys.stderr)
+            continue
         line, undecodable = decoded_line(line)
         text, replaced = storable_text(line.strip())
         replaced += undecodable
         if not text:
+            continue
+        if len(text) > MAX_MESSAGE_CHARS:
+            print(f"error: {TOO_LONG} ({len(text):,} characters)", file=sys.stderr)
             continue
         if replaced:  # bytes that were not UTF-8, or a broken paste
             print(f"note: {replaced} undecodable character(s) became U+FFFD", file=sys.stderr)

@@ -21,7 +21,7 @@ from chatapp.correction_memory import to_corrections
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.message_model import MessageListModel
 from chatapp.replies import reply_fields
-from chatapp.store import Store, storable_text
+from chatapp.store import MAX_MESSAGE_CHARS, Store, storable_text  # the store's one limit
 from chatapp.store.errors import StoreError
 from chatapp.store.records import MessageRecord
 from engine.decoding.config import DecodeConfig
@@ -29,7 +29,6 @@ from engine.decoding.config import DecodeConfig
 if TYPE_CHECKING:
     from engine import Reply
 
-MAX_MESSAGE_CHARS = 1_000_000  # longer pastes are refused with a message, not cut silently
 ATTENTION_CACHE_REPLIES = 100  # attention maps kept for Details… (the rest are recomputed)
 
 

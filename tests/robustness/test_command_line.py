@@ -172,3 +172,23 @@ def test_a_conversation_number_beyond_64_bits_is_one_line(tiny_model_dir, tmp_pa
     assert code == 2 and "there is no conversation" in one_line(err), err
     with Store.open(db) as store, pytest.raises(StoreError, match="no conversation"):
         store.get_conversation(2**63)
+
+
+def test_one_message_size_limit_for_every_way_in(tiny_model_dir, tmp_path):
+    db = tmp_path / "chat.db"
+    lines = [b"x" * 1_000_001, "é".encode() * 3_000_000, b"y" * 1_000_000, b"hello"]
+    done = subprocess.run(
+        [sys.executable, "main.py", "chat", "--model", str(tiny_model_dir), "--db", str(db),
+         "--json", "--device", "cpu", "--strategy", "greedy", "--max-length", "3"],
+        input=b"\n".join(lines) + b"\n", capture_output=True, cwd=REPO_ROOT, timeout=180,
+        env=python_env(),
+    )  # fmt: skip
+    stderr = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 0 and "Traceback" not in stderr, stderr
+    assert stderr.count("the message is too long (the limit is 1,000,000 characters)") == 2
+    assert len(done.stdout.decode().splitlines()) == 2  # the two within the limit
+    with Store.open(db) as store:
+        conversation = store.list_conversations()[0].id
+        assert [len(text) for text in store.history(conversation)[0::2]] == [1_000_000, 5]
+        with pytest.raises(ValueError, match="too long"):
+            store.add_user_turn(conversation, "z" * 1_000_001)
