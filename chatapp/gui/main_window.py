@@ -33,6 +33,7 @@ from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.engine_worker import ModelInfo
 from chatapp.gui.message_delegate import MessageDelegate
 from chatapp.gui.message_model import MAX_LOADED_ROWS, PAGE_SIZE, MessageListModel, RecordRole
+from chatapp.gui.search_runner import SearchRunner
 from chatapp.gui.sidebar import Sidebar
 from chatapp.gui.theme import apply_font_size, apply_theme
 from chatapp.model_versions import ensure_model_version
@@ -142,6 +143,9 @@ class MainWindow(QMainWindow):
         self._details: DetailsDialog | None = None
         self._loaded_model: ModelInfo | None = None  # what the engine worker replies with
         self._details_request: int | None = None
+        self.searcher = SearchRunner(self.store, self)  # search off the GUI thread
+        self.searcher.found.connect(self.sidebar.show_hits)
+        self.searcher.failed.connect(self.banner.show_message)
         self.refresh_conversations()
         records = self.conversations.rowCount()
         if records:
@@ -372,12 +376,8 @@ class MainWindow(QMainWindow):
             self.open_conversation(None)
 
     def search(self, query: str) -> None:
-        try:
-            hits = self.store.search(query, limit=50)
-        except StoreError as error:
-            self.banner.show_message(str(error))
-            return
-        self.sidebar.show_hits(hits)
+        """Search in the background; the hits of the newest query show when they are found."""
+        self.searcher.request(query)
 
     def jump_to_hit(self, hit: SearchHit) -> None:
         self.open_conversation(hit.conversation_id)
@@ -553,6 +553,7 @@ class MainWindow(QMainWindow):
         settings.setValue("window/state", self.saveState())
         settings.setValue("window/splitter", self.splitter.saveState())
         self.controller.stop()
+        self.searcher.close()
         self.engine.shut_down()
         self.closed.emit()
         super().closeEvent(event)

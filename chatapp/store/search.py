@@ -16,11 +16,14 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from chatapp.store.messages import storable_text
 from chatapp.store.records import SearchHit
 
 SNIPPET_TOKENS = 12  # words of context around the match (FTS5 allows at most 64)
 RANK_WINDOW = 5000  # matches ranked at most, newest first
 MIN_PREFIX = 3  # a shorter last word is matched whole: "a*" would merge thousands of word lists
+MAX_QUERY_CHARS = 1000  # of a query, the rest is ignored
+MAX_TERMS = 16  # distinct words searched for, the first ones typed
 
 # FTS5 walks a match list in rowid order, so finding the RANK_WINDOW-th newest match is cheap.
 _WINDOW_START = text(
@@ -51,11 +54,20 @@ def fts_query(user_query: str) -> str | None:
     more) matches as a prefix because it is usually the one still being typed.
     """
     # NUL ends FTS5's parse early ("unterminated string"); it is never part of a word anyway.
-    words = user_query.replace("\x00", " ").split()
+    # A lone surrogate cannot be sent to SQLite: it becomes U+FFFD, as in a stored message.
+    text = storable_text(user_query[: MAX_QUERY_CHARS + 1])[0].replace("\x00", " ")
+    typed = text.split()
+    if len(text) > MAX_QUERY_CHARS:
+        typed = text[:MAX_QUERY_CHARS].split()[:-1]  # the last word may be cut in two
+    # Each term costs a walk of its match list: a few distinct ones find the message anyway.
+    words: list[str] = []
+    for word in typed:
+        if word.casefold() not in {w.casefold() for w in words} and len(words) < MAX_TERMS:
+            words.append(word)
     if not words:
         return None
     phrases = ['"' + word.replace('"', '""') + '"' for word in words]
-    if len(words[-1]) >= MIN_PREFIX:
+    if len(words[-1]) >= MIN_PREFIX and typed[-1] == words[-1]:
         phrases[-1] += "*"
     return " ".join(phrases)
 

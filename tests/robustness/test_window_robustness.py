@@ -3,9 +3,13 @@ what it reset (docs/RELIABILITY.md, "Window")."""
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import QByteArray, QSettings
 
 from chatapp.app import make_application
+from chatapp.store.search import MAX_QUERY_CHARS, MAX_TERMS, fts_query
+from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
 from tests.robustness.helpers import open_window
 
 DAMAGED = {
@@ -39,3 +43,42 @@ def test_damaged_settings_fall_back_to_defaults_and_the_user_is_told_once(
     again = open_window(qtbot, store, tiny_model_dir)
     assert "back to their defaults" not in again.banner.text()
     again.close()
+
+
+def test_a_huge_search_query_is_bounded_to_a_few_distinct_words(store):
+    conversation = store.create_conversation()
+    store.add_user_turn(conversation.id, "hi there, w3 and w7")
+    for query in (" ".join(f"w{i}" for i in range(500_000)), "hi " * 1000, "a" * 20_000):
+        expression = fts_query(query) or ""
+        assert expression.count('"') // 2 <= MAX_TERMS and len(expression) < 2 * MAX_QUERY_CHARS
+    assert [hit.conversation_id for hit in store.search("hi " * 1000)] == [conversation.id]
+    assert [hit.conversation_id for hit in store.search("W3 w3 w7 " * 5000)] == [conversation.id]
+    assert store.search("a\ud800b") == []  # a lone surrogate is a character like any other
+
+
+def test_search_runs_off_the_gui_thread_and_a_newer_query_supersedes_older_ones(
+    qtbot, fast, store, monkeypatch
+):
+    for word in ("apple", "banana", "cherry"):
+        store.add_user_turn(store.create_conversation().id, f"a {word} a day")
+    real_search, threads, release = store.search, [], threading.Event()
+
+    def slow_search(query, *args, **kwargs):
+        threads.append(threading.current_thread())
+        if query == "apple":
+            release.wait(10)  # the first search is still running when the others come
+        return real_search(query, *args, **kwargs)
+
+    monkeypatch.setattr(store, "search", slow_search)
+    shown: list[list] = []
+    fast.searcher.found.connect(shown.append)
+    fast.search("apple")
+    qtbot.waitUntil(lambda: len(threads) == 1)
+    fast.search("banana")  # superseded before it starts
+    with qtbot.waitSignal(fast.searcher.found, timeout=REPLY_TIMEOUT_MS):
+        fast.search("cherry")
+        release.set()
+    qtbot.wait(50)  # let any late result of "apple" arrive: it must not be shown
+    assert [[hit.snippet for hit in hits] for hits in shown] == [["a [cherry] a day"]]
+    assert threading.main_thread() not in threads and len(threads) == 2  # banana never ran
+    assert "cherry" in fast.sidebar.results.item(0).text()

@@ -17,7 +17,8 @@ def test_search_finds_a_message_in_another_conversation(qtbot, window, store):
     window.new_conversation()
     window.refresh_conversations()
     qtbot.keyClicks(window.sidebar.search_edit, "elephant")
-    qtbot.keyClick(window.sidebar.search_edit, Qt.Key.Key_Return)
+    with qtbot.waitSignal(window.searcher.found):  # the search runs off the GUI thread
+        qtbot.keyClick(window.sidebar.search_edit, Qt.Key.Key_Return)
     results = window.sidebar.results
     assert results.isVisible() and results.count() == 1
     assert "elephant" in results.item(0).text()
