@@ -122,7 +122,7 @@ def run_import(args: argparse.Namespace) -> int:
     path = resolve_db_path(db_of(args), data_dir_of(args))
     with _open_store(path) as store:
         try:
-            summary = store.import_archive(data)
+            summary = store.import_archive(data, on_progress=_print_progress)
         except StoreError as error:
             raise CommandError(f"{archive_path}: {error}") from error
     print(
@@ -130,6 +130,11 @@ def run_import(args: argparse.Namespace) -> int:
         f"messages); {summary.conversations_skipped} already present were skipped"
     )
     return 0
+
+
+def _print_progress(done: int, total: int) -> None:
+    if done < total:  # a large archive: one line per batch (the summary ends it)
+        print(f"imported {done:,} of {total:,} new conversations", file=sys.stderr, flush=True)
 
 
 @contextmanager

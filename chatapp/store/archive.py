@@ -8,15 +8,16 @@ Layout (`version` 1):
                                       "stopped", "model_version", "decoding", "seed",
                                       "timings", "nbest"}, ...]}, ...]}
 Model versions travel by name (ids differ between databases). An import checks the whole
-archive before writing, writes in one transaction, and skips conversations whose uid is
-already in the database.
+archive before writing anything, skips conversations whose uid is already in the database, and
+writes the rest in bounded transactions of whole conversations (each conversation is there
+completely or not at all; other writers get in between).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 from chatapp.store.errors import ArchiveError
 from chatapp.store.messages import MAX_MESSAGE_CHARS, text_problem
 from chatapp.store.models import Conversation, Message, ModelVersion, utcnow
-from chatapp.store.records import ROLES, ImportSummary
+from chatapp.store.records import ROLES
 
 ARCHIVE_FORMAT = "seq2seq-chat-archive"
 ARCHIVE_VERSION = 1
@@ -316,8 +317,15 @@ def read_archive(path: str | Path) -> Any:
 # -- restoring -----------------------------------------------------------------------------
 
 
-def restore_archive(session: Session, data: Any) -> ImportSummary:
-    """Add the archive's conversations that are not in the database yet (in `session`)."""
+Checked = list[tuple[dict[str, Any], list[dict[str, Any]]]]
+
+
+def new_conversations(session: Session, data: Any) -> tuple[Checked, int]:
+    """The archive's conversations not in the database yet, checked; and how many were.
+
+    Raises `ArchiveError` for a malformed archive or a message uid already used elsewhere, so
+    a bad archive is refused before anything is written.
+    """
     conversations = check_archive(data)
     present = set(session.scalars(select(Conversation.uid)))
     new = [(c, ms) for c, ms in conversations if c["uid"] not in present]
@@ -329,9 +337,33 @@ def restore_archive(session: Session, data: Any) -> ImportSummary:
                     f"malformed archive: message {message['uid']} of conversation "
                     f"{conversation['uid']} is already in the database, in another conversation"
                 )
+    return new, len(conversations) - len(new)
+
+
+def batches(conversations: Checked, *, max_messages: int) -> Iterator[Checked]:
+    """Whole conversations, about `max_messages` messages at a time (one transaction each)."""
+    batch: Checked = []
+    size = 0
+    for conversation in conversations:
+        if batch and size + len(conversation[1]) > max_messages:
+            yield batch
+            batch, size = [], 0
+        batch.append(conversation)
+        size += len(conversation[1])
+    if batch:
+        yield batch
+
+
+def restore_conversations(session: Session, conversations: Checked) -> int:
+    """Write checked conversations (in `session`, skipping any that appeared meanwhile);
+    returns how many messages were added."""
+    uids = [conversation["uid"] for conversation, _ in conversations]
+    present = set(session.scalars(select(Conversation.uid).where(Conversation.uid.in_(uids))))
     versions = dict(session.execute(select(ModelVersion.name, ModelVersion.id)).all())
     added_messages = 0
-    for conversation, messages in new:
+    for conversation, messages in conversations:
+        if conversation["uid"] in present:
+            continue
         row = Conversation(**conversation)
         session.add(row)
         session.flush()
@@ -351,8 +383,4 @@ def restore_archive(session: Session, data: Any) -> ImportSummary:
                 by_uid[fields["uid"]].parent_id = by_uid[fields["parent_uid"]].id
         added_messages += len(messages)
     session.flush()
-    return ImportSummary(
-        conversations_added=len(new),
-        messages_added=added_messages,
-        conversations_skipped=len(conversations) - len(new),
-    )
+    return added_messages

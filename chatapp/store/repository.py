@@ -14,19 +14,22 @@ runs, presets); search, training pairs and archives are here.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from chatapp.store.archive import build_archive, restore_archive
+from chatapp.store.archive import batches, build_archive, new_conversations, restore_conversations
 from chatapp.store.conversations import ConversationsMixin, get_conversation
 from chatapp.store.database import DEFAULT_BUSY_TIMEOUT, Database
+from chatapp.store.errors import StoreError
 from chatapp.store.messages import MessagesMixin
 from chatapp.store.records import ImportSummary, SearchHit, TrainingPair
 from chatapp.store.registry import RegistryMixin
 from chatapp.store.search import search_messages
 from chatapp.store.training_pairs import collect_pairs, count_pairs
+
+IMPORT_BATCH_MESSAGES = 5000  # messages written per transaction by an import
 
 
 class Store(ConversationsMixin, MessagesMixin, RegistryMixin):
@@ -139,10 +142,34 @@ class Store(ConversationsMixin, MessagesMixin, RegistryMixin):
                 get_conversation(session, conversation_id)
             return build_archive(session, conversation_id)
 
-    def import_archive(self, data: Any) -> ImportSummary:
-        """Add an archive's conversations not already here (by uid), all or nothing.
+    def import_archive(
+        self, data: Any, *, on_progress: Callable[[int, int], None] | None = None
+    ) -> ImportSummary:
+        """Add an archive's conversations not already here (by uid).
 
-        Raises `ArchiveError` for a malformed archive, before anything is written.
+        Raises `ArchiveError` for a malformed archive, before anything is written. The rest is
+        written a few thousand messages per transaction, each conversation whole, so other
+        writers (the chat) wait at most one batch; `on_progress(done, total)` after each. If a
+        batch fails (a full disk), the conversations before it stay and the error says so:
+        importing the archive again adds the rest.
         """
-        with self._db.write() as session:
-            return restore_archive(session, data)
+        with self._db.read() as session:
+            new, skipped = new_conversations(session, data)
+        done = added = 0
+        for batch in batches(new, max_messages=IMPORT_BATCH_MESSAGES):
+            try:
+                with self._db.write() as session:
+                    added += restore_conversations(session, batch)
+            except StoreError as error:
+                if done:
+                    raise type(error)(
+                        f"{error} ({done} of {len(new)} new conversations were imported before "
+                        "this; importing the archive again adds the rest)"
+                    ) from error
+                raise
+            done += len(batch)
+            if on_progress is not None:
+                on_progress(done, len(new))
+        return ImportSummary(
+            conversations_added=done, messages_added=added, conversations_skipped=skipped
+        )

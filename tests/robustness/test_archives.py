@@ -7,6 +7,8 @@ import contextlib
 import functools
 import itertools
 import json
+import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatapp.gui.transfer import import_archive_file
-from chatapp.store import ArchiveError, Store, read_archive
+from chatapp.gui.transfer import import_archive_file, import_in_background
+from chatapp.store import ArchiveError, DiskFullError, Store, read_archive, repository
 from engine.data import read_jsonl
 from engine.errors import DataError
+from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
 from tests.database_checks import integrity
 from tests.robustness.helpers import all_texts
 from tests.robustness.test_bad_files import one_line, run_main
@@ -215,3 +218,99 @@ def test_hostile_archives_are_refused_in_the_window_and_on_the_command_line(
     code, _, err = run_main("import", "--db", str(store.path), str(path))
     assert code == 2 and "archive" in one_line(err), err
     assert all_texts(store.path) == before and integrity(store.path) == "ok"
+
+
+# Large imports --------------------------------------------------------------------------------
+
+
+def many_conversations(count: int) -> dict:
+    """An archive of `count` two-turn conversations."""
+    archive = archive_of({}, {"text": "hello"})
+    template = archive["conversations"][0]
+    archive["conversations"] = [
+        {**template, "uid": f"big-{n}",
+         "messages": [{**m, "uid": f"big-{n}-{m['uid']}"} for m in template["messages"]]}
+        for n in range(count)
+    ]  # fmt: skip
+    return archive
+
+
+def complete_conversations(path: Path) -> dict[str, int]:
+    """uid -> number of messages, for every conversation in the database."""
+    connection = sqlite3.connect(path)
+    try:
+        return dict(
+            connection.execute(
+                "SELECT c.uid, count(m.id) FROM conversations c "
+                "LEFT JOIN messages m ON m.conversation_id = c.id GROUP BY c.id"
+            ).fetchall()
+        )
+    finally:
+        connection.close()
+
+
+def test_a_large_import_commits_whole_conversations_in_batches_with_progress(tmp_path, monkeypatch):
+    monkeypatch.setattr(repository, "IMPORT_BATCH_MESSAGES", 50)  # 25 conversations a batch
+    db = tmp_path / "chat.db"
+    progress: list[tuple[int, int]] = []
+
+    def between_batches(done: int, total: int) -> None:
+        progress.append((done, total))
+        other = sqlite3.connect(db, timeout=0)  # another writer gets in at once
+        other.execute("BEGIN IMMEDIATE")
+        other.rollback()
+        other.close()
+
+    with Store.open(db) as store:
+        summary = store.import_archive(many_conversations(100), on_progress=between_batches)
+    assert progress == [(25, 100), (50, 100), (75, 100), (100, 100)]
+    assert (summary.conversations_added, summary.messages_added) == (100, 200)
+
+    # A batch that fails (a full disk) keeps the whole conversations before it, and says so.
+    calls = []
+    real = repository.restore_conversations
+
+    def full_disk_on_the_third(session, batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise DiskFullError("disk is full: could not save")
+        return real(session, batch)
+
+    monkeypatch.setattr(repository, "restore_conversations", full_disk_on_the_third)
+    db2 = tmp_path / "other.db"
+    with Store.open(db2) as store, pytest.raises(DiskFullError, match="50 of 100 new"):
+        store.import_archive(many_conversations(100))
+    assert sorted(complete_conversations(db2).values()) == [2] * 50
+    monkeypatch.setattr(repository, "restore_conversations", real)
+    with Store.open(db2) as store:
+        again = store.import_archive(many_conversations(100))
+    assert (again.conversations_added, again.conversations_skipped) == (50, 50)
+    assert integrity(db2) == "ok"
+
+    path = write(tmp_path / "big.json", many_conversations(60))
+    code, out, err = run_main("import", "--db", str(tmp_path / "cli.db"), str(path))
+    assert code == 0 and "imported 25 of 60 new conversations" in err, err
+    assert "imported 60 conversations" in out
+
+
+def test_the_window_imports_in_the_background_with_progress(qtbot, fast, store, tmp_path,
+                                                             monkeypatch):  # fmt: skip
+    monkeypatch.setattr(repository, "IMPORT_BATCH_MESSAGES", 50)
+    threads: list[threading.Thread] = []
+    real_import = store.import_archive
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real_import(*args, **kwargs)
+
+    monkeypatch.setattr(store, "import_archive", recording)
+    path = write(tmp_path / "big.json", many_conversations(100))
+    progress: list[tuple[int, int]] = []
+    job = import_in_background(fast, path)
+    job.progress.connect(lambda done, total: progress.append((done, total)))
+    with qtbot.waitSignal(job.succeeded, timeout=REPLY_TIMEOUT_MS):
+        pass
+    assert threads and threading.main_thread() not in threads
+    assert progress[-1] == (100, 100)
+    assert "Imported 100 conversations" in fast.banner.text()
+    assert fast.conversations.rowCount() >= 100
