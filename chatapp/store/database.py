@@ -191,6 +191,13 @@ def read_revision(path: Path, busy_timeout: float) -> str | None:
                 )
             return None
         rows = [row[0] for row in connection.execute("SELECT version_num FROM alembic_version")]
+        if not rows and tables - {"alembic_version"}:
+            # Migrating it "from nothing" would fail half-way ("table ... already exists").
+            raise StoreError(
+                f"the database {path} has lost its schema version (its alembic_version table "
+                "is empty), so it cannot be opened safely; it was left untouched. Copies are "
+                f"kept in {path.parent / BACKUP_DIR}."
+            )
     finally:
         connection.close()
     unknown = sorted(set(rows) - known_revisions())

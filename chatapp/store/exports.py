@@ -17,6 +17,9 @@ from chatapp.store.repository import Store
 PAGE = 500
 _INLINE_SPECIALS = re.compile(r"([\\`*_\[\]{}|~#!])")
 _LINE_START_MARKERS = re.compile(r"^([+=-]|\d+[.)])")
+# C0 and C1 controls and DEL (not tab): a terminal that shows the file would obey ESC c, DCS or
+# an 8-bit CSI; as character references they are inert.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _conversations(store: Store, conversation_id: int | None) -> list[ConversationRecord]:
@@ -65,8 +68,9 @@ def escape_markdown(text: str) -> str:
     """`text` as one Markdown paragraph that renders as exactly these characters.
 
     Nothing in it can start a heading, list, quote, code block, table, link, image or HTML: the
-    markup characters are backslash-escaped, `& < >` become entities, leading spaces become
-    non-breaking ones, and every line break is a hard break inside the same paragraph.
+    markup characters are backslash-escaped, `& < >` and control characters become entities,
+    leading spaces become non-breaking ones, and every line break is a hard break inside the
+    same paragraph.
     """
     lines = []
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
@@ -74,6 +78,7 @@ def escape_markdown(text: str) -> str:
         indent = line[: len(line) - len(stripped)].replace("\t", "    ")
         stripped = stripped.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         stripped = _INLINE_SPECIALS.sub(r"\\\1", stripped)
+        stripped = _CONTROLS.sub(lambda m: f"&#x{ord(m[0]):02x};", stripped)
         stripped = _LINE_START_MARKERS.sub(lambda m: m[0][:-1] + "\\" + m[0][-1], stripped)
         # Leading spaces would make a code block, and an empty line would end the paragraph:
         # non-breaking spaces show the same and keep the paragraph open.

@@ -3,7 +3,9 @@ model version per folder, read-only opening, private files (docs/RELIABILITY.md,
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -15,7 +17,7 @@ import pytest
 from alembic import command
 
 from chatapp.paths import models_dir, resolve_db_path
-from chatapp.store import Store, make_backup
+from chatapp.store import Store, StoreError, make_backup
 from chatapp.store.database import alembic_config
 from tests.database_checks import integrity
 from tests.robustness.helpers import REPO_ROOT, python_env, spawn
@@ -25,7 +27,7 @@ OPEN_AT_ONCE = """
 import sys
 from chatapp.model_versions import ensure_model_version
 from chatapp.paths import models_dir, resolve_db_path
-from chatapp.store import Store, make_backup
+from chatapp.store import Store, StoreError, make_backup
 
 print("ready", flush=True)
 sys.stdin.readline()
@@ -155,3 +157,59 @@ def test_chats_backups_and_model_versions_are_private_to_their_owner(tmp_path):
         assert mode(other_db) == 0o600
     finally:
         os.umask(old_umask)
+
+
+# Smaller defects (issue 17, item 17) ------------------------------------------------------------
+
+
+def test_markdown_export_writes_no_terminal_control_sequences(tmp_path):
+    db = tmp_path / "chat.db"
+    hostile = "\x1bc reset \x1bP1;2|dcs\x1b\\ \x9b31m red\x9b0m \x07 bell \x7f del \x00 nul"
+    with Store.open(db) as store:
+        conversation = store.create_conversation(title="\x1b]0;title\x07")
+        store.add_user_turn(conversation.id, hostile)
+    out = tmp_path / "chat.md"
+    code, _, err = run_main("export", "--db", str(db), "--format", "markdown", "--out", str(out))
+    assert code == 0, err
+    exported = out.read_text(encoding="utf-8")
+    assert re.findall("[\x00-\x08\x0b-\x1f\x7f-\x9f]", exported) == []
+    assert "&#x1b;c reset" in exported and "&#x9b;31m red" in exported
+
+
+def test_a_backup_that_fails_leaves_no_partial_file(tmp_path, monkeypatch):
+    db = tmp_path / "chat.db"
+    with Store.open(db) as store:
+        store.add_user_turn(store.create_conversation().id, "hello")
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    for _ in range(3):  # three launches on a near-full disk
+        with pytest.raises(OSError):
+            make_backup(db)
+        Store.open(db).close()  # the daily backup fails; opening goes on
+    assert [path.name for path in (tmp_path / "backups").iterdir()] == []
+
+
+def test_export_of_a_database_in_a_missing_folder_creates_nothing(tmp_path):
+    db = tmp_path / "missing" / "chat.db"
+    code, _, err = run_main("export", "--db", str(db), "--format", "json")
+    assert code == 2 and "there is no database" in err
+    assert not db.parent.exists()
+
+
+def test_an_empty_schema_version_is_a_clear_error_and_the_file_is_left_alone(tmp_path):
+    db = tmp_path / "chat.db"
+    with Store.open(db) as store:
+        store.add_user_turn(store.create_conversation().id, "hello")
+    connection = sqlite3.connect(db)
+    with connection:
+        connection.execute("DELETE FROM alembic_version")
+    connection.close()
+    before = db.read_bytes()
+    with pytest.raises(StoreError, match="lost its schema version"):
+        Store.open(db)
+    code, _, err = run_main("export", "--db", str(db), "--format", "json")
+    assert code == 2 and "lost its schema version" in err
+    assert db.read_bytes() == before
