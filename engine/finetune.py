@@ -20,6 +20,7 @@ The model it starts from is only ever read.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 
 from engine.batching import EncodedExample, collate, encode_examples, make_batches
 from engine.chatbot import Chatbot
@@ -316,6 +318,7 @@ class _Choice:
     """The state kept: the best fit to the taught pairs among states within the budget."""
 
     epoch: int = -1
+    mix: float = 1.0  # the share of the trained weights (the rest: the starting weights)
     within: bool = False
     select_perplexity: float = math.inf
     taught_loss: float = math.inf
@@ -329,14 +332,61 @@ class _Choice:
         return select_perplexity < self.select_perplexity
 
 
-def _weighted_loss(model: Seq2Seq, batch: Any, weights: torch.Tensor) -> torch.Tensor:
-    """Token cross-entropy, each token weighted by its example's weight, over the token count."""
-    token_losses = model.loss(
-        batch.src, batch.src_lengths, batch.target_in, batch.target_out, reduction="none"
-    )  # (N,) the real target tokens, row by row
+def _weighted_loss(
+    model: Seq2Seq,
+    batch: Any,
+    weights: torch.Tensor,
+    *,
+    teacher: Seq2Seq | None = None,
+    replay_rows: torch.Tensor | None = None,
+    distill: float = 0.0,
+) -> torch.Tensor:
+    """Token loss, each token weighted by its example's weight, over the token count.
+
+    Saved pairs: cross-entropy. Replayed rows, with a `teacher` (the starting model): a
+    `distill` share of the loss is the KL divergence from the teacher's next-token distribution,
+    which holds the model's general chat where it was far more tightly than the data alone.
+    """
+    memory, hidden = model.encode(batch.src, batch.src_lengths)
+    combined, _, _ = model.decoder.features(batch.target_in, hidden, memory)  # (B, T, E)
     real = batch.target_out.ne(PAD_ID)  # (B, T)
+    log_probs = F.log_softmax(model.decoder.output_logits(combined[real]).float(), dim=-1)
+    token_losses = -log_probs.gather(1, batch.target_out[real][:, None]).squeeze(1)  # (N,)
+    if teacher is not None and replay_rows is not None and distill > 0 and replay_rows.any():
+        with torch.no_grad():
+            memory, hidden = teacher.encode(batch.src, batch.src_lengths)
+            combined, _, _ = teacher.decoder.features(batch.target_in, hidden, memory)
+            target = F.log_softmax(teacher.decoder.output_logits(combined[real]).float(), -1)
+        kl = (target.exp() * (target - log_probs)).sum(dim=-1)  # (N,)
+        replay_tokens = replay_rows[:, None].expand_as(real)[real]  # (N,)
+        mixed = (1 - distill) * token_losses + distill * kl
+        token_losses = torch.where(replay_tokens, mixed, token_losses)
     token_weights = weights[:, None].expand_as(real)[real]  # (N,)
     return (token_losses * token_weights).sum() / real.sum()
+
+
+def _parameter_groups(model: Seq2Seq, encoder_rate: float) -> list[dict[str, Any]]:
+    """The decoder at the full rate; the (shared) embedding and the encoder at `encoder_rate`
+    of it, or left out of the optimizer when that is 0."""
+    slow = {id(parameter) for parameter in model.encoder.parameters()}
+    slow.add(id(model.embedding.weight))
+    decoder = [p for p in model.parameters() if id(p) not in slow]
+    encoder = [p for p in model.parameters() if id(p) in slow]
+    groups = [{"params": decoder, "scale": 1.0}]
+    if encoder_rate > 0:
+        groups.append({"params": encoder, "scale": encoder_rate})
+    return groups
+
+
+def _mixed(
+    start: dict[str, torch.Tensor], end: dict[str, torch.Tensor], mix: float
+) -> dict[str, torch.Tensor]:
+    """`mix` of the way from the `start` weights to the `end` weights."""
+    return {
+        name: start[name] + mix * (end[name] - start[name]) if end[name].is_floating_point()
+        else end[name]
+        for name in end
+    }  # fmt: skip
 
 
 def _replay_seed(config: FinetuneConfig, epoch: int) -> int:
@@ -361,8 +411,17 @@ def _teach(
     budget = config.max_minutes * 60 if config.max_minutes else math.inf
     torch.manual_seed(config.seed)
     model.to(device).train()
+    initial = {name: t.detach().clone() for name, t in model.state_dict().items()}
+    teacher = None
+    if config.distill > 0:
+        teacher = copy.deepcopy(model).eval()
+        teacher.requires_grad_(False)
+    groups = _parameter_groups(model, config.encoder_rate)
+    trained = [parameter for group in groups for parameter in group["params"]]
+    for parameter in model.parameters():  # frozen ones need no gradient
+        parameter.requires_grad_(any(parameter is other for other in trained))
     anchor = [parameter.detach().clone() for parameter in model.parameters()]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=0.0)
     taught = encode([pair.example for pair in training])
     taught_weights = [config.weight_of(pair.kind) for pair in training]
     replay_count = round(config.replay * len(training))
@@ -378,16 +437,17 @@ def _teach(
     choice, step, tokens_seen, stopped_by, epoch = _Choice(), 0, 0, "epochs", 0
     window_loss, window_tokens = 0.0, 0
 
-    def check(epoch: int) -> None:
+    def check(epoch: int, mix: float = 1.0) -> None:
         selected = evaluate_perplexity(model, select_valid, device=device)["perplexity"]
         taught_loss = evaluate_perplexity(model, taught, device=device)["loss"]
-        within = selected <= base_select * (1 + config.max_forgetting)
+        within = selected <= base_select * (1 + config.max_forgetting - config.select_margin)
         kept = choice.better(within, selected, taught_loss)
         if kept:
-            choice.epoch, choice.within = epoch, within
+            choice.epoch, choice.mix, choice.within = epoch, mix, within
             choice.select_perplexity, choice.taught_loss = selected, taught_loss
             choice.state = {name: t.detach().clone() for name, t in model.state_dict().items()}
-        emit({"event": "eval", "epoch": epoch, "step": step, "valid_perplexity": selected,
+        emit({"event": "eval", "epoch": epoch, "mix": mix, "step": step,
+              "valid_perplexity": selected,
               "valid_loss": math.log(selected), "taught_loss": taught_loss,
               "within_budget": within, "improved": kept,
               "elapsed_s": time.monotonic() - started})  # fmt: skip
@@ -408,15 +468,17 @@ def _teach(
                 break
             batch = collate(data, indices, device)
             batch_weights = torch.tensor([weights[i] for i in indices], device=device)
-            loss = _weighted_loss(model, batch, batch_weights)
+            replay_rows = torch.tensor([i >= len(taught) for i in indices], device=device)
+            loss = _weighted_loss(model, batch, batch_weights, teacher=teacher,
+                                  replay_rows=replay_rows, distill=config.distill)  # fmt: skip
             pull = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
             progress = max((epoch + index / len(batches)) / config.epochs, elapsed / budget)
             rate = config.learning_rate * cooldown_factor(progress, config.cooldown)
             for group in optimizer.param_groups:
-                group["lr"] = rate
+                group["lr"] = rate * group["scale"]
             optimizer.zero_grad(set_to_none=True)
             (loss + config.l2_sp * pull).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trained, 1.0)
             optimizer.step()
             step += 1
             tokens_seen += batch.target_tokens + batch.source_tokens
@@ -435,6 +497,15 @@ def _teach(
                 check(epoch)
     if stopped_by == "time_budget" or (choice.state is None and stopped_by != "cancelled"):
         check(epoch)
+    if stopped_by != "cancelled" and config.mixes:
+        # Weight-space mixes of the trained and the starting model (WiSE-FT): part of what was
+        # learned for less of what was forgotten; the choice weighs them like the epochs.
+        trained_state = {name: t.detach().clone() for name, t in model.state_dict().items()}
+        for mix in config.mixes:
+            model.load_state_dict(_mixed(initial, trained_state, mix))
+            check(epoch, mix)
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
     if choice.state is not None:
         model.load_state_dict(choice.state)
     elapsed = time.monotonic() - started
@@ -447,7 +518,8 @@ def _teach(
         stopped_by=stopped_by,
         saved=choice.state is not None,
     )
-    emit({"event": "end", **asdict(result), "chosen_epoch": choice.epoch})
+    emit({"event": "end", **asdict(result), "chosen_epoch": choice.epoch,
+          "chosen_mix": choice.mix})  # fmt: skip
     model.eval()
     return result, choice
 
@@ -521,7 +593,7 @@ def finetune(
             emit=emit, stop=stop,
         )  # fmt: skip
         result.train = trained
-        data["chosen_epoch"] = choice.epoch
+        data["chosen_epoch"], data["chosen_mix"] = choice.epoch, choice.mix
         if trained.stopped_by == "cancelled" or stop():
             raise _Cancelled
         if not trained.saved:
