@@ -15,6 +15,15 @@ less than the machine has, as the app's dialog gives it (on a busy 2-core machin
 fighting another process for the cores made the same run ten times slower).
 
     python bench/finetune.py [--model DIR] [--pairs 200] [--threads N]
+
+`--teach N` measures teaching instead: a store with N persona facts (question -> answer, in
+bench/teach_facts.py), one corrected reply per conversation, fine-tuned with the defaults. It
+prints taught recall (the key words of the answer in the precise preset's reply, each question
+asked in a new conversation) with the memory off and on, for the questions as taught, typed
+again ("so what is your name") and put in other words; the memory's false matches on unrelated
+chitchat turns; original-corpus perplexity before and after; wall time.
+
+    python bench/finetune.py --teach 24 [--memory-only] [--finetune-args "--epochs 30"]
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from bench._machine import describe
+from bench.teach_facts import FACTS, measure_teaching
 from chatapp.store import Store
 from engine.checkpoint import save_checkpoint
 from engine.config import ModelConfig, preset
@@ -100,6 +110,12 @@ def main() -> None:
     parser.add_argument("--model", help="model to start from (default: the shipped model)")
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--replay", type=float, default=0.5)
+    parser.add_argument("--teach", type=int, help="teach N persona facts (see the docstring)")
+    parser.add_argument("--memory-only", action="store_true", help="--teach without fine-tuning")
+    parser.add_argument("--finetune-args", default="", help="extra `main.py finetune` options")
+    parser.add_argument(
+        "--unrelated", type=int, default=2000, help="chitchat turns for false matches"
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -107,6 +123,10 @@ def main() -> None:
         help="OMP_NUM_THREADS for the fine-tune process (default: as the app sets it)",
     )
     args = parser.parse_args()
+    if args.teach:
+        if not 1 <= args.teach <= len(FACTS):
+            parser.error(f"--teach takes 1 to {len(FACTS)} facts")
+        return teach(args)
 
     conversations = [
         conversation.turns
@@ -164,6 +184,66 @@ def main() -> None:
             ensure_ascii=False,
         )
     )
+
+
+def seed_teaching_store(path: Path, facts: int) -> None:
+    """One conversation per fact: the question, a vague reply, corrected to the answer."""
+    with Store.open(path) as store:
+        for question, answer, _ in FACTS[:facts]:
+            conversation = store.create_conversation()
+            store.add_user_turn(conversation.id, question)
+            reply = store.add_bot_reply(conversation.id, "i am not sure what you mean.")
+            store.correct(reply.id, answer)
+
+
+def teach(args: argparse.Namespace) -> None:
+    model = Path(args.model) if args.model else default_model_dir()
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    torch.set_num_threads(args.threads)
+    report: dict[str, Any] = {"benchmark": "finetune --teach", "facts": args.teach}
+    with tempfile.TemporaryDirectory(prefix="bench-teach-") as temporary:
+        folder = Path(temporary)
+        database = folder / "conversations.db"
+        seed_teaching_store(database, args.teach)
+        tuned = None
+        if not args.memory_only:
+            argv = [
+                "finetune", "--db", str(database), "--data-dir", str(folder),
+                "--model", str(model), "--device", "cpu", "--progress", "json",
+                "--nice", str(args.nice), "--out", str(folder / "taught"),
+                *args.finetune_args.split(),
+            ]  # fmt: skip
+            seconds, events, _ = run_finetune(argv, env)
+            done = events[-1]
+            end = next(event for event in events if event["event"] == "end")
+            report.update(
+                {
+                    "finetune_seconds": round(seconds, 1),
+                    "under_5_minutes": seconds < TARGET_SECONDS,
+                    "train_seconds": round(end["train_seconds"], 1),
+                    "epochs": end["epochs_completed"],
+                    "chosen_epoch": end.get("chosen_epoch"),
+                    "chosen_mix": end.get("chosen_mix"),
+                    "steps": end["steps"],
+                    "taught_recall_reported": done.get("taught_recall"),
+                    "base_valid_perplexity": round(done["base_valid_perplexity"], 3),
+                    "valid_perplexity": round(done["valid_perplexity"], 3),
+                    "valid_perplexity_change": round(done["valid_perplexity_change"], 4),
+                    "forgetting_flag": done["forgetting_flag"],
+                    "train_pairs": done["data"]["train_pairs"],
+                    "replay_examples": done["data"]["replay_examples"],
+                }
+            )
+            tuned = folder / "taught"
+        with Store.open(database) as store:
+            corrections = store.corrections()
+        report.update(
+            measure_teaching(model, tuned, corrections, facts=args.teach, unrelated=args.unrelated)
+        )
+    report["fine_tune_threads"] = args.threads
+    report["finetune_args"] = args.finetune_args
+    report["machine"] = describe()
+    print(json.dumps(report, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":
