@@ -58,14 +58,14 @@ class DetailsDialog(QDialog):
         info = QPlainTextEdit(self)
         info.setReadOnly(True)
         info.setObjectName("detailsText")
-        timings = record.timings or {}
+        timings = record.timings if isinstance(record.timings, dict) else {}
         lines = [
             *memory_lines(record.decoding),
             f"Model version: {version_name}",
             f"Seed: {record.seed if record.seed is not None else '—'}",
             f"Stopped by the user: {'yes' if record.stopped else 'no'}",
-            f"Time to first token: {timings.get('ttft_ms', 0) or 0:.0f} ms",
-            f"Total time: {timings.get('total_ms', 0) or 0:.0f} ms",
+            f"Time to first token: {_number(timings.get('ttft_ms')):.0f} ms",
+            f"Total time: {_number(timings.get('total_ms')):.0f} ms",
             f"Tokens: {timings.get('tokens', '—')}",
             "",
             "Decoding settings:",
@@ -123,5 +123,10 @@ def nbest_line(entry: dict) -> str:
 
 
 def _number(value: object) -> float:
-    """Scores read back from the database or an imported archive may be anything."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    """Scores and timings read back from the database or an imported archive may be anything."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return 0.0
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float
+        return 0.0

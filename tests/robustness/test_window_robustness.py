@@ -6,8 +6,10 @@ from __future__ import annotations
 import threading
 
 from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtWidgets import QPlainTextEdit
 
 from chatapp.app import make_application
+from chatapp.gui.details_dialog import DetailsDialog
 from chatapp.store.search import MAX_QUERY_CHARS, MAX_TERMS, fts_query
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
 from tests.robustness.helpers import open_window
@@ -82,3 +84,15 @@ def test_search_runs_off_the_gui_thread_and_a_newer_query_supersedes_older_ones(
     assert [[hit.snippet for hit in hits] for hits in shown] == [["a [cherry] a day"]]
     assert threading.main_thread() not in threads and len(threads) == 2  # banana never ran
     assert "cherry" in fast.sidebar.results.item(0).text()
+
+
+def test_details_of_a_reply_with_timings_of_the_wrong_type_still_open(qtbot, store):
+    conversation = store.create_conversation()
+    store.add_user_turn(conversation.id, "hello")
+    reply = store.add_bot_reply(
+        conversation.id, "hi", timings={"ttft_ms": "fast", "total_ms": 10**400, "tokens": [1]}
+    )  # what an archive imported before the check could hold
+    dialog = DetailsDialog(store.get_message(reply.id), "base")
+    qtbot.addWidget(dialog)
+    text = dialog.findChild(QPlainTextEdit, "detailsText").toPlainText()
+    assert "Time to first token: 0 ms" in text and "Total time: 0 ms" in text
