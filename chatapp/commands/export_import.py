@@ -22,6 +22,7 @@ from chatapp.atomic import atomic_text_file
 from chatapp.commands.common import CommandError, add_subcommand, data_dir_of, db_of
 from chatapp.paths import resolve_db_path
 from chatapp.store import Store, StoreError, read_archive, write_jsonl, write_markdown
+from chatapp.store.errors import UpgradeNeededError
 
 FORMATS = ("jsonl", "markdown", "json")
 
@@ -140,7 +141,10 @@ def _print_progress(done: int, total: int) -> None:
 @contextmanager
 def _open_store(path: Path, *, read_only: bool = False) -> Iterator[Store]:
     try:
-        store = Store.open(path, read_only=read_only)
+        try:
+            store = Store.open(path, read_only=read_only)
+        except UpgradeNeededError:
+            store = Store.open(path)  # a database of an older app: upgraded (after a backup)
     except StoreError as error:
         raise CommandError(str(error)) from error
     try:

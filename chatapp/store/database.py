@@ -32,6 +32,7 @@ from chatapp.store.errors import (
     NewerDatabaseError,
     ReadOnlyDatabaseError,
     StoreError,
+    UpgradeNeededError,
 )
 from chatapp.store.file_lock import schema_lock
 
@@ -288,7 +289,7 @@ class Database:
             revision = read_revision(path, busy_timeout) if existed else None
             if revision != head_revision():
                 if read_only:
-                    raise ReadOnlyDatabaseError(
+                    raise UpgradeNeededError(
                         f"the database {path} needs upgrading for this version of the app but "
                         "is read-only; it was left untouched"
                     )

@@ -27,6 +27,10 @@ class ReadOnlyDatabaseError(StoreError):
     """The database was opened read-only, or its file cannot be written."""
 
 
+class UpgradeNeededError(ReadOnlyDatabaseError):
+    """Opened read-only, the database turned out to need a schema upgrade (a write)."""
+
+
 class CorruptDatabaseError(StoreError):
     """The file is not a database, or fails SQLite's consistency check."""
 

@@ -213,3 +213,18 @@ def test_an_empty_schema_version_is_a_clear_error_and_the_file_is_left_alone(tmp
     code, _, err = run_main("export", "--db", str(db), "--format", "json")
     assert code == 2 and "lost its schema version" in err
     assert db.read_bytes() == before
+
+
+def test_export_of_an_older_database_upgrades_it_first(tmp_path):
+    db = tmp_path / "old.db"
+    command.upgrade(alembic_config(db), "0002")
+    connection = sqlite3.connect(db)
+    with connection:
+        connection.execute(
+            "INSERT INTO conversations (id, uid, title, created_at, updated_at) "
+            "VALUES (1, 'u1', 'from an older app', '2026-01-01', '2026-01-01')"
+        )
+    connection.close()
+    code, out, err = run_main("export", "--db", str(db), "--format", "json")
+    assert code == 0, err
+    assert "from an older app" in out
