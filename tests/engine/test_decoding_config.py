@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from engine.decoding.config import INTEGER_KNOBS, KNOBS, PRESETS, DecodeConfig, decode_preset
+from engine.decoding.config import (
+    INTEGER_KNOBS,
+    KNOBS,
+    PRESETS,
+    STRATEGIES,
+    DecodeConfig,
+    decode_preset,
+)
 from engine.errors import ConfigError
 
 
@@ -64,7 +71,7 @@ def test_config_error_is_a_value_error() -> None:
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_presets_are_valid_and_round_trip(name: str) -> None:
     config = decode_preset(name)
-    assert config.strategy in ("beam", "sample", "greedy")
+    assert config.strategy in STRATEGIES
     assert DecodeConfig.from_json(config.to_json()) == config
     assert DecodeConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
