@@ -1,8 +1,9 @@
 """Package trained checkpoints as the shipped default model (`resources/model/`).
 
-The forward (chat) model goes to OUT with float16 weights and no optimizer state; a backward
-model, if given, to OUT/backward (what `rerank` scores with). Each keeps its training record,
-with the commands that made it appended to `commands`. Files beside them (MODEL_CARD.md) stay.
+The forward (chat) model, if given, goes to OUT with float16 weights and no optimizer state;
+a backward model, if given, to OUT/backward (what `rerank` scores with). Each keeps its
+training record, with the commands that made it appended to `commands`. Files beside them
+(MODEL_CARD.md) stay.
 Prints JSON: the sizes written.
 
     python bench/ship_model.py --forward runs/fwd --backward runs/bwd --out resources/model \\
@@ -42,13 +43,15 @@ def ship(source: Path, target: Path, commands: list[str], direction: str) -> int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--forward", type=Path, required=True)
+    parser.add_argument("--forward", type=Path, help="the chat model (default: keep OUT's)")
     parser.add_argument("--backward", type=Path)
     parser.add_argument("--out", type=Path, default=Path("resources/model"))
     parser.add_argument("--command", action="append", default=[], help="how --forward was made")
     parser.add_argument("--backward-command", action="append", default=[])
     args = parser.parse_args()
-    sizes = {"forward_bytes": ship(args.forward, args.out, args.command, "forward")}
+    sizes = {}
+    if args.forward is not None:
+        sizes["forward_bytes"] = ship(args.forward, args.out, args.command, "forward")
     if args.backward is not None:
         sizes["backward_bytes"] = ship(
             args.backward, args.out / BACKWARD_DIR, args.backward_command, "backward"
