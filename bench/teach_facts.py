@@ -17,7 +17,7 @@ from chatapp.store.records import CorrectionRecord
 from engine.chatbot import Chatbot
 from engine.data import read_chitchat, split_of
 from engine.decoding.config import decode_preset
-from engine.finetune import RECALL_PRESET, recalled
+from engine.finetune import RECALL_CONFIG, recalled
 from engine.memory import CorrectionMemory, normalise
 
 FACTS: list[tuple[str, str, str]] = [
@@ -75,8 +75,9 @@ def unrelated_turns(count: int, prompts: set[str]) -> list[str]:
     return turns[:count]
 
 
-def _recall(bot: Chatbot, questions: Sequence[str], answers: Sequence[str]) -> dict[str, Any]:
-    config = decode_preset(RECALL_PRESET)
+def _recall(
+    bot: Chatbot, questions: Sequence[str], answers: Sequence[str], config: Any = RECALL_CONFIG
+) -> dict[str, Any]:
     hits, from_memory = 0, 0
     for question, answer in zip(questions, answers):
         reply = bot.reply([question], config)
@@ -127,8 +128,11 @@ def measure_teaching(
     memory = CorrectionMemory(to_corrections(records))
     report: dict[str, Any] = {"model_measured": "fine-tuned" if tuned else "base"}
     variants = [varied(question) for question in questions]
+    report["recall_decoding"] = "beam search (5 beams); *_precise_preset: today's precise preset"
+    precise = decode_preset("precise")
     report["memory_off"] = {
         "taught": _recall(bot, questions, answers),
+        "taught_precise_preset": _recall(bot, questions, answers, precise),
         "varied": _recall(bot, variants, answers),
         "reworded": _recall(bot, reworded, answers),
     }
@@ -136,6 +140,7 @@ def measure_teaching(
     false_matches = sum(memory.lookup(bot, turn) is not None for turn in turns)
     report["memory_on"] = {
         "taught": _recall(bot, questions, answers),
+        "taught_precise_preset": _recall(bot, questions, answers, precise),
         "varied": _recall(bot, variants, answers),
         "reworded": _recall(bot, reworded, answers),
         "false_matches_on_unrelated": false_matches,

@@ -41,7 +41,7 @@ from engine.batching import EncodedExample, collate, encode_examples, make_batch
 from engine.chatbot import Chatbot
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.data import Example
-from engine.decoding.config import decode_preset
+from engine.decoding.config import DecodeConfig
 from engine.errors import ConfigError
 from engine.finetune_config import FinetuneConfig
 from engine.memory import normalise
@@ -55,7 +55,12 @@ __all__ = ["FinetuneConfig", "FinetuneResult", "SavedPair", "finetune"]
 
 DEFAULT_REPLAY_CORPUS = "chitchat"
 PARTIAL_MARK = ".partial-"  # in the name of the hidden directory a run writes into
-RECALL_PRESET = "precise"  # taught recall is measured with the likeliest reply
+# Taught recall is measured with the likeliest reply: beam search (the "precise" preset until it
+# became a rerank of sampled candidates; `bench/finetune.py --teach` reports that one as well).
+RECALL_CONFIG = DecodeConfig(
+    strategy="beam", beam_size=5, length_penalty=1.0, no_repeat_ngram_size=3, n_best=5,
+    repetition_penalty=1.0,
+)  # fmt: skip
 _EVAL_CHUNK = 128  # examples per evaluation call, so a stop request is seen between chunks
 
 
@@ -232,8 +237,8 @@ def recalled(reply: str, taught: str, prompt: str = "") -> bool:
 def taught_recall(
     bot: Chatbot, examples: Sequence[Example], should_stop: Callable[[], bool] | None = None
 ) -> tuple[float | None, list[dict[str, Any]]]:
-    """The share of `examples` whose taught reply `bot` gives (precise preset), and the rows."""
-    config = decode_preset(RECALL_PRESET)
+    """The share of `examples` whose taught reply `bot` gives (beam search), and the rows."""
+    config = RECALL_CONFIG
     rows = []
     for example in examples:
         if should_stop and should_stop():
@@ -294,8 +299,8 @@ def _compare(
     prompts: Sequence[Example],
     should_stop: Callable[[], bool],
 ) -> list[dict[str, Any]]:
-    """Replies of both models with the precise preset (the same prompt, the same reply)."""
-    config = decode_preset(RECALL_PRESET)
+    """Replies of both models with beam search (the same prompt, the same reply)."""
+    config = RECALL_CONFIG
     rows = []
     for example in prompts:
         if should_stop():

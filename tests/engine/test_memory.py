@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from engine import Chatbot
-from engine.decoding.config import decode_preset
+from engine.finetune import RECALL_CONFIG
 from engine.memory import Correction, CorrectionMemory, normalise
 
 TAUGHT = "my name is ada, and i keep a lighthouse."
-PRECISE = decode_preset("precise")
+PRECISE = RECALL_CONFIG  # beam search: the same turn always gives the same reply
 
 
 def corpus_turns(corpus: Path) -> list[str]:
