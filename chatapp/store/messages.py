@@ -126,6 +126,22 @@ def storable_text(text: str) -> tuple[str, int]:
     return text, 0
 
 
+def _nbest_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """One n-best candidate: its text and ranking score; a reranked one also keeps its two
+    parts (log p(reply | context) and the MMI term, per token) and what scored the MMI term."""
+    kept: dict[str, Any] = {"text": str(entry["text"]), "score": float(entry["score"])}
+    for name in ("forward", "mmi"):
+        if entry.get(name) is not None:
+            kept[name] = float(entry[name])
+    if entry.get("scorer") is not None:
+        kept["scorer"] = str(entry["scorer"])
+    return kept
+
+
+def _scores_of(entry: Mapping[str, Any]) -> list[float]:
+    return [entry[name] for name in ("score", "forward", "mmi") if name in entry]
+
+
 def _generation_fields(
     *,
     model_version_id: int | None,
@@ -139,8 +155,8 @@ def _generation_fields(
     if seed is not None and seed not in _INT64:
         raise ValueError(f"seed {seed} does not fit in 64 bits")
     if nbest is not None:
-        nbest = [{"text": str(entry["text"]), "score": float(entry["score"])} for entry in nbest]
-        if any(not math.isfinite(entry["score"]) for entry in nbest):
+        nbest = [_nbest_entry(entry) for entry in nbest]
+        if any(not math.isfinite(value) for entry in nbest for value in _scores_of(entry)):
             raise ValueError("n-best scores must be finite numbers")
     return {
         "model_version_id": model_version_id,
