@@ -135,7 +135,10 @@ def test_screenshot_of_a_short_conversation(qtbot, window, tmp_path):
 def test_details_show_the_nbest_list_and_the_attention_map(qtbot, window, store):
     from chatapp.gui.attention_view import AttentionView
 
-    window.decoding_panel.set_config(window.decoding_panel.presets()["precise"])
+    from engine.decoding.config import DecodeConfig
+
+    # Beam search keeps an n-best list even on the tiny model, whose samples mostly agree.
+    window.decoding_panel.set_config(DecodeConfig(strategy="beam", beam_size=5, n_best=5))
     reply = send_and_wait(qtbot, window, "What is your name?")
     assert reply.nbest and len(reply.nbest) > 1
     dialog = window.show_details(reply)
