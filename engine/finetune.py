@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.batching import EncodedExample, collate, encode_examples, make_batches
-from engine.chatbot import Chatbot
+from engine.chatbot import BACKWARD_DIR, Chatbot
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.data import Example
 from engine.decoding.config import DecodeConfig
@@ -613,6 +613,8 @@ def finetune(
             partial, model=checkpoint.model, tokenizer=checkpoint.tokenizer, record=record,
             weights_dtype=_stored_dtype(base),
         )  # fmt: skip
+        if (base / BACKWARD_DIR).is_dir():  # rerank's p(context | reply) model goes along
+            shutil.copytree(base / BACKWARD_DIR, partial / BACKWARD_DIR)
         os.rename(partial, out)
         _fsync_dir(out.parent)
         result.status, result.out_dir = "succeeded", out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -233,6 +234,23 @@ def test_a_stop_request_writes_nothing(tmp_path: Path, tiny_model_dir: Path, sma
     )
     assert result.status == "cancelled" and result.out_dir is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_base_model_s_backward_model_goes_along(
+    tmp_path: Path, tiny_model_dir: Path, small_corpus: Path
+):
+    base = shutil.copytree(tiny_model_dir, tmp_path / "base")
+    shutil.copytree(tiny_model_dir, base / "backward")  # any model folder will do here
+    result = finetune(
+        base_dir=base,
+        out_dir=tmp_path / "tuned",
+        pairs=taught_pairs(),
+        config=FinetuneConfig(epochs=1, eval_every=1, mixes=(), **SMALL),
+        device=torch.device("cpu"),
+        replay_corpus=str(small_corpus),
+    )
+    assert result.status == "succeeded"
+    assert hashes(tmp_path / "tuned" / "backward") == hashes(base / "backward")
 
 
 def test_a_failure_after_training_keeps_the_finished_model(
