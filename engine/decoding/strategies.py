@@ -79,10 +79,9 @@ class GreedySearch:
 
 
 class MultiSample:
-    """`count` replies decoded side by side, folded into the batch like beams, so `rerank`
-    draws all its candidates in one pass: row 0 the greedy reply, the others sampled. The
-    first step fans the one row out; a row that has ended is fed eos and keeps its reply while
-    the others go on."""
+    """`count` replies sampled side by side, folded into the batch like beams, so `rerank`
+    draws all its candidates in one pass. The first step fans the one row out; a row that has
+    ended is fed eos and keeps its reply while the others go on."""
 
     def __init__(
         self,
@@ -154,11 +153,7 @@ class MultiSample:
             values = values.masked_fill(probabilities.cumsum(-1) - probabilities >= self.top_p,
                                         NEG_INF)  # fmt: skip
         choice = torch.multinomial(torch.softmax(values, dim=-1), 1, generator=self.generator)
-        tokens = ids.gather(-1, choice)[:, 0].tolist()
-        # Row 0 follows the likeliest token instead (ids are sorted): the greedy reply always
-        # competes, so an answer the model is sure of (a taught fact) is never left undrawn.
-        tokens[0] = int(ids[0, 0])
-        return tokens
+        return ids.gather(-1, choice)[:, 0].tolist()
 
     def next_input(self) -> list[int]:
         return [
