@@ -134,7 +134,6 @@ def test_screenshot_of_a_short_conversation(qtbot, window, tmp_path):
 
 def test_details_show_the_nbest_list_and_the_attention_map(qtbot, window, store):
     from chatapp.gui.attention_view import AttentionView
-
     from engine.decoding.config import DecodeConfig
 
     # Beam search keeps an n-best list even on the tiny model, whose samples mostly agree.
