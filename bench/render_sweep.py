@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--name", action="append", default=[], metavar="SETTING=LABEL")
     args = parser.parse_args()
-    labels = dict(item.split("=", 1) for item in args.name)
+    labels = dict(item.rsplit("=", 1) for item in args.name)  # settings hold "=", labels not
     header = ["setting", *(title for _, title, _ in COLUMNS)]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     human = None
