@@ -200,7 +200,7 @@ def test_seed_reproduces_a_sample_and_seeds_differ(tiny_bot: Chatbot) -> None:
     assert tiny_bot.reply(prompt, config.replace(seed=unseeded.seed)).text == unseeded.text
 
 
-@pytest.mark.parametrize("strategy", ["greedy", "beam", "sample"])
+@pytest.mark.parametrize("strategy", ["greedy", "beam", "sample", "rerank"])
 def test_cancel_on_the_tiny_model(tiny_bot: Chatbot, strategy: str) -> None:
     steps = 0
     real_step = tiny_bot.model.step

@@ -24,6 +24,7 @@ from engine.pipeline import pretrain
 from engine.tokenizer import BOS_ID, EOS_ID
 from engine.train import TrainConfig
 from tests.engine.fakes import bigram_table
+from tests.engine.test_strategies import drive
 
 RERANK = DecodeConfig(strategy="rerank", candidates=8, temperature=0.8, seed=5)
 
@@ -46,15 +47,6 @@ def bot_with_backward(tiny_model_dir: Path, small_corpus: Path, tmp_path_factory
 
 
 # --- the strategy on made-up log-probabilities -------------------------------------------------
-
-
-def drive(strategy: MultiSample, table: torch.Tensor, max_length: int) -> list[Hypothesis]:
-    for _ in range(max_length):
-        last = [sequence[-1] if sequence else BOS_ID for sequence in strategy.sequences]
-        strategy.advance(table[last])
-        if strategy.done:
-            break
-    return strategy.results()
 
 
 def test_multi_sample_fans_out_and_each_row_ends_on_its_own() -> None:
@@ -149,28 +141,6 @@ def test_a_forward_model_in_backward_is_refused_with_a_reason(tiny_model_dir, tm
     assert bot.mmi_scorer == ANTI_LM
     assert "forward model" in (bot.backward_problem or "")
     assert bot.reply(["hello"], RERANK).scorer == ANTI_LM
-
-
-def test_rerank_cancels_within_one_step(tiny_bot: Chatbot) -> None:
-    steps = 0
-    real_step = tiny_bot.model.step
-
-    def counting_step(*args: object):
-        nonlocal steps
-        steps += 1
-        return real_step(*args)
-
-    tiny_bot.model.step = counting_step  # type: ignore[method-assign]
-    polls = []
-
-    def should_stop() -> bool:
-        polls.append(steps)
-        return len(polls) > 2
-
-    config = RERANK.replace(min_length=20, max_length=20)
-    reply = tiny_bot.reply(["hello"], config, should_stop=should_stop)
-    assert reply.cancelled and steps == 2
-    assert len(reply.tokens) == 2 and reply.text
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,14 @@ import math
 import pytest
 import torch
 
-from engine.decoding.strategies import BeamSearch, GreedySearch, Hypothesis
+from engine.decoding.strategies import BeamSearch, GreedySearch, Hypothesis, MultiSample
 from engine.tokenizer import BOS_ID, EOS_ID
 from tests.engine.fakes import bigram_table
 
 
-def drive(strategy: GreedySearch | BeamSearch, table: torch.Tensor, max_length: int) -> list:
+def drive(
+    strategy: GreedySearch | BeamSearch | MultiSample, table: torch.Tensor, max_length: int
+) -> list:
     """The generation loop in miniature: the next log-probs depend on each row's last token."""
     for _ in range(max_length):
         last = [sequence[-1] if sequence else BOS_ID for sequence in strategy.sequences]
