@@ -134,7 +134,7 @@ PRESETS: dict[str, DecodeConfig] = {
     # seed). Beam search, the classic "precise", answered "I don't know"-type replies to
     # 16-25% of test prompts in every setting tried (bench/decoding_sweep.py, MODEL_CARD.md).
     "precise": DecodeConfig(
-        strategy="rerank", candidates=32, temperature=0.8, top_k=40, top_p=0.9,
+        strategy="rerank", candidates=32, temperature=0.9, top_k=40, top_p=0.9,
         repetition_penalty=1.2, no_repeat_ngram_size=3, mmi_weight=3.0, seed=0,
     ),
     # Sixteen sampled replies, the one that fits your turn best: answers what was said.
