@@ -218,7 +218,7 @@ class Chatbot:
                 backward=self.backward,
                 device=self.device,
             )
-        if not ranked:  # stopped before the candidates were scored: keep the first as it is
+        if not ranked:  # stopped before scoring, or nothing but empty replies: the first as is
             ranked = [ScoredCandidate(generation.hypotheses[0], 0, 0.0, 0.0, 0.0)]
         best = ranked[0]
         total_ms = (time.perf_counter() - started) * 1000

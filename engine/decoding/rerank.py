@@ -78,10 +78,10 @@ def rerank(
     backward: Seq2Seq | None,
     device: torch.device,
 ) -> list[ScoredCandidate]:
-    """The distinct candidates, best first."""
+    """The distinct non-empty candidates, best first (none when every one is empty)."""
     candidates = unique_candidates(hypotheses)
     if not candidates:
-        return [ScoredCandidate(hypotheses[0], 0, 0.0, 0.0, 0.0)] if hypotheses else []
+        return []
     replies = [[*hypothesis.tokens, EOS_ID] for _, hypothesis in candidates]
     # log p(reply | context) as the model gave it while sampling (`MultiSample`), eos counted
     # for a reply that ended; one cut at max_length is scored over the tokens it has.
