@@ -16,7 +16,7 @@ from engine.errors import EngineError
 from engine.quantize import QUANTIZE_CHOICES
 
 if TYPE_CHECKING:
-    from chatapp.store_recorder import StoreRecorder
+    from chatapp.commands.recorder import StoreRecorder
     from engine import Chatbot, Reply
 
 
@@ -156,7 +156,7 @@ def _refresh_memory(bot: Chatbot, recorder: StoreRecorder) -> None:
 def _open_recorder(args: argparse.Namespace, bot: Chatbot) -> StoreRecorder | None:
     if getattr(args, "db", None) is None and args.conversation is None:
         return None
-    from chatapp.store_recorder import StoreRecorder
+    from chatapp.commands.recorder import StoreRecorder
 
     return StoreRecorder.open(args, bot)
 

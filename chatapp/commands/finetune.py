@@ -1,6 +1,6 @@
 """`main.py finetune`: fine-tune a model on the saved conversations into a new model version.
 
-The work is in `chatapp.finetune_job` (imported when the command runs, so building the command
+The work is in `chatapp.finetune.job` (imported when the command runs, so building the command
 line stays free of PyTorch).
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 
 from chatapp.commands.common import add_subcommand
-from chatapp.finetune_data import DEFAULT_INCLUDE
-from chatapp.finetune_guard import LOCK_FILE
+from chatapp.finetune.data import DEFAULT_INCLUDE
+from chatapp.finetune.guard import LOCK_FILE
 from engine.finetune_config import FinetuneConfig
 
 __all__ = ["LOCK_FILE", "register", "run_finetune"]
@@ -80,6 +80,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from chatapp.finetune_job import run_finetune as run
+    from chatapp.finetune.job import run_finetune as run
 
     return run(args)

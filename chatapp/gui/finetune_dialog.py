@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatapp.finetune_data import (
+from chatapp.finetune.data import (
     DEFAULT_INCLUDE,
     KIND_LABELS,
     WHAT_TEACHES,

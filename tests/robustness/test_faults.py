@@ -22,7 +22,7 @@ from chatapp.commands import build_parser
 from chatapp.commands import chat as chat_command
 from chatapp.gui.main_window import MainWindow
 from chatapp.store import Store
-from chatapp.store_recorder import StoreRecorder
+from chatapp.commands.recorder import StoreRecorder
 from engine import Chatbot
 from engine.errors import CheckpointError
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chatapp.finetune_data import load_pairs, to_examples
+from chatapp.finetune.data import load_pairs, to_examples
 from chatapp.gui.transfer import export_conversation, import_archive_file
 from chatapp.store import Store, escape_markdown
 from engine import Chatbot

@@ -1,10 +1,10 @@
-"""chatapp.finetune_data: distinct pairs, blank texts skipped, kinds kept, and what is enough."""
+"""chatapp.finetune.data: distinct pairs, blank texts skipped, kinds kept, and what is enough."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from chatapp.finetune_data import (
+from chatapp.finetune.data import (
     MIN_PAIRS,
     distinct_counts,
     distinct_pairs,

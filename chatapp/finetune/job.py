@@ -35,7 +35,7 @@ from chatapp.commands.common import (
     model_of,
 )
 from chatapp.commands.progress import make_progress
-from chatapp.finetune_data import (
+from chatapp.finetune.data import (
     MIN_PAIRS,
     count_by_kind,
     distinct_counts,
@@ -44,8 +44,8 @@ from chatapp.finetune_data import (
     parse_include,
     to_saved_pairs,
 )
-from chatapp.finetune_guard import Interrupted, StopOnSignal, finetune_lock
-from chatapp.model_versions import ensure_model_version, model_to_load, unique_version_name
+from chatapp.finetune.guard import Interrupted, StopOnSignal, finetune_lock
+from chatapp.finetune.versions import ensure_model_version, model_to_load, unique_version_name
 from chatapp.paths import models_dir, resolve_data_dir, resolve_db_path
 from chatapp.store import Store, StoreError
 from engine.default_model import default_model_dir

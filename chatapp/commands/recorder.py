@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from chatapp.commands.common import CommandError, data_dir_of, db_of
-from chatapp.model_versions import ensure_model_version
+from chatapp.finetune.versions import ensure_model_version
 from chatapp.paths import resolve_db_path
 from chatapp.replies import reply_fields
 from chatapp.store import Store, StoreError
