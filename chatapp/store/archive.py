@@ -1,10 +1,11 @@
 """The JSON archive: every field of every conversation, out and back in without duplicates.
 
-Layout (`version` 1):
+Layout (`version` 2; version 1 had no `follows_uid` and one line of turns):
     {"format": "seq2seq-chat-archive", "version": 1, "exported_at": ISO-8601,
      "conversations": [{"uid", "title", "created_at", "updated_at", "pinned", "archived",
                         "messages": [{"uid", "position", "role", "text", "created_at",
-                                      "parent_uid", "chosen", "rating", "corrected_text",
+                                      "parent_uid", "follows_uid", "chosen", "rating",
+                                      "corrected_text",
                                       "stopped", "model_version", "decoding", "seed",
                                       "timings", "nbest"}, ...]}, ...]}
 Model versions travel by name (ids differ between databases). An import checks the whole
@@ -26,12 +27,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chatapp.store.errors import ArchiveError
-from chatapp.store.messages import MAX_MESSAGE_CHARS, text_problem
+from chatapp.store.messages import MAX_MESSAGE_CHARS, follow_the_line, text_problem
 from chatapp.store.models import Conversation, Message, ModelVersion, utcnow
 from chatapp.store.records import ROLES
 
 ARCHIVE_FORMAT = "seq2seq-chat-archive"
-ARCHIVE_VERSION = 1
+ARCHIVE_VERSION = 2
 _REQUIRED = object()  # marks a field that has no default
 MAX_DEPTH = 32  # how deeply a message's decoding settings may nest
 
@@ -65,6 +66,7 @@ def build_archive(session: Session, conversation_id: int | None = None) -> dict[
                         "text": m.text,
                         "created_at": m.created_at.isoformat(),
                         "parent_uid": uids.get(m.parent_id) if m.parent_id else None,
+                        "follows_uid": uids.get(m.follows_id) if m.follows_id else None,
                         "chosen": m.chosen,
                         "rating": m.rating,
                         "corrected_text": m.corrected_text,
@@ -189,6 +191,7 @@ _MESSAGE_FIELDS: tuple[_Field, ...] = (
     ("text", _is_message_text, _MESSAGE_TEXT, _REQUIRED),
     ("created_at", _is_time, "an ISO-8601 time", _REQUIRED),
     ("parent_uid", _or_none(_is_uid), "a uid or null", None),
+    ("follows_uid", _or_none(_is_uid), "a uid or null", None),
     ("chosen", _is_bool, "true or false", _REQUIRED),
     ("rating", lambda v: _is_int(v) and v in (-1, 0, 1), "-1, 0 or 1", 0),
     ("corrected_text", _or_none(_is_message_text), f"{_MESSAGE_TEXT} or null", None),
@@ -252,14 +255,18 @@ def _check_conversation(item: Any, where: str) -> tuple[dict[str, Any], list[dic
         _check_fields(m, f"{where}.messages[{i}]", _MESSAGE_FIELDS)
         for i, m in enumerate(item["messages"])
     ]
-    # The store's invariants: positions 0..n-1, one chosen message at each, parents known.
+    # The store's invariants: the visible path is positions 0..k-1, one chosen message at
+    # each; other branches may run past it; parents and followed slots are known.
     chosen = sorted(m["position"] for m in messages if m["chosen"])
-    if chosen != list(range(len(chosen))) or {m["position"] for m in messages} != set(chosen):
+    if chosen != list(range(len(chosen))) or not {m["position"] for m in messages} <= (
+        set(chosen) | {m["position"] for m in messages if m["follows_uid"] is not None}
+    ):
         _fail(where, "each position from 0 up must have exactly one chosen message")
     uids = {m["uid"] for m in messages}
     for i, message in enumerate(messages):
-        if message["parent_uid"] is not None and message["parent_uid"] not in uids:
-            _fail(f"{where}.messages[{i}].parent_uid", "not a message of this conversation")
+        for key in ("parent_uid", "follows_uid"):
+            if message[key] is not None and message[key] not in uids:
+                _fail(f"{where}.messages[{i}].{key}", "not a message of this conversation")
     return conversation, messages
 
 
@@ -369,7 +376,11 @@ def restore_conversations(session: Session, conversations: Checked) -> int:
         session.flush()
         by_uid: dict[str, Message] = {}
         for fields in messages:
-            columns = {k: v for k, v in fields.items() if k not in ("parent_uid", "model_version")}
+            columns = {
+                k: v
+                for k, v in fields.items()
+                if k not in ("parent_uid", "follows_uid", "model_version")
+            }
             message = Message(
                 conversation_id=row.id,
                 model_version_id=versions.get(fields["model_version"]),
@@ -379,8 +390,14 @@ def restore_conversations(session: Session, conversations: Checked) -> int:
             by_uid[fields["uid"]] = message
         session.flush()
         for fields in messages:
+            message = by_uid[fields["uid"]]
             if fields["parent_uid"] is not None:
-                by_uid[fields["uid"]].parent_id = by_uid[fields["parent_uid"]].id
+                message.parent_id = by_uid[fields["parent_uid"]].id
+            if fields["follows_uid"] is not None:
+                message.follows_id = by_uid[fields["follows_uid"]].id
+        session.flush()
+        if not any(fields["follows_uid"] for fields in messages):
+            follow_the_line(session, row.id)  # a version 1 archive: one line of turns
         added_messages += len(messages)
     session.flush()
     return added_messages

@@ -3,6 +3,12 @@
 A conversation is a sequence of positions 0, 1, 2, ...; each position holds one message, or
 several when a bot reply was regenerated, exactly one of them `chosen`. The chosen messages in
 position order are the visible path: what the window shows and what the model reads as context.
+
+Branches: each message records the slot it follows (`follows_id`). A user turn is a slot of its
+own, so editing one adds a sibling turn whose continuation is separate from the old one's; the
+alternatives of a bot reply share one slot (the first of them), so regenerating a reply keeps
+what followed it. Alternatives are the messages at one position that follow the same slot;
+choosing one re-chooses the path after it, branch by branch.
 """
 
 from __future__ import annotations
@@ -59,18 +65,21 @@ def get_message(session: Session, message_id: int, role: Role | None = None) -> 
     return message
 
 
+Slot = tuple[int, int | None]  # (position, follows_id): the alternatives of one branch
+
+
 def _alternative_ids(
     session: Session, conversation_id: int, lo: int, hi: int
-) -> dict[int, list[int]]:
-    """Message ids at each position in [lo, hi], oldest first (the alternatives' order)."""
+) -> dict[Slot, list[int]]:
+    """Message ids of each slot at positions in [lo, hi], oldest first (the alternatives' order)."""
     rows = session.execute(
-        select(Message.position, Message.id)
+        select(Message.position, Message.follows_id, Message.id)
         .where(Message.conversation_id == conversation_id, Message.position.between(lo, hi))
         .order_by(Message.position, Message.id)
     )
-    ids: dict[int, list[int]] = defaultdict(list)
-    for position, message_id in rows:
-        ids[position].append(message_id)
+    ids: dict[Slot, list[int]] = defaultdict(list)
+    for position, follows_id, message_id in rows:
+        ids[position, follows_id].append(message_id)
     return ids
 
 
@@ -80,7 +89,93 @@ def _records(session: Session, messages: Sequence[Message]) -> list[MessageRecor
         return []
     positions = [message.position for message in messages]
     ids = _alternative_ids(session, messages[0].conversation_id, min(positions), max(positions))
-    return [message_record(m, ids[m.position].index(m.id), len(ids[m.position])) for m in messages]
+    records = []
+    for m in messages:
+        siblings = ids[m.position, m.follows_id]
+        records.append(message_record(m, siblings.index(m.id), len(siblings)))
+    return records
+
+
+def slot_of(session: Session, message: Message) -> int:
+    """What a message after `message` follows: a user turn itself (each edit is a branch), or
+    the first of a bot reply's alternatives (regenerating a reply keeps what followed it)."""
+    if message.role == "user":
+        return message.id
+    return session.scalar(
+        select(func.min(Message.id)).where(
+            Message.conversation_id == message.conversation_id,
+            Message.position == message.position,
+            Message.follows_id == message.follows_id,
+        )
+    )
+
+
+def _last_chosen(session: Session, conversation_id: int) -> Message | None:
+    return session.scalars(
+        select(Message)
+        .where(Message.conversation_id == conversation_id, Message.chosen)
+        .order_by(Message.position.desc())
+        .limit(1)
+    ).first()
+
+
+def _rechoose_after(session: Session, message: Message) -> None:
+    """Make the visible path after `message` the branch that follows it.
+
+    Where the message already chosen next is in that branch (switching between regenerated
+    replies keeps what followed them), nothing after it changes; otherwise the branch's newest
+    alternative is shown, and so on. Where the branch ends, so does the path.
+    """
+    previous, position = message, message.position + 1
+    while True:
+        candidates = session.scalars(
+            select(Message)
+            .where(
+                Message.conversation_id == message.conversation_id,
+                Message.position == position,
+                Message.follows_id == slot_of(session, previous),
+            )
+            .order_by(Message.id.desc())
+        ).all()
+        if not candidates:
+            _unchoose_from(session, message.conversation_id, position)
+            return
+        pick = next((m for m in candidates if m.chosen), candidates[0])
+        if pick.chosen:
+            return  # the path was whole before, so from here on it still is
+        _unchoose(session, pick)
+        pick.chosen = True
+        session.flush()
+        previous, position = pick, position + 1
+
+
+def follow_the_line(session: Session, conversation_id: int) -> None:
+    """Link a conversation of one line of turns (an older archive): each message follows the
+    slot of the chosen message before it."""
+    chosen = {
+        m.position: m
+        for m in session.scalars(
+            select(Message).where(Message.conversation_id == conversation_id, Message.chosen)
+        )
+    }
+    slots = {position: slot_of(session, m) for position, m in chosen.items()}
+    for message in session.scalars(
+        select(Message).where(Message.conversation_id == conversation_id, Message.position > 0)
+    ):
+        message.follows_id = slots.get(message.position - 1)
+    session.flush()
+
+
+def _unchoose_from(session: Session, conversation_id: int, position: int) -> None:
+    session.execute(
+        update(Message)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.position >= position,
+            Message.chosen,
+        )
+        .values(chosen=False)
+    )
 
 
 def text_problem(text: str) -> str | None:
@@ -169,14 +264,14 @@ def _generation_fields(
 
 
 def _append(session: Session, conversation: Conversation, **fields: Any) -> Message:
-    last = session.scalar(
-        select(func.max(Message.position)).where(Message.conversation_id == conversation.id)
-    )
+    """A new message at the end of the visible path (other branches may run longer)."""
+    last = _last_chosen(session, conversation.id)
     now = utcnow()
     message = Message(
         uid=str(uuid.uuid4()),
         conversation_id=conversation.id,
-        position=0 if last is None else last + 1,
+        position=0 if last is None else last.position + 1,
+        follows_id=None if last is None else slot_of(session, last),
         created_at=now,
         chosen=True,
         rating=0,
@@ -267,6 +362,7 @@ class MessagesMixin:
                 uid=str(uuid.uuid4()),
                 conversation_id=source.conversation_id,
                 position=source.position,
+                follows_id=source.follows_id,
                 role="bot",
                 text=text,
                 created_at=now,
@@ -281,12 +377,13 @@ class MessagesMixin:
             return _records(session, [message])[0]
 
     def choose_alternative(self, message_id: int) -> MessageRecord:
-        """Show `message_id` instead of the other alternatives at its position."""
+        """Show `message_id` instead of its alternatives, and the branch that follows it."""
         with self._db.write() as session:
             message = get_message(session, message_id)
             _unchoose(session, message)
             message.chosen = True
             session.flush()
+            _rechoose_after(session, message)
             return _records(session, [message])[0]
 
     def alternatives(self, message_id: int) -> list[MessageRecord]:
@@ -298,6 +395,7 @@ class MessagesMixin:
                 .where(
                     Message.conversation_id == message.conversation_id,
                     Message.position == message.position,
+                    Message.follows_id == message.follows_id,
                 )
                 .order_by(Message.id)
             ).all()
@@ -335,15 +433,32 @@ class MessagesMixin:
             return collect_corrections(session)
 
     def edit_user_turn(self, message_id: int, new_text: str) -> MessageRecord:
-        """Change a user turn's text and delete every message after it (the GUI asks first)."""
+        """A new branch: `new_text` beside user turn `message_id`, chosen, with nothing after it.
+
+        The old turn and everything that followed it stay, one alternative away.
+        """
         _require_text(new_text, "a message")
         with self._db.write() as session:
-            message = get_message(session, message_id, "user")
-            _delete_after(session, message.conversation_id, message.position)
-            message.text = new_text
-            get_conversation(session, message.conversation_id).updated_at = utcnow()
+            source = get_message(session, message_id, "user")
+            _unchoose_from(session, source.conversation_id, source.position)
+            now = utcnow()
+            message = Message(
+                uid=str(uuid.uuid4()),
+                conversation_id=source.conversation_id,
+                position=source.position,
+                follows_id=source.follows_id,
+                role="user",
+                text=new_text,
+                created_at=now,
+                parent_id=source.id,
+                chosen=True,
+                rating=0,
+                stopped=False,
+            )
+            session.add(message)
+            get_conversation(session, source.conversation_id).updated_at = now
             session.flush()
-            return message_record(message)
+            return _records(session, [message])[0]
 
     def delete_messages_after(self, conversation_id: int, position: int) -> int:
         """Delete every message (all alternatives) after `position`; how many were deleted."""

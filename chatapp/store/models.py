@@ -122,6 +122,8 @@ class Message(Base):
         # Deleting a message looks up its regenerated children through this foreign key;
         # without an index every deleted row would scan the whole table.
         Index(None, "parent_id"),
+        # A branch's continuation: the messages that follow one slot (see `messages.py`).
+        Index(None, "follows_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -143,6 +145,11 @@ class Message(Base):
     seed: Mapped[int | None] = mapped_column(Integer)
     timings: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
     nbest: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONColumn)
+    # The slot this message continues: the user turn before it (each edit of a user turn is a
+    # branch of its own), or the first of the bot alternatives before it (regenerated replies
+    # share what follows). NULL at position 0. A plain integer, not a foreign key, so that
+    # revision 0004 can be undone on SQLite; a slot's messages go with their conversation.
+    follows_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class FinetuneRun(Base):

@@ -125,14 +125,17 @@ def test_rating_and_correction(store, chat):
     assert store.history(conversation.id) == ["hello", "hi"]  # the text shown is unchanged
 
 
-def test_editing_a_user_turn_drops_everything_after_it(store, chat):
+def test_editing_a_user_turn_starts_a_branch_and_keeps_the_old_one(store, chat):
     conversation = chat("one", "two", "three", "four", "five")
     third = store.page_messages(conversation.id, 2, 1)[0]
     edited = store.edit_user_turn(third.id, "THREE")
-    assert (edited.id, edited.text, edited.position) == (third.id, "THREE", 2)
+    assert (edited.text, edited.position, edited.parent_id) == ("THREE", 2, third.id)
+    assert (edited.alternative_index, edited.alternative_count) == (1, 2)
     assert store.history(conversation.id) == ["one", "two", "THREE"]
-    assert store.search("four") == []
-    assert [hit.message_id for hit in store.search("THREE")] == [third.id]
+    assert store.search("four") == []  # off the visible path, but kept
+    assert [hit.message_id for hit in store.search("THREE")] == [edited.id]
+    store.choose_alternative(third.id)
+    assert store.history(conversation.id) == ["one", "two", "three", "four", "five"]
 
 
 def test_delete_messages_after_a_position(store, chat):
