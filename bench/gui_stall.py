@@ -66,7 +66,7 @@ def main() -> int:
     parser.add_argument("--replies", type=int, default=20)
     args = parser.parse_args()
     started = time.perf_counter()
-    from chatapp.app import AppOptions, create_window, make_application, open_store
+    from chatapp.gui.app import AppOptions, create_window, make_application, open_store
 
     app = make_application()
     result: dict[str, object] = {}
@@ -79,7 +79,7 @@ def main() -> int:
         window.show()
         app.processEvents()
         result["startup_visible_ms"] = (time.perf_counter() - started) * 1000
-        wait_for(window.engine.model_loaded)
+        wait_for(window.context.switcher.model_ready)
         result["model_loaded_ms"] = (time.perf_counter() - started) * 1000
         preset = window.decoding_panel.presets()["precise"]
         window.decoding_panel.set_config(preset.replace(beam_size=5))

@@ -183,6 +183,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    from chatapp.gui.context import AppContext, AppPaths
     from chatapp.gui.engine_client import EngineClient
     from chatapp.gui.main_window import MainWindow
     from chatapp.store import Store
@@ -202,9 +203,10 @@ def main() -> int:
             model = Path(args.model) if args.model else tiny_model(folder)
         store = Store.open(folder / "conversations.db")
         engine = EngineClient(device="cpu")
-        window = MainWindow(store, engine, model_dir=str(model), device="cpu")
+        paths = AppPaths(model_dir=str(model), device="cpu")
+        window = MainWindow(AppContext.create(store, engine, paths))
         loaded: list[object] = []
-        engine.model_loaded.connect(loaded.append)
+        window.context.switcher.model_ready.connect(lambda info, _version: loaded.append(info))
         engine.model_load_failed.connect(loaded.append)  # a message instead of a ModelInfo
         engine.load_model(str(model))
         window.show()

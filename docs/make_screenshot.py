@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
-from chatapp.app import AppOptions, create_window, make_application, open_store
+from chatapp.gui.app import AppOptions, create_window, make_application, open_store
 
 PROMPTS = ("Hi! How are you today?", "What do you like to do on weekends?", "Do you have any pets?")
 
@@ -42,7 +42,7 @@ def main() -> int:
         window = create_window(options, store)
         window.resize(1180, 760)
         window.show()
-        wait_for(window.engine.model_loaded)
+        wait_for(window.context.switcher.model_ready)
         window.decoding_panel.set_config(
             window.decoding_panel.presets()["balanced"].replace(seed=7)
         )

@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_gui(args: argparse.Namespace) -> int:
-    from chatapp.app import AppOptions, run_app
+    from chatapp.gui.app import AppOptions, run_app
 
     return run_app(
         AppOptions(

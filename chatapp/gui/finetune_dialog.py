@@ -41,15 +41,15 @@ from chatapp.finetune.data import (
     distinct_counts,
     not_enough_message,
 )
+from chatapp.gui.actions import Change
 from chatapp.gui.finetune_process import FinetuneProcess
 from chatapp.gui.finetune_results import FinetuneResults
 from chatapp.gui.loss_plot import LossPlot
-from chatapp.gui.models_dialog import ModelsDialog, switcher_for
 from chatapp.store import PAIR_KINDS, ModelVersionRecord, StoreError
 from engine.finetune_config import FinetuneConfig
 
 if TYPE_CHECKING:
-    from chatapp.gui.main_window import MainWindow
+    from chatapp.gui.context import AppContext
 
 STATES = ("idle", "running", "cancelling", "done", "failed", "cancelled")
 
@@ -82,14 +82,14 @@ def format_eta(seconds: float | None) -> str:
 
 
 class FinetuneDialog(QDialog):
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
         self.setObjectName("finetuneDialog")
         self.setWindowTitle("Fine-tune on my conversations")
         self.setModal(False)
         self.resize(880, 820)
-        self.main_window = window
-        self.switcher = switcher_for(window)
+        self.context = context
+        self.switcher = context.switcher
         self.process: FinetuneProcess | None = None
         self.state = "idle"
         self.counts: dict[str, int] = dict.fromkeys(PAIR_KINDS, 0)
@@ -99,7 +99,7 @@ class FinetuneDialog(QDialog):
         self._build()
         self.switcher.switched.connect(self._on_switched)
         self.switcher.switch_failed.connect(self._on_switch_failed)
-        window.closed.connect(self.shut_down)
+        context.signals.closing.connect(self.shut_down)
         self.refresh_counts()
         self._set_state("idle")
 
@@ -209,7 +209,7 @@ class FinetuneDialog(QDialog):
     # Data ----------------------------------------------------------------------------------
     def refresh_counts(self) -> None:
         try:
-            self.counts = distinct_counts(self.main_window.store)
+            self.counts = distinct_counts(self.context.store)
         except StoreError as error:
             self.data_hint.setText(str(error))
             return
@@ -231,7 +231,7 @@ class FinetuneDialog(QDialog):
     # Running -------------------------------------------------------------------------------
     def arguments(self) -> list[str]:
         """The `main.py finetune` command line for the current settings."""
-        store, window = self.main_window.store, self.main_window
+        store, paths = self.context.store, self.context.paths
         database = str(Path(store.path).resolve())
         args = [main_script(), "finetune", "--db", database, "--progress", "json", "--nice", "10"]
         args += ["--include", ",".join(self.include())]
@@ -240,11 +240,10 @@ class FinetuneDialog(QDialog):
         args += ["--lr", f"{self.lr_spin.value():g}"]
         if self.minutes_spin.value() > 0:
             args += ["--max-minutes", f"{self.minutes_spin.value():g}"]
-        data_dir = getattr(window, "data_dir", None)
-        if data_dir:
-            args += ["--data-dir", str(Path(data_dir).resolve())]
+        if paths.data_dir:
+            args += ["--data-dir", str(Path(paths.data_dir).resolve())]
         current = self.switcher.loaded_version()
-        model = current.directory if current is not None else window.model_dir
+        model = current.directory if current is not None else paths.model_dir
         if model:
             args += ["--model", str(model)]
         return args
@@ -341,9 +340,7 @@ class FinetuneDialog(QDialog):
             self.status.setText("Cancelled. Nothing was saved; the current model is unchanged.")
         elif self.result is not None and exit_code == 0:
             self._set_state("done")
-            models = self.main_window.findChild(ModelsDialog, "modelsDialog")
-            if models is not None:
-                models.refresh()  # the new version appears in an open Models dialog
+            self.context.actions.announce(Change.MODELS)  # an open Models dialog shows it
         else:
             self._fail(
                 self.error_message
@@ -375,7 +372,7 @@ class FinetuneDialog(QDialog):
     def new_version(self) -> ModelVersionRecord | None:
         if not self.result:
             return None
-        for version in self.main_window.store.list_model_versions():
+        for version in self.context.store.list_model_versions():
             if version.id == self.result.get("version_id"):
                 return version
         return None
@@ -441,11 +438,11 @@ class FinetuneDialog(QDialog):
         super().showEvent(event)
 
 
-def open_finetune_dialog(window: MainWindow) -> FinetuneDialog:
-    """Show the window's fine-tune dialog (non-modal; one per window, kept while hidden)."""
-    dialog = window.findChild(FinetuneDialog, "finetuneDialog")
+def open_finetune_dialog(context: AppContext, parent: QWidget) -> FinetuneDialog:
+    """Show `parent`'s fine-tune dialog (non-modal; one per window, kept while hidden)."""
+    dialog = parent.findChild(FinetuneDialog, "finetuneDialog")
     if dialog is None:
-        dialog = FinetuneDialog(window)
+        dialog = FinetuneDialog(context, parent)
     dialog.show()
     dialog.raise_()
     dialog.activateWindow()

@@ -26,18 +26,17 @@ from chatapp.gui import saved_settings
 from chatapp.gui.banner import Banner
 from chatapp.gui.chat_controller import ChatController
 from chatapp.gui.composer import Composer
+from chatapp.gui.context import AppContext
 from chatapp.gui.conversation_model import ConversationListModel
 from chatapp.gui.decoding_panel import DecodingPanel
 from chatapp.gui.details_dialog import DetailsDialog
-from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.engine_worker import ModelInfo
 from chatapp.gui.message_delegate import MessageDelegate
 from chatapp.gui.message_model import MAX_LOADED_ROWS, PAGE_SIZE, MessageListModel, RecordRole
 from chatapp.gui.search_runner import SearchRunner
 from chatapp.gui.sidebar import Sidebar
 from chatapp.gui.theme import apply_font_size, apply_theme
-from chatapp.model_versions import ensure_model_version
-from chatapp.store import Store
+from chatapp.store import ModelVersionRecord
 from chatapp.store.errors import StoreError
 from chatapp.store.records import MessageRecord, SearchHit
 from engine.decoding.config import DecodeConfig
@@ -104,17 +103,11 @@ class ChatView(QListView):
 class MainWindow(QMainWindow):
     closed = Signal()
 
-    def __init__(
-        self,
-        store: Store,
-        engine: EngineClient,
-        *,
-        model_dir: str | None,
-        device: str,
-    ) -> None:
+    def __init__(self, context: AppContext) -> None:
         super().__init__()
-        self.store, self.engine = store, engine
-        self.model_dir = model_dir
+        self.context = context
+        self.store, self.engine = context.store, context.engine
+        store = context.store
         self.setWindowTitle(APP_NAME)
         self.resize(1100, 720)
         self.conversations = ConversationListModel()
@@ -134,11 +127,11 @@ class MainWindow(QMainWindow):
                 continue  # a preset of an older version with knobs that no longer exist
         self.decoding_panel = DecodingPanel(user_presets, self)
         self.controller = ChatController(
-            store, engine, self.messages, lambda: self.decoding_panel.config
+            store, self.engine, self.messages, lambda: self.decoding_panel.config
         )
         self._build_layout()
         self._build_menus()
-        self._build_status_bar(device)
+        self._build_status_bar()
         self._connect()
         self._details: DetailsDialog | None = None
         self._loaded_model: ModelInfo | None = None  # what the engine worker replies with
@@ -240,14 +233,13 @@ class MainWindow(QMainWindow):
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About", self.show_about)
 
-    def _build_status_bar(self, device: str) -> None:
+    def _build_status_bar(self) -> None:
         self.model_label = QLabel("Loading model…", self)
         self.model_label.setObjectName("modelLabel")
         self.stats_label = QLabel("", self)
         self.stats_label.setObjectName("statsLabel")
         self.statusBar().addWidget(self.model_label, 1)
         self.statusBar().addPermanentWidget(self.stats_label)
-        self._device = device
 
     def _connect(self) -> None:
         self.composer.send_requested.connect(self.send)
@@ -277,24 +269,22 @@ class MainWindow(QMainWindow):
         self.decoding_panel.preset_saved.connect(
             lambda name, cfg: self._store_call(self.store.save_preset, name, cfg.to_dict())
         )
-        self.engine.model_loaded.connect(self.on_model_loaded)
+        self.context.signals.message_shown.connect(
+            lambda text, kind, timeout_ms: self.banner.show_message(
+                text, kind=kind, timeout_ms=timeout_ms
+            )
+        )
+        self.context.actions.failed.connect(self.banner.show_message)
+        self.context.switcher.model_ready.connect(self.on_model_loaded)
         self.engine.model_load_failed.connect(self.on_model_load_failed)
         self.engine.attention_ready.connect(self._on_attention)
 
     # Model -----------------------------------------------------------------------------------
-    def on_model_loaded(self, info: ModelInfo) -> None:
+    def on_model_loaded(self, info: ModelInfo, version: ModelVersionRecord | None) -> None:
+        """The engine loaded a model and the switcher recorded its version (None: not recorded)."""
         self._loaded_model = info
-        version_id = None
-        try:
-            version = ensure_model_version(self.store, info.directory)
-            version_id = version.id
-            name = version.name
-        except StoreError as error:
-            name = info.directory
-            self.banner.show_message(
-                f"Model versions could not be recorded: {error}", kind="warning"
-            )
-        self.controller.set_model_ready(True, version_id)
+        self.controller.set_model_ready(True, version.id if version else None)
+        name = version.name if version else info.directory
         size = f", {info.parameters / 1e6:.1f}M parameters" if info.parameters else ""
         quantized = ", int8" if info.quantized else ""
         self.model_label.setText(f"Model: {name} ({info.device}{size}{quantized})")
@@ -490,12 +480,12 @@ class MainWindow(QMainWindow):
     def export_conversation(self, kind: str) -> None:
         from chatapp.gui.transfer import export_conversation_dialog
 
-        export_conversation_dialog(self, kind)
+        export_conversation_dialog(self.context, self, self.controller.conversation_id, kind)
 
     def import_conversations(self) -> None:
         from chatapp.gui.transfer import import_dialog
 
-        import_dialog(self)
+        import_dialog(self.context, self)
 
     def open_finetune(self) -> None:
         try:
@@ -503,7 +493,7 @@ class MainWindow(QMainWindow):
         except ImportError:
             self.banner.show_message("Fine-tuning is not available in this build.", kind="info")
             return
-        open_finetune_dialog(self)
+        open_finetune_dialog(self.context, self)
 
     def open_models(self) -> None:
         try:
@@ -513,7 +503,7 @@ class MainWindow(QMainWindow):
                 "The models dialog is not available in this build.", kind="info"
             )
             return
-        open_models_dialog(self)
+        open_models_dialog(self.context, self)
 
     def show_about(self) -> None:
         from chatapp.gui.about import show_about
@@ -554,6 +544,7 @@ class MainWindow(QMainWindow):
         settings.setValue("window/splitter", self.splitter.saveState())
         self.controller.stop()
         self.searcher.close()
-        self.engine.shut_down()
+        self.context.signals.closing.emit()
+        self.context.shut_down()
         self.closed.emit()
         super().closeEvent(event)

@@ -1,7 +1,7 @@
 """File > Models…: the model versions (the base and each fine-tune), switching and deleting.
 
-Switching goes through `ModelSwitcher`: the engine worker loads the version's directory, and
-only once `model_loaded` arrives is it made active in the store. If loading fails, the
+Switching goes through the context's `ModelSwitcher`: the engine worker loads the version's
+directory, and only once it has loaded is it made active in the store. If loading fails, the
 previous model is loaded again and stays active, and the user is told why.
 """
 
@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -24,107 +24,19 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
+    QWidget,
 )
 
+from chatapp.gui.actions import Change
 from chatapp.paths import models_dir
 from chatapp.store import ModelVersionRecord, StoreError
 
 if TYPE_CHECKING:
-    from chatapp.gui.engine_worker import ModelInfo
-    from chatapp.gui.main_window import MainWindow
+    from chatapp.gui.context import AppContext
 
 COLUMNS = (
     "Name", "Created", "Parent", "Trained on", "Held-out perplexity", "Chat perplexity", "Status",
 )  # fmt: skip
-
-
-def same_directory(a: str | Path, b: str | Path) -> bool:
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return str(a) == str(b)
-
-
-class ModelSwitcher(QObject):
-    """Loads a version in the engine worker and makes it active only once it has loaded."""
-
-    switched = Signal(object)  # ModelVersionRecord, now loaded and active
-    switch_failed = Signal(str)
-
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.setObjectName("modelSwitcher")
-        self.main_window = window
-        self._pending: ModelVersionRecord | None = None
-        self._previous: ModelVersionRecord | None = None
-        window.engine.model_loaded.connect(self._on_loaded)
-        window.engine.model_load_failed.connect(self._on_load_failed)
-
-    @property
-    def busy(self) -> bool:
-        return self._pending is not None
-
-    def loaded_version(self) -> ModelVersionRecord | None:
-        """The version the chat is using now (by the id set on the last model load)."""
-        version_id = self.main_window.controller.model_version_id
-        for version in self.main_window.store.list_model_versions():
-            if version.id == version_id:
-                return version
-        return None
-
-    def activate(self, version: ModelVersionRecord) -> bool:
-        """Start switching to `version`; False (and `switch_failed`) if it cannot start."""
-        if self._pending is not None:
-            self.switch_failed.emit("Another model is being loaded; try again in a moment.")
-            return False
-        if not (Path(version.directory) / "config.json").is_file():
-            self.switch_failed.emit(
-                f"Model version “{version.name}” cannot be used: its folder {version.directory} "
-                "is missing or is not a model directory. The current model stays in use."
-            )
-            return False
-        self._previous = self.loaded_version()
-        self._pending = version
-        self.main_window.engine.load_model(version.directory)
-        return True
-
-    @Slot(object)
-    def _on_loaded(self, info: ModelInfo) -> None:
-        pending = self._pending
-        if pending is None or not same_directory(info.directory, pending.directory):
-            return  # a load someone else asked for, or the previous model coming back
-        self._pending = None
-        try:
-            record = self.main_window.store.set_active_model_version(pending.id)
-        except StoreError as error:
-            self.switch_failed.emit(f"The model loaded but could not be made active: {error}")
-            return
-        self.main_window.banner.show_message(
-            f"Now chatting with model version “{record.name}”.", kind="info", timeout_ms=5000
-        )
-        self.switched.emit(record)
-
-    @Slot(str)
-    def _on_load_failed(self, message: str) -> None:
-        pending, previous = self._pending, self._previous
-        if pending is None:
-            return
-        self._pending = None
-        keeping = f"“{previous.name}” stays in use" if previous else "the previous model stays"
-        text = f"Model version “{pending.name}” could not be loaded ({message}); {keeping}."
-        # The worker keeps its old model on a failed load, but the window has marked the chat as
-        # having none: loading the previous one again puts every part back in step.
-        self.main_window.engine.load_model(
-            previous.directory if previous else self.main_window.model_dir
-        )
-        self.main_window.banner.show_message(text, kind="warning")
-        self.switch_failed.emit(text)
-
-
-def switcher_for(window: MainWindow) -> ModelSwitcher:
-    """The window's one switcher (created on first use)."""
-    switcher = window.findChild(ModelSwitcher, "modelSwitcher")
-    return switcher if switcher is not None else ModelSwitcher(window)
 
 
 def _perplexities(metrics: dict[str, Any] | None, key: str) -> str:
@@ -149,13 +61,13 @@ def _trained_on(version: ModelVersionRecord) -> str:
 
 
 class ModelsDialog(QDialog):
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
         self.setObjectName("modelsDialog")
         self.setWindowTitle("Model versions")
         self.resize(900, 360)
-        self.main_window = window
-        self.switcher = switcher_for(window)
+        self.context = context
+        self.switcher = context.switcher
         self.versions: list[ModelVersionRecord] = []
         intro = QLabel(
             "Every fine-tune makes a new version; the one it started from is never changed. "
@@ -194,17 +106,18 @@ class ModelsDialog(QDialog):
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.switcher.switched.connect(self._on_switched)
         self.switcher.switch_failed.connect(self._on_switch_failed)
+        context.actions.changed.connect(self._on_changed)
         self.refresh()
 
     def refresh(self) -> None:
         selected = self.selected()
         try:
-            self.versions = self.main_window.store.list_model_versions()
+            self.versions = self.context.store.list_model_versions()
         except StoreError as error:
             self.status.setText(str(error))
             return
         names = {version.id: version.name for version in self.versions}
-        loaded = self.main_window.controller.model_version_id
+        loaded = self.switcher.loaded_version_id
         self.table.setRowCount(len(self.versions))
         for row, version in enumerate(self.versions):
             flags = [
@@ -243,7 +156,7 @@ class ModelsDialog(QDialog):
         return self.versions[rows[0].row()] if rows else None
 
     def _in_use(self, version: ModelVersionRecord) -> bool:
-        return version.active or version.id == self.main_window.controller.model_version_id
+        return version.active or version.id == self.switcher.loaded_version_id
 
     def _update_buttons(self) -> None:
         version = self.selected()
@@ -266,7 +179,7 @@ class ModelsDialog(QDialog):
         """Only folders the app made (fine-tune output, or inside its models folder) are deleted."""
         if version.parent_id is not None:
             return True
-        folder = models_dir(getattr(self.window, "data_dir", None)).resolve()
+        folder = models_dir(self.context.paths.data_dir).resolve()
         return folder in Path(version.directory).resolve().parents
 
     def delete_selected(self, *, confirm: bool = True) -> bool:
@@ -290,16 +203,23 @@ class ModelsDialog(QDialog):
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return False
-        try:
-            self.main_window.store.delete_model_version(version.id)
-        except StoreError as error:
-            self.status.setText(str(error))
-            return False
+        self.context.actions.run(
+            lambda store: store.delete_model_version(version.id),
+            success=lambda _: self._deleted(version, remove_files=remove_files),
+            failure=self.status.setText,
+            changes=Change.MODELS,
+        )
+        return True
+
+    def _deleted(self, version: ModelVersionRecord, *, remove_files: bool) -> None:
         if remove_files:
             shutil.rmtree(version.directory, ignore_errors=True)
-        self.status.setText(f"Deleted “{version.name}”.")
-        self.refresh()
-        return True
+        self.status.setText(f"Deleted “{version.name}”.")  # `changed` refreshes the table
+
+    @Slot(object)
+    def _on_changed(self, changes: Change) -> None:
+        if changes & Change.MODELS and self.isVisible():
+            self.refresh()  # a new version from a fine-tune, or a deletion
 
     @Slot(object)
     def _on_switched(self, record: ModelVersionRecord) -> None:
@@ -316,11 +236,11 @@ class ModelsDialog(QDialog):
         super().showEvent(event)
 
 
-def open_models_dialog(window: MainWindow) -> ModelsDialog:
-    """Show the window's models dialog (non-modal; one per window)."""
-    dialog = window.findChild(ModelsDialog, "modelsDialog")
+def open_models_dialog(context: AppContext, parent: QWidget) -> ModelsDialog:
+    """Show `parent`'s models dialog (non-modal; one per window)."""
+    dialog = parent.findChild(ModelsDialog, "modelsDialog")
     if dialog is None:
-        dialog = ModelsDialog(window)
+        dialog = ModelsDialog(context, parent)
     dialog.show()
     dialog.raise_()
     dialog.activateWindow()

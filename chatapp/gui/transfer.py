@@ -3,57 +3,58 @@
 from __future__ import annotations
 
 import json
-import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
-from PySide6.QtWidgets import QFileDialog, QProgressDialog
+from PySide6.QtWidgets import QFileDialog, QProgressDialog, QWidget
 
 from chatapp.atomic import atomic_text_file
-from chatapp.store import ImportSummary, StoreError, read_archive, write_markdown
+from chatapp.gui.actions import Change
+from chatapp.store import ImportSummary, Store, StoreError, read_archive, write_markdown
 
 if TYPE_CHECKING:
-    from chatapp.gui.main_window import MainWindow
+    from chatapp.gui.context import AppContext
 
 
-def export_conversation(window: MainWindow, kind: str, path: str | Path) -> None:
-    conversation_id = window.controller.conversation_id
+def export_conversation(
+    store: Store, conversation_id: int | None, kind: str, path: str | Path
+) -> None:
+    """Write one conversation (all, if None) as Markdown or a JSON archive, all or nothing."""
     with atomic_text_file(path) as out:
         if kind == "markdown":
-            write_markdown(window.store, out, conversation_id=conversation_id)
+            write_markdown(store, out, conversation_id=conversation_id)
         else:
-            json.dump(
-                window.store.export_archive(conversation_id), out, ensure_ascii=False, indent=1
-            )
+            json.dump(store.export_archive(conversation_id), out, ensure_ascii=False, indent=1)
             out.write("\n")
 
 
-def export_conversation_dialog(window: MainWindow, kind: str) -> None:
-    if window.controller.conversation_id is None:
-        window.banner.show_message(
-            "Open a conversation to export it.", kind="info", timeout_ms=4000
-        )
+def export_conversation_dialog(
+    context: AppContext, parent: QWidget, conversation_id: int | None, kind: str
+) -> None:
+    if conversation_id is None:
+        context.show_message("Open a conversation to export it.", kind="info", timeout_ms=4000)
         return
     suffix, label = (".md", "Markdown (*.md)") if kind == "markdown" else (".json", "JSON (*.json)")
     path, _ = QFileDialog.getSaveFileName(
-        window, "Export conversation", f"conversation{suffix}", label
+        parent, "Export conversation", f"conversation{suffix}", label
     )
     if not path:
         return
     try:
-        export_conversation(window, kind, path)
+        export_conversation(context.store, conversation_id, kind, path)
     except (OSError, StoreError) as error:
-        window.banner.show_message(f"The export failed, nothing was written: {error}")
+        context.show_message(f"The export failed, nothing was written: {error}")
         return
-    window.banner.show_message(f"Exported to {path}", kind="info", timeout_ms=4000)
+    context.show_message(f"Exported to {path}", kind="info", timeout_ms=4000)
 
 
-def import_archive_file(window: MainWindow, path: str | Path) -> str:
+def import_archive_file(
+    store: Store, path: str | Path, on_progress: Callable[[int, int], None] | None = None
+) -> str:
     """Import a JSON archive; returns a one-line summary (raises ValueError/StoreError)."""
-    summary = window.store.import_archive(read_archive(path))
-    window.refresh_conversations()
-    return summary_line(summary)
+    return summary_line(store.import_archive(read_archive(path), on_progress=on_progress))
 
 
 def summary_line(summary: ImportSummary) -> str:
@@ -65,49 +66,36 @@ def summary_line(summary: ImportSummary) -> str:
 
 
 class ImportJob(QObject):
-    """Reads and imports an archive on a background thread; reports back as signals, on the
-    GUI thread (the worker's own signals are queued to the slots below)."""
+    """One import, run as a store action (off the GUI thread); reports back as signals, on the
+    GUI thread (the action's progress, emitted in its thread, is queued to the slot below)."""
 
     progress = Signal(int, int)  # conversations written, of how many
     succeeded = Signal(str)  # the one-line summary
     failed = Signal(str)
     _progressed = Signal(int, int)
-    _ended = Signal(bool, str)
 
-    def __init__(self, window: MainWindow, path: str | Path) -> None:
-        super().__init__(window)
-        self._store, self._path = window.store, path
+    def __init__(self, context: AppContext, path: str | Path) -> None:
+        super().__init__()
+        self._actions, self._path = context.actions, path
         self._progressed.connect(self._on_progress)
-        self._ended.connect(self._on_end)
 
     def start(self) -> None:
-        threading.Thread(target=self._run, name="import", daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            data = read_archive(self._path)
-            summary = self._store.import_archive(data, on_progress=self._progressed.emit)
-        except StoreError as error:
-            self._ended.emit(False, str(error))
-            return
-        except Exception as error:  # never leave the progress dialog up for ever
-            self._ended.emit(False, f"{type(error).__name__}: {error}")
-            raise
-        self._ended.emit(True, summary_line(summary))
+        self._actions.run(
+            lambda store: import_archive_file(store, self._path, self._progressed.emit),
+            success=self.succeeded.emit,
+            failure=self.failed.emit,
+            changes=Change.CONVERSATIONS,
+        )
 
     @Slot(int, int)
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.emit(done, total)
 
-    @Slot(bool, str)
-    def _on_end(self, ok: bool, message: str) -> None:
-        (self.succeeded if ok else self.failed).emit(message)
 
-
-def import_in_background(window: MainWindow, path: str | Path) -> ImportJob:
+def import_in_background(context: AppContext, parent: QWidget, path: str | Path) -> ImportJob:
     """Import `path` off the GUI thread, with a progress dialog if it takes a while."""
-    job = ImportJob(window, path)
-    progress = QProgressDialog("Importing conversations…", "", 0, 0, window)
+    job = ImportJob(context, path)
+    progress = QProgressDialog("Importing conversations…", "", 0, 0, parent)
     progress.setCancelButton(None)  # each batch is committed: stopping half-way would mislead
     progress.setMinimumDuration(500)
     progress.setWindowModality(Qt.WindowModality.WindowModal)
@@ -117,11 +105,11 @@ def import_in_background(window: MainWindow, path: str | Path) -> ImportJob:
         progress.reset()
         progress.deleteLater()
         job.deleteLater()
-        window.refresh_conversations()  # a failed batch keeps the conversations before it
         if ok:
-            window.banner.show_message(message, kind="info", timeout_ms=5000)
-        else:
-            window.banner.show_message(f"The import stopped: {message}")
+            context.show_message(message, kind="info", timeout_ms=5000)
+        else:  # a failed batch keeps the conversations before it: the sidebar shows them
+            context.actions.announce(Change.CONVERSATIONS)
+            context.show_message(f"The import stopped: {message}")
 
     job.succeeded.connect(lambda message: finish(message, ok=True))
     job.failed.connect(lambda message: finish(message, ok=False))
@@ -129,9 +117,9 @@ def import_in_background(window: MainWindow, path: str | Path) -> ImportJob:
     return job
 
 
-def import_dialog(window: MainWindow) -> None:
+def import_dialog(context: AppContext, parent: QWidget) -> None:
     path, _ = QFileDialog.getOpenFileName(
-        window, "Import conversations", "", "JSON archive (*.json)"
+        parent, "Import conversations", "", "JSON archive (*.json)"
     )
     if path:
-        import_in_background(window, path)
+        import_in_background(context, parent, path)

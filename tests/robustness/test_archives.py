@@ -214,7 +214,7 @@ def test_hostile_archives_are_refused_in_the_window_and_on_the_command_line(
     path.write_text(text, encoding="utf-8")
     before = all_texts(store.path)
     with pytest.raises(ArchiveError):
-        import_archive_file(fast, path)
+        import_archive_file(fast.store, path)
     code, _, err = run_main("import", "--db", str(store.path), str(path))
     assert code == 2 and "archive" in one_line(err), err
     assert all_texts(store.path) == before and integrity(store.path) == "ok"
@@ -306,7 +306,7 @@ def test_the_window_imports_in_the_background_with_progress(qtbot, fast, store, 
     monkeypatch.setattr(store, "import_archive", recording)
     path = write(tmp_path / "big.json", many_conversations(100))
     progress: list[tuple[int, int]] = []
-    job = import_in_background(fast, path)
+    job = import_in_background(fast.context, fast, path)
     job.progress.connect(lambda done, total: progress.append((done, total)))
     with qtbot.waitSignal(job.succeeded, timeout=REPLY_TIMEOUT_MS):
         pass

@@ -173,11 +173,12 @@ def test_a_bad_model_folder_is_a_clear_error_everywhere(
 
 
 def test_a_first_model_that_fails_to_load_leaves_the_window_usable(qtbot, store, tmp_path):
-    from chatapp.gui.engine_client import EngineClient
     from chatapp.gui.main_window import MainWindow
+    from tests.chatapp.gui.helpers import make_context
 
-    engine = EngineClient(device="cpu")
-    window = MainWindow(store, engine, model_dir=str(tmp_path / "nothing"), device="cpu")
+    context = make_context(store, tmp_path / "nothing")
+    engine = context.engine
+    window = MainWindow(context)
     qtbot.addWidget(window)
     with qtbot.waitSignal(engine.model_load_failed, timeout=REPLY_TIMEOUT_MS):
         engine.load_model(str(tmp_path / "nothing"))
@@ -278,7 +279,7 @@ def test_a_malformed_archive_is_refused_and_nothing_is_written(qtbot, fast, stor
             data = json.dumps(good).encode("utf-8")
         path.write_bytes(data)
     with pytest.raises((ValueError, StoreError)) as caught:
-        import_archive_file(fast, path)
+        import_archive_file(fast.store, path)
     assert message in str(caught.value)
     assert _snapshot(store) == before
     assert not marker.exists()

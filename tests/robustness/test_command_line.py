@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from chatapp.app import AppOptions, run_app
+from chatapp.gui.app import AppOptions, run_app
 from chatapp.store import Store, StoreError
 from tests.robustness.helpers import REPO_ROOT, python_env
 from tests.robustness.test_bad_files import one_line, run_main

@@ -87,7 +87,7 @@ def test_markdown_export_escapes_everything_that_would_make_structure(qtbot, fas
     for text in MARKUP:
         send_through_controller(qtbot, fast, text)
     path = tmp_path / "conversation.md"
-    export_conversation(fast, "markdown", path)
+    export_conversation(fast.store, fast.controller.conversation_id, "markdown", path)
     exported = path.read_text(encoding="utf-8")
     lines = exported.splitlines()
     # Only the title is a heading; it is the start of the first turn, escaped too.
@@ -113,7 +113,7 @@ def test_no_network_is_used_to_load_chat_export_import_and_prepare_a_finetune(
     no_network.clear()
     bot = Chatbot.load(tiny_model_dir, device="cpu")
     assert bot.reply(["hello"]).text is not None
-    with qtbot.waitSignal(fast.engine.model_loaded, timeout=30_000):
+    with qtbot.waitSignal(fast.context.switcher.model_ready, timeout=30_000):
         fast.engine.load_model(str(tiny_model_dir))  # the window's own load, under the guard
     reply = send_through_controller(qtbot, fast, "hello")
     for index in range(24):  # enough saved pairs for a fine-tune to start
@@ -122,7 +122,9 @@ def test_no_network_is_used_to_load_chat_export_import_and_prepare_a_finetune(
         store.correct(store.add_bot_reply(conversation.id, "no idea").id, f"answer {index}")
     store.rate(reply.id, 1)
     for kind in ("markdown", "json"):
-        export_conversation(fast, kind, tmp_path / f"out.{kind}")
+        export_conversation(
+            fast.store, fast.controller.conversation_id, kind, tmp_path / f"out.{kind}"
+        )
     archive = tmp_path / "all.json"
     code, _, err = run_main(
         "export", "--db", str(store.path), "--format", "json", "--out", str(archive)
@@ -130,7 +132,7 @@ def test_no_network_is_used_to_load_chat_export_import_and_prepare_a_finetune(
     assert code == 0, err
     with Store.open(tmp_path / "other.db") as other:
         other.import_archive(json.loads(archive.read_text(encoding="utf-8")))
-    assert "Imported 0 conversations" in import_archive_file(fast, archive)
+    assert "Imported 0 conversations" in import_archive_file(fast.store, archive)
     # Fine-tune data preparation: saved pairs, the held-out split, the replay corpus, encoding.
     pairs = load_pairs(store, ("corrected", "liked"))
     examples = to_examples(pairs)

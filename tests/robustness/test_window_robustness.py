@@ -8,7 +8,7 @@ import threading
 from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtWidgets import QPlainTextEdit
 
-from chatapp.app import make_application
+from chatapp.gui.app import make_application
 from chatapp.gui.details_dialog import DetailsDialog
 from chatapp.store.search import MAX_QUERY_CHARS, MAX_TERMS, fts_query
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS

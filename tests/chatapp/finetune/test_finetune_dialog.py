@@ -11,11 +11,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from chatapp.gui import finetune_dialog
-from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.finetune_dialog import FinetuneDialog, format_eta
 from chatapp.gui.main_window import MainWindow
 from chatapp.store import Store
 from tests.chatapp.finetune.conftest import PHRASE, PROMPTS
+from tests.chatapp.gui.helpers import open_main_window
 
 RUN_TIMEOUT_MS = 240_000  # a whole fine-tune of the tiny model on a busy 2-core machine
 LOAD_TIMEOUT_MS = 30_000
@@ -24,13 +24,7 @@ LOAD_TIMEOUT_MS = 30_000
 @pytest.fixture
 def window(qtbot, isolated_settings, data_dir: Path, tiny_model_dir: Path) -> Iterator[MainWindow]:
     store = Store.open(data_dir / "conversations.db")
-    engine = EngineClient(device="cpu")
-    window = MainWindow(store, engine, model_dir=str(tiny_model_dir), device="cpu")
-    window.data_dir = str(data_dir)
-    qtbot.addWidget(window)
-    with qtbot.waitSignal(engine.model_loaded, timeout=LOAD_TIMEOUT_MS):
-        engine.load_model(str(tiny_model_dir))
-    window.show()
+    window = open_main_window(qtbot, store, tiny_model_dir, data_dir)
     yield window
     window.close()
     store.close()

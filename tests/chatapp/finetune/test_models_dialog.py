@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.main_window import MainWindow
 from chatapp.gui.models_dialog import ModelsDialog
 from chatapp.store import Store
 from tests.chatapp.finetune.conftest import FinetuneRun
+from tests.chatapp.gui.helpers import open_main_window
 
 LOAD_TIMEOUT_MS = 30_000
 
@@ -24,13 +24,7 @@ def window(
     """The app over a copy of the session fine-tune's database, chatting with the base model."""
     assert finetuned.exit_code == 0, finetuned.stderr
     store = Store.open(finetuned_copy / "conversations.db")
-    engine = EngineClient(device="cpu")
-    window = MainWindow(store, engine, model_dir=str(finetuned.base_dir), device="cpu")
-    window.data_dir = str(finetuned_copy)
-    qtbot.addWidget(window)
-    with qtbot.waitSignal(engine.model_loaded, timeout=LOAD_TIMEOUT_MS):
-        engine.load_model(str(finetuned.base_dir))
-    window.show()
+    window = open_main_window(qtbot, store, finetuned.base_dir, finetuned_copy)
     yield window
     window.close()
     store.close()
@@ -123,11 +117,13 @@ def test_deleting_removes_the_version_and_its_folder_but_never_the_base_or_activ
 
     dialog.table.selectRow(row_of(dialog, "ft-copy"))
     assert dialog.delete_button.isEnabled()
-    assert dialog.delete_selected(confirm=False)
+    with qtbot.waitSignal(window.context.actions.changed):  # deleted off the GUI thread
+        assert dialog.delete_selected(confirm=False)
     assert not own.exists()
     assert "ft-copy" not in [version.name for version in window.store.list_model_versions()]
 
     dialog.table.selectRow(row_of(dialog, "my-own-model"))  # not made by the app: folder stays
-    assert dialog.delete_selected(confirm=False)
+    with qtbot.waitSignal(window.context.actions.changed):
+        assert dialog.delete_selected(confirm=False)
     assert outside.is_dir()
     assert Path(finetuned.done["model_dir"]).is_dir()  # the session's version was never touched

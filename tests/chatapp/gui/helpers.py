@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QStyleOptionViewItem
 
+from chatapp.gui.context import AppContext, AppPaths
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.main_window import MainWindow
 from chatapp.store import Store
@@ -15,13 +16,23 @@ from chatapp.store.records import MessageRecord
 REPLY_TIMEOUT_MS = 30_000
 
 
-def open_main_window(qtbot, store: Store, model_dir: Path) -> MainWindow:
-    """A real, shown window over `store`, its model loaded from `model_dir`."""
-    engine = EngineClient(device="cpu")
-    window = MainWindow(store, engine, model_dir=str(model_dir), device="cpu")
+def make_context(store: Store, model_dir: Path, data_dir: Path | None = None) -> AppContext:
+    """The context `app.py` would build for `--model model_dir --data-dir data_dir`."""
+    paths = AppPaths(
+        model_dir=str(model_dir), data_dir=str(data_dir) if data_dir else None, device="cpu"
+    )
+    return AppContext.create(store, EngineClient(device="cpu"), paths)
+
+
+def open_main_window(
+    qtbot, store: Store, model_dir: Path, data_dir: Path | None = None
+) -> MainWindow:
+    """A real, shown window over `store`, its model loaded from `model_dir` and recorded."""
+    context = make_context(store, model_dir, data_dir)
+    window = MainWindow(context)
     qtbot.addWidget(window)
-    with qtbot.waitSignal(engine.model_loaded, timeout=REPLY_TIMEOUT_MS):
-        engine.load_model(str(model_dir))
+    with qtbot.waitSignal(context.switcher.model_ready, timeout=REPLY_TIMEOUT_MS):
+        context.engine.load_model(str(model_dir))
     window.show()
     qtbot.waitExposed(window)
     return window

@@ -30,9 +30,9 @@ def test_search_finds_a_message_in_another_conversation(qtbot, window, store):
 def test_export_writes_a_file_that_imports_back(qtbot, window, store, tmp_path):
     send_and_wait(qtbot, window, "Remember this conversation")
     path = tmp_path / "conversation.json"
-    export_conversation(window, "json", path)
+    export_conversation(window.store, window.controller.conversation_id, "json", path)
     markdown = tmp_path / "conversation.md"
-    export_conversation(window, "markdown", markdown)
+    export_conversation(window.store, window.controller.conversation_id, "markdown", markdown)
     assert "Remember this conversation" in markdown.read_text(encoding="utf-8")
     other = Store.open(tmp_path / "other.db")
     try:
@@ -42,7 +42,7 @@ def test_export_writes_a_file_that_imports_back(qtbot, window, store, tmp_path):
     finally:
         other.close()
     # Importing into the same store again adds nothing.
-    message = import_archive_file(window, path)
+    message = import_archive_file(window.store, path)
     assert "Imported 0 conversations" in message
     assert len(store.list_conversations()) == 1
 
@@ -170,14 +170,14 @@ def test_attention_of_an_older_reply_is_recomputed_by_the_engine(qtbot, window, 
 
 
 def test_the_app_opens_on_the_shipped_model_and_chats(qtbot, tmp_path):
-    from chatapp.app import AppOptions, create_window, open_store
+    from chatapp.gui.app import AppOptions, create_window, open_store
 
     options = AppOptions(data_dir=str(tmp_path / "data"), device="cpu")
     store = open_store(options)
     try:
         window = create_window(options, store)
         qtbot.addWidget(window)
-        with qtbot.waitSignal(window.engine.model_loaded, timeout=30_000):
+        with qtbot.waitSignal(window.context.switcher.model_ready, timeout=30_000):
             window.show()
         assert "base" in window.model_label.text()
         reply = send_and_wait(qtbot, window, "Hello! How are you?")

@@ -1,4 +1,4 @@
-"""Start the desktop app: Qt application, store, engine thread and the main window."""
+"""Start the desktop app: Qt application, store, the one `AppContext`, and the main window."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from chatapp import APP_NAME, ORG_NAME, __version__
+from chatapp.finetune.versions import model_to_load
+from chatapp.gui.context import AppContext, AppPaths
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.main_window import MainWindow
 from chatapp.gui.saved_settings import checked_value, is_font_size, is_theme
 from chatapp.gui.theme import apply_font_size, apply_theme
-from chatapp.model_versions import model_to_load
 from chatapp.paths import DataPathError, resolve_db_path
 from chatapp.store import Store
 from chatapp.store.errors import StoreError
@@ -55,12 +56,18 @@ def open_store(options: AppOptions) -> Store:
     return store
 
 
+def create_context(options: AppOptions, store: Store) -> AppContext:
+    """The one context the window and every dialog share."""
+    engine = EngineClient(device=options.device, quantize=options.quantize)
+    paths = AppPaths(model_dir=options.model, data_dir=options.data_dir, device=options.device)
+    return AppContext.create(store, engine, paths)
+
+
 def create_window(options: AppOptions, store: Store) -> MainWindow:
     """The window appears at once; the model loads in the engine thread behind it."""
-    engine = EngineClient(device=options.device, quantize=options.quantize)
-    window = MainWindow(store, engine, model_dir=options.model, device=options.device)
-    window.data_dir = options.data_dir
-    engine.load_model(model_to_load(store, options.model))
+    context = create_context(options, store)
+    window = MainWindow(context)
+    context.engine.load_model(model_to_load(store, options.model))
     return window
 
 
