@@ -1,19 +1,35 @@
 """`main.py finetune`: fine-tune a model on the saved conversations into a new model version.
 
-The work is in `chatapp.finetune.job` (imported when the command runs, so building the command
-line stays free of PyTorch).
+The options and their checks come from `chatapp.finetune.request` (the dialog builds its spin
+boxes from the same table); the work is in `chatapp.finetune.job`, imported when the command
+runs, so building the command line stays free of PyTorch.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from chatapp.commands.common import add_subcommand
-from chatapp.finetune.data import DEFAULT_INCLUDE
-from chatapp.finetune.guard import LOCK_FILE
-from engine.finetune_config import FinetuneConfig
+from chatapp.commands.common import (
+    CommandError,
+    add_subcommand,
+    data_dir_of,
+    db_of,
+    device_of,
+    model_of,
+)
+from chatapp.commands.progress import make_progress
+from chatapp.finetune.errors import FinetuneError
+from chatapp.finetune.request import (
+    DEFAULT_INCLUDE,
+    KNOBS,
+    PROGRESS_KINDS,
+    FinetuneRequest,
+    parse_include,
+)
 
-__all__ = ["LOCK_FILE", "register", "run_finetune"]
+__all__ = ["register", "request_from_args", "run_finetune"]
+
+DEFAULTS = FinetuneRequest()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,51 +51,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="which saved pairs to learn from: corrected, liked, user (default: %(default)s)",
     )
     parser.add_argument(
-        "--replay",
-        type=float,
-        default=FinetuneConfig.replay,
-        help="original-corpus examples mixed in per saved pair (default: %(default)s)",
-    )
-    parser.add_argument(
         "--replay-corpus",
         help="chitchat | chatterbot | FILE.jsonl (default: the base model's training corpus)",
     )
-    parser.add_argument(
-        "--l2-sp",
-        type=float,
-        default=FinetuneConfig.l2_sp,
-        help="pull toward the starting weights, L2-SP (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--max-forgetting",
-        type=float,
-        default=FinetuneConfig.max_forgetting,
-        help="a rise of the original corpus's perplexity above this share flags the new "
-        "version, which is then not used without asking (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--epochs",
-        type=int,
-        default=FinetuneConfig.epochs,
-        help="passes over the saved pairs (default: %(default)s)",
-    )
-    parser.add_argument("--max-minutes", type=float, help="time budget for training")
-    parser.add_argument(
-        "--lr", type=float, default=FinetuneConfig.learning_rate, help="AdamW learning rate"
-    )
-    parser.add_argument("--batch-tokens", type=int, default=FinetuneConfig.batch_tokens)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--progress", choices=("bar", "json"), default="bar")
-    parser.add_argument(
-        "--nice",
-        type=int,
-        default=0,
-        help="lower this process's CPU priority by N (the app passes 10 to stay smooth)",
-    )
+    for name, knob in KNOBS.items():
+        parser.add_argument(
+            knob.flag,
+            dest=name,
+            type=int if knob.integer else float,
+            default=getattr(DEFAULTS, name),
+            help=f"{knob.help} [{knob.shown(knob.low)}..{knob.shown(knob.high)}] "
+            f"(default: {'none' if getattr(DEFAULTS, name) is None else '%(default)s'})",
+        )
+    parser.add_argument("--progress", choices=PROGRESS_KINDS, default=DEFAULTS.progress)
     parser.set_defaults(handler=run_finetune)
+
+
+def request_from_args(args: argparse.Namespace) -> FinetuneRequest:
+    """The checked request for a parsed command line; CommandError for a bad value."""
+    try:
+        return FinetuneRequest(
+            db=db_of(args),
+            data_dir=data_dir_of(args),
+            model=model_of(args),
+            out=args.out,
+            device=device_of(args),
+            include=parse_include(args.include),
+            replay_corpus=args.replay_corpus,
+            progress=args.progress,
+            **{name: getattr(args, name) for name in KNOBS},
+        )
+    except FinetuneError as error:
+        raise CommandError(str(error)) from None
 
 
 def run_finetune(args: argparse.Namespace) -> int:
     from chatapp.finetune.job import run_finetune as run
 
-    return run(args)
+    request = request_from_args(args)
+    try:
+        return run(request, make_progress(request.progress))
+    except FinetuneError as error:
+        raise CommandError(str(error)) from None

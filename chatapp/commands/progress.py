@@ -1,49 +1,50 @@
-"""Training progress on the terminal: a tqdm bar, or JSON lines for a parent process."""
+"""Training progress on the terminal: a tqdm bar, or JSON lines for a parent process.
+
+Both take the typed events of `chatapp.finetune.events`; the JSON lines are their one encoding.
+"""
 
 from __future__ import annotations
 
-import json
-import math
 import sys
-from typing import Any
 
 from tqdm import tqdm
 
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+from chatapp.finetune.events import EvalEvent, ProgressEvent, StartEvent, StepEvent
 
 
 class JsonProgress:
     """One JSON object a line on stdout, flushed, so a `QProcess` reads it as it comes."""
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        line = json.dumps({key: _json_safe(value) for key, value in event.items()})
-        sys.stdout.write(line + "\n")
+    def __call__(self, event: ProgressEvent) -> None:
+        sys.stdout.write(event.to_json() + "\n")
         sys.stdout.flush()
 
     def close(self) -> None:
         pass
 
 
+def _figure(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
 class TqdmProgress:
     def __init__(self) -> None:
         self._bar: tqdm | None = None
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "start":
-            self._bar = tqdm(total=event["total_steps"], initial=event.get("step", 0), unit="step",
+    def __call__(self, event: ProgressEvent) -> None:
+        if isinstance(event, StartEvent):
+            self._bar = tqdm(total=event.total_steps, initial=event.step, unit="step",
                              dynamic_ncols=True, file=sys.stderr)  # fmt: skip
-        elif kind == "step" and self._bar is not None:
-            self._bar.update(event["step"] - self._bar.n)
-            self._bar.set_postfix(loss=f"{event['loss']:.3f}", tok_s=f"{event['tokens_per_s']:.0f}")
-        elif kind == "eval":
+        elif isinstance(event, StepEvent) and self._bar is not None:
+            self._bar.update(event.step - self._bar.n)
+            self._bar.set_postfix(loss=_figure(event.loss, ".3f"),
+                                  tok_s=_figure(event.tokens_per_s, ".0f"))  # fmt: skip
+        elif isinstance(event, EvalEvent):
+            best = event.best_valid_perplexity
             message = (
-                f"epoch {event['epoch']} step {event['step']}: valid perplexity "
-                f"{event['valid_perplexity']:.2f} (best {event['best_valid_perplexity']:.2f})"
+                f"epoch {event.epoch} step {event.step}: valid perplexity "
+                f"{_figure(event.valid_perplexity, '.2f')}"
+                + ("" if best is None else f" (best {best:.2f})")
             )
             # stderr, like the bar: stdout carries only the final JSON summary.
             if self._bar is not None:

@@ -12,14 +12,12 @@ from collections.abc import Collection, Mapping, Sequence
 
 from chatapp.store import PAIR_KINDS, Store, TrainingPair
 from engine.data import Example
-from engine.finetune import SavedPair
 from engine.memory import normalise
 
 # Measured with `bench/finetune.py --teach 5`: five corrections alone fine-tune safely (the
 # original corpus's perplexity +1.7%, within the guard), though from so few the model itself
 # learned 1 of 5 (the memory answers all 5 at once); with 24, 18 of 24 (see the README).
 MIN_PAIRS = 5
-DEFAULT_INCLUDE = ("corrected", "liked")
 KIND_LABELS = {
     "corrected": "corrections",
     "liked": "replies rated up",
@@ -35,17 +33,6 @@ WHAT_COUNTS = (
     "or (with “your own turns” / --include user) the messages you wrote yourself. "
     "The same exchange counts once."
 )
-
-
-def parse_include(text: str) -> tuple[str, ...]:
-    """`"corrected,liked"` → ("corrected", "liked"); raises ValueError for an unknown kind."""
-    kinds = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = sorted(set(kinds) - set(PAIR_KINDS))
-    if unknown or not kinds:
-        raise ValueError(
-            f"--include takes a comma-separated list of {', '.join(PAIR_KINDS)}, not {text!r}"
-        )
-    return tuple(kind for kind in PAIR_KINDS if kind in kinds)
 
 
 def _usable(pair: TrainingPair) -> bool:
@@ -87,11 +74,6 @@ def count_by_kind(pairs: Sequence[TrainingPair]) -> dict[str, int]:
     for pair in pairs:
         counts[pair.kind] += 1
     return counts
-
-
-def to_saved_pairs(pairs: Sequence[TrainingPair]) -> list[SavedPair]:
-    """Engine pairs; the conversation id decides the held-out split."""
-    return [SavedPair(example, pair.kind) for example, pair in zip(to_examples(pairs), pairs)]
 
 
 def to_examples(pairs: Sequence[TrainingPair]) -> list[Example]:

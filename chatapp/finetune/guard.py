@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from chatapp.commands.common import CommandError
+from chatapp.finetune.errors import FinetuneError
 
 LOCK_FILE = "finetune.lock"
 STOP_GRACE_S = 0.8  # how long a cooperative stop may take before the alarm interrupts the work
@@ -106,7 +106,7 @@ def finetune_lock(data_dir: Path) -> Iterator[None]:
     handle = path.open("a+")
     try:
         if not _try_lock(handle):
-            raise CommandError(
+            raise FinetuneError(
                 f"another fine-tune is already running for {data_dir} (it holds {path}); "
                 "wait for it to finish or cancel it"
             )

@@ -1,4 +1,4 @@
-"""Running `main.py finetune`: fine-tune on the saved conversations into a new model version.
+"""Running a fine-tune (`main.py finetune`) on the saved conversations into a new version.
 
 It reads the training pairs from the store, trains with `engine.finetune`, and records a
 `finetune_runs` row (running → succeeded / failed / cancelled) and, on success, a
@@ -15,7 +15,6 @@ model it starts from, and nothing half-written is left behind:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -23,31 +22,36 @@ import shutil
 import signal
 import sys
 import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from chatapp.commands.common import (
-    CommandError,
-    data_dir_of,
-    db_of,
-    device_of,
-    model_of,
-)
-from chatapp.commands.progress import make_progress
 from chatapp.finetune.data import (
     MIN_PAIRS,
     count_by_kind,
     distinct_counts,
     load_pairs,
     not_enough_message,
-    parse_include,
-    to_saved_pairs,
+    to_examples,
+)
+from chatapp.finetune.errors import FinetuneError
+from chatapp.finetune.events import (
+    CancelledEvent,
+    DataEvent,
+    DoneEvent,
+    ErrorEvent,
+    EventError,
+    ProgressEvent,
+    ProgressWriter,
+    decode_event,
 )
 from chatapp.finetune.guard import Interrupted, StopOnSignal, finetune_lock
+from chatapp.finetune.request import FinetuneRequest
 from chatapp.finetune.versions import ensure_model_version, model_to_load, unique_version_name
 from chatapp.paths import models_dir, resolve_data_dir, resolve_db_path
-from chatapp.store import Store, StoreError
+from chatapp.store import Store, StoreError, TrainingPair
 from engine.default_model import default_model_dir
 from engine.device import resolve_device
 from engine.errors import EngineError
@@ -55,6 +59,7 @@ from engine.finetune import (
     PARTIAL_MARK,
     FinetuneConfig,
     FinetuneResult,
+    SavedPair,
     check_paths,
     discard_partial,
     finetune,
@@ -62,6 +67,13 @@ from engine.finetune import (
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+LOGGED_EVENTS = ("data", "baseline", "eval", "end")  # kept whole in the run's text log
+SHOWN_EVENTS = ("status", "data", "baseline", "error")  # also printed on stderr without JSON
+
+
+def to_saved_pairs(pairs: Sequence[TrainingPair]) -> list[SavedPair]:
+    """Engine pairs; the conversation id decides the held-out split."""
+    return [SavedPair(example, pair.kind) for example, pair in zip(to_examples(pairs), pairs)]
 
 
 def _remove_stale_partials(folder: Path) -> None:
@@ -82,64 +94,64 @@ def _default_out(folder: Path) -> Path:
 class Reporter:
     """Progress events to the chosen output, plus a short text log kept for the run row."""
 
-    def __init__(self, kind: str, stop: StopOnSignal) -> None:
+    def __init__(self, kind: str, output: ProgressWriter, stop: StopOnSignal) -> None:
         self.kind = kind
         self.stop = stop
-        self.progress = make_progress(kind)
+        self.progress = output
         self.log: list[str] = []
-        self.extra_data: dict[str, Any] = {}
+        self.pairs: Mapping[str, int] = {}  # the selected pairs per kind, for the data event
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        name = event.get("event")
-        if name == "data":
-            event = {**event, **self.extra_data}
+    def from_engine(self, data: Mapping[str, Any]) -> None:
+        """The engine's `on_progress`: its dicts, typed."""
+        try:
+            event = decode_event(data)
+        except EventError as error:  # an engine event this app cannot read: log it, go on
+            self.log.append(f"unreadable progress event: {error}")
+            return
+        self(event)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if isinstance(event, DataEvent):
+            event = replace(event, pairs=self.pairs, min_pairs=MIN_PAIRS)
         self._remember(event)
         with self.stop.deferred():
             self.progress(event)
-            if name == "end" and self.kind != "json":
+            if event.NAME == "end" and self.kind != "json":
                 self.progress.close()  # the bar is done; what follows are plain lines
-            if self.kind != "json" and name in ("status", "data", "baseline", "error"):
+            if self.kind != "json" and event.NAME in SHOWN_EVENTS:
                 print(self.log[-1], file=sys.stderr, flush=True)
 
-    def _remember(self, event: dict[str, Any]) -> None:
-        name = event.get("event")
-        if name == "status" or name == "error":
-            self.log.append(str(event.get("message")))
-        elif name in ("data", "baseline", "eval", "end"):
-            fields = {key: value for key, value in event.items() if key != "event"}
-            self.log.append(f"{name}: {json.dumps(fields, default=str)}")
+    def _remember(self, event: ProgressEvent) -> None:
+        message = getattr(event, "message", None)
+        if event.NAME in ("status", "error"):
+            self.log.append(str(message))
+        elif event.NAME in LOGGED_EVENTS:
+            fields = event.to_dict()
+            del fields["event"]
+            self.log.append(f"{event.NAME}: {json.dumps(fields, default=str)}")
 
     def close(self) -> None:
         self.progress.close()
 
 
-def run_finetune(args: argparse.Namespace) -> int:
-    if args.nice > 0 and hasattr(os, "nice"):
-        os.nice(args.nice)  # a background job: the window the user is chatting in comes first
+def run_finetune(request: FinetuneRequest, output: ProgressWriter) -> int:
+    """Run `request`, reporting to `output`; the exit code. Raises FinetuneError when the run
+    is refused before training (bad input, too few pairs, another run holding the lock)."""
+    if request.nice > 0 and hasattr(os, "nice"):
+        os.nice(request.nice)  # a background job: the window the user is chatting in comes first
     try:
-        include = parse_include(args.include)
-        config = FinetuneConfig(
-            epochs=args.epochs,
-            learning_rate=args.lr,
-            batch_tokens=args.batch_tokens,
-            max_minutes=args.max_minutes,
-            replay=args.replay,
-            l2_sp=args.l2_sp,
-            max_forgetting=args.max_forgetting,
-            seed=args.seed,
-        )
-        device = resolve_device(device_of(args))
-    except (ValueError, EngineError) as error:
-        raise CommandError(str(error)) from None
-    data_dir = resolve_data_dir(data_dir_of(args))
+        device = resolve_device(request.device)
+    except EngineError as error:
+        raise FinetuneError(str(error)) from None
+    data_dir = resolve_data_dir(request.data_dir)
     stop = StopOnSignal()
-    reporter = Reporter(args.progress, stop)
+    reporter = Reporter(request.progress, output, stop)
     try:
         with stop.installed():
-            code = _run(args, data_dir, include, config, device, stop, reporter)
-    except CommandError as error:
-        if args.progress == "json":
-            reporter({"event": "error", "message": str(error)})
+            code = _run(request, data_dir, device, stop, reporter)
+    except FinetuneError as error:
+        if request.progress == "json":
+            reporter(ErrorEvent(message=str(error)))
         raise
     finally:
         reporter.close()
@@ -152,136 +164,156 @@ def run_finetune(args: argparse.Namespace) -> int:
     return code
 
 
+@dataclass
+class _Job:
+    """One run under way: where it writes, what it learns from, and how it reports."""
+
+    request: FinetuneRequest
+    store: Store
+    run_id: int
+    base_dir: Path
+    base_version_id: int
+    out: Path
+    pairs: list[TrainingPair]
+    counts: dict[str, int]
+    device: Any
+    stop: StopOnSignal
+    reporter: Reporter
+    config: FinetuneConfig = field(init=False)
+    out_existed: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.config = self.request.config()
+        self.out_existed = self.out.exists()
+
+
 def _run(
-    args: argparse.Namespace,
+    request: FinetuneRequest,
     data_dir: Path,
-    include: tuple[str, ...],
-    config: FinetuneConfig,
     device: Any,
     stop: StopOnSignal,
     reporter: Reporter,
 ) -> int:
     try:
-        store = Store.open(resolve_db_path(db_of(args), data_dir))
+        store = Store.open(resolve_db_path(request.db, data_dir))
     except StoreError as error:
-        raise CommandError(str(error)) from None
+        raise FinetuneError(str(error)) from None
     with store:
-        base_dir = Path(model_of(args) or model_to_load(store, None) or _default_model())
-        pairs = load_pairs(store, include)
+        base_dir = Path(request.model or model_to_load(store, None) or _default_model())
+        pairs = load_pairs(store, request.include)
         counts = count_by_kind(pairs)
-        refusal = not_enough_message({**distinct_counts(store), **counts}, include)
+        refusal = not_enough_message({**distinct_counts(store), **counts}, request.include)
         if refusal:
-            raise CommandError(refusal)
+            raise FinetuneError(refusal)
         folder = models_dir(data_dir)
-        out = Path(args.out) if args.out else _default_out(folder)
+        out = Path(request.out) if request.out else _default_out(folder)
         try:
             check_paths(base_dir, out)
         except EngineError as error:
-            raise CommandError(str(error)) from None
+            raise FinetuneError(str(error)) from None
         with finetune_lock(data_dir):
             _remove_stale_partials(folder)
             try:
                 base_version = ensure_model_version(store, base_dir)
             except (StoreError, ValueError) as error:
-                raise CommandError(str(error)) from None
-            reporter.extra_data = {"pairs": counts, "min_pairs": MIN_PAIRS}
+                raise FinetuneError(str(error)) from None
+            reporter.pairs = counts
             run = store.start_finetune_run(counts)
-            return _train_and_record(
-                store, run.id, base_dir, base_version.id, out, pairs, include, counts,
-                config, device, args.replay_corpus, stop, reporter,
-            )  # fmt: skip
+            job = _Job(request, store, run.id, base_dir, base_version.id, out, pairs, counts,
+                       device, stop, reporter)  # fmt: skip
+            return _train_and_record(job)
 
 
 def _default_model() -> Path:
     try:
         return default_model_dir()
     except EngineError as error:
-        raise CommandError(str(error)) from None
+        raise FinetuneError(str(error)) from None
 
 
-def _train_and_record(
-    store: Store,
-    run_id: int,
-    base_dir: Path,
-    base_version_id: int,
-    out: Path,
-    pairs: list[Any],
-    include: tuple[str, ...],
-    counts: dict[str, int],
-    config: FinetuneConfig,
-    device: Any,
-    replay_corpus: str | None,
-    stop: StopOnSignal,
-    reporter: Reporter,
-) -> int:
-    out_existed = out.exists()
+def _train_and_record(job: _Job) -> int:
     try:
-        stop.arm()
-        result = finetune(
-            base_dir=base_dir,
-            out_dir=out,
-            pairs=to_saved_pairs(pairs),
-            config=config,
-            device=device,
-            replay_corpus=replay_corpus,
-            on_progress=reporter,
-            should_stop=stop,
-        )
-        stop.disarm()
-        if result.status == "cancelled":
-            raise Interrupted
+        result = _train(job)
     except Interrupted:
-        stop.disarm()
-        _discard(out, out_existed)
-        reporter.log.append("Cancelled: nothing was written.")
-        store.finish_finetune_run(run_id, "cancelled", log="\n".join(reporter.log))
-        reporter({"event": "cancelled", "message": "Fine-tuning was cancelled; nothing was saved."})
-        return 128 + (stop.signal_number or signal.SIGINT)
+        return _cancelled(job)
     except EngineError as error:  # bad input: a corpus or model that cannot be read
-        _fail(store, run_id, out, out_existed, reporter, str(error), traceback.format_exc())
+        _fail(job, str(error), traceback.format_exc())
         return EXIT_BAD_INPUT
     except Exception as error:
-        message = f"fine-tuning failed: {type(error).__name__}: {error}"
-        _fail(store, run_id, out, out_existed, reporter, message, traceback.format_exc())
+        _fail(job, f"fine-tuning failed: {type(error).__name__}: {error}", traceback.format_exc())
         return EXIT_FAILED
-    flat = _flat_metrics(result, config)
+    return _record(job, result)
+
+
+def _train(job: _Job) -> FinetuneResult:
+    """The engine's fine-tune, interruptible by a signal while it runs."""
+    job.stop.arm()
+    result = finetune(
+        base_dir=job.base_dir,
+        out_dir=job.out,
+        pairs=to_saved_pairs(job.pairs),
+        config=job.config,
+        device=job.device,
+        replay_corpus=job.request.replay_corpus,
+        on_progress=job.reporter.from_engine,
+        should_stop=job.stop,
+    )
+    job.stop.disarm()
+    if result.status == "cancelled":
+        raise Interrupted
+    return result
+
+
+def _cancelled(job: _Job) -> int:
+    job.stop.disarm()
+    _discard(job.out, job.out_existed)
+    job.reporter.log.append("Cancelled: nothing was written.")
+    job.store.finish_finetune_run(job.run_id, "cancelled", log="\n".join(job.reporter.log))
+    job.reporter(CancelledEvent(message="Fine-tuning was cancelled; nothing was saved."))
+    return 128 + (job.stop.signal_number or signal.SIGINT)
+
+
+def _record(job: _Job, result: FinetuneResult) -> int:
+    """Register the new version, close the run row, and report `done`."""
+    flat = _flat_metrics(result, job.config)
+    store, out = job.store, job.out
     try:
         version = store.add_model_version(
             unique_version_name(store, out.name),
             str(out.resolve()),
-            parent_id=base_version_id,
+            parent_id=job.base_version_id,
             metrics={**flat, "before": result.before, "after": result.after},
-            data={"include": list(include), "pairs": counts, **result.data},
+            data={"include": list(job.request.include), "pairs": job.counts, **result.data},
         )
         store.finish_finetune_run(
-            run_id,
+            job.run_id,
             "succeeded",
             metrics=result.metrics(),
-            log="\n".join(reporter.log),
+            log="\n".join(job.reporter.log),
             model_version_id=version.id,
         )
     except (StoreError, ValueError) as error:
         # The model is finished and written: keep it (it can be added in File > Models…).
         message = f"the new model in {out} could not be registered: {error}"
-        _fail(store, run_id, out, True, reporter, message, traceback.format_exc())
+        job.out_existed = True
+        _fail(job, message, traceback.format_exc())
         return EXIT_FAILED
-    reporter(
-        {
-            "event": "done",
-            "model_dir": str(out.resolve()),
-            "version_id": version.id,
-            "version_name": version.name,
-            "run_id": run_id,
-            "metrics": {"before": result.before, "after": result.after, **flat},
-            "data": {"pairs": counts, **result.data},
-            "comparisons": result.comparisons,
-            "recall": result.recall,
-            "problems": result.problems,
+    job.reporter(
+        DoneEvent(
+            version_id=version.id,
+            version_name=version.name,
+            model_dir=str(out.resolve()),
+            run_id=job.run_id,
+            seconds=result.seconds,
+            metrics={"before": result.before, "after": result.after, **flat},
+            data={"pairs": job.counts, **result.data},
+            comparisons=tuple(result.comparisons),
+            recall=tuple(result.recall),
+            problems=tuple(result.problems),
             **flat,
-            "seconds": result.seconds,
-        }
+        )
     )
-    if reporter.kind != "json":
+    if job.reporter.kind != "json":
         print(json.dumps({"model_dir": str(out), "version_id": version.id, **flat}))
     return 0
 
@@ -308,19 +340,11 @@ def _discard(out: Path, out_existed: bool) -> None:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def _fail(
-    store: Store,
-    run_id: int,
-    out: Path,
-    out_existed: bool,
-    reporter: Reporter,
-    message: str,
-    details: str,
-) -> None:
-    reporter.stop.disarm()
-    _discard(out, out_existed)
-    reporter.log.append(f"Failed: {message}\n{details}")
+def _fail(job: _Job, message: str, details: str) -> None:
+    job.stop.disarm()
+    _discard(job.out, job.out_existed)
+    job.reporter.log.append(f"Failed: {message}\n{details}")
     with contextlib.suppress(StoreError):
-        store.finish_finetune_run(run_id, "failed", log="\n".join(reporter.log))
-    reporter({"event": "error", "message": message})
+        job.store.finish_finetune_run(job.run_id, "failed", log="\n".join(job.reporter.log))
+    job.reporter(ErrorEvent(message=message))
     print(f"seq2seq-chat finetune: error: {message}", file=sys.stderr)

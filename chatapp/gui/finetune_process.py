@@ -1,19 +1,20 @@
 """A `main.py finetune --progress json` child process, seen from the GUI thread.
 
-It turns the child's stdout into one `event` signal per JSON line, keeps the tail of its
+It turns the child's stdout into one `event` signal per progress line (decoded by
+`chatapp.finetune.events`; any other line joins the stderr tail), keeps the tail of its
 stderr for error reports, and stops it: terminate first (the command cancels within 2 s and
 deletes its partial output), then kill if it is still there. The dialog only sees signals.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections import deque
-from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal, Slot
+
+from chatapp.finetune.events import read_event_line
 
 KILL_AFTER_MS = 2000  # the command stops within 2 s of SIGTERM; after that it is killed
 STDERR_TAIL_CHARS = 6000
@@ -29,7 +30,7 @@ def child_environment() -> QProcessEnvironment:
 
 
 class FinetuneProcess(QObject):
-    event = Signal(object)  # one decoded JSON object from the child's stdout
+    event = Signal(object)  # one ProgressEvent from the child's stdout
     finished = Signal(int, bool)  # exit code, crashed
     failed_to_start = Signal(str)
 
@@ -79,13 +80,11 @@ class FinetuneProcess(QObject):
             line = bytes(self._process.readLine().data()).decode("utf-8", "replace").strip()
             if not line:
                 continue
-            try:
-                decoded: Any = json.loads(line)
-            except json.JSONDecodeError:
-                self._remember_stderr(line + "\n")  # not ours to interpret; keep it for errors
-                continue
-            if isinstance(decoded, dict):
-                self.event.emit(decoded)
+            event = read_event_line(line)
+            if event is None:
+                self._remember_stderr(line + "\n")  # not an event: keep it for error reports
+            else:
+                self.event.emit(event)
 
     @Slot()
     def _read_stderr(self) -> None:

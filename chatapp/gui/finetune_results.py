@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chatapp.finetune.events import DoneEvent
+
 FIGURE_ROWS = (
     ("On your held-out conversations", "heldout_perplexity"),
     ("On the original chat corpus", "valid_perplexity"),
@@ -80,16 +82,15 @@ class FinetuneResults(QGroupBox):
         self.flag_label.hide()
         self.comparisons.setRowCount(0)
 
-    def show_result(self, event: dict[str, Any]) -> None:
+    def show_result(self, event: DoneEvent) -> None:
         """Fill the box from the command's final `done` event."""
-        metrics = event.get("metrics") or {}
-        before, after = metrics.get("before") or {}, metrics.get("after") or {}
+        before, after = event.metrics.get("before") or {}, event.metrics.get("after") or {}
         for row, (_, key) in enumerate(FIGURE_ROWS):
             old, new = before.get(key), after.get(key)
             change = f"{(new - old) / old:+.0%}" if _numbers(old, new) and old else "–"
             for column, text in ((1, _figure(old)), (2, _figure(new)), (3, change)):
                 self.figure_labels[row, column].setText(text)
-        recall, rows = event.get("taught_recall"), event.get("recall") or []
+        recall, rows = event.taught_recall, event.recall
         self.recall_label.setText(
             f"Taught recall: it now gives what you taught for "
             f"{sum(bool(row.get('recalled')) for row in rows)} of {len(rows)} corrections "
@@ -97,16 +98,16 @@ class FinetuneResults(QGroupBox):
             if _numbers(recall) and rows
             else "Taught recall: no corrections to check."
         )
-        if event.get("forgetting_flag"):
-            change = event.get("valid_perplexity_change")
+        if event.forgetting_flag:
+            change = event.valid_perplexity_change
             rise = f"rose {change:+.1%}" if _numbers(change) else "could not be measured"
             self.flag_label.setText(
                 f"Its perplexity on the original chat corpus {rise}: it may have forgotten "
                 "general chat. It is not made active unless you say so."
             )
             self.flag_label.show()
-        comparisons = event.get("comparisons") or []
-        seen = (event.get("data") or {}).get("comparisons_from") == "training"
+        comparisons = event.comparisons
+        seen = event.data.get("comparisons_from") == "training"
         self.comparisons_label.setText(
             "Replies to prompts it trained on (no conversation could be held out), precise:"
             if seen

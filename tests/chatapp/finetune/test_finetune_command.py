@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from chatapp.commands.finetune import LOCK_FILE
 from chatapp.finetune.data import MIN_PAIRS
+from chatapp.finetune.guard import LOCK_FILE
 from chatapp.store import Store, StoreError
 from engine.checkpoint import OPTIMIZER_FILE, load_checkpoint
 from tests.chatapp.finetune.conftest import (

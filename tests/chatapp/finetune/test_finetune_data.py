@@ -10,8 +10,8 @@ from chatapp.finetune.data import (
     distinct_pairs,
     load_pairs,
     not_enough_message,
-    to_saved_pairs,
 )
+from chatapp.finetune.job import to_saved_pairs
 from chatapp.store import Store, TrainingPair
 
 
