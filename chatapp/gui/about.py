@@ -1,4 +1,4 @@
-"""Help > About: version, the running model, and its model card."""
+"""Help > About: version, the running model, and its model card (Markdown, rendered)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QLabel,
-    QPlainTextEdit,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -30,20 +30,23 @@ def model_card_text(model_dir: str | None) -> str:
     return "No model card was found for this model."
 
 
-def show_about(parent: QWidget) -> QDialog:
+def show_about(parent: QWidget, *, model: str = "", model_dir: str | None = None) -> QDialog:
+    """`model`: the loaded model version's name ("" while it loads)."""
     dialog = QDialog(parent)
     dialog.setWindowTitle(f"About {APP_NAME}")
-    dialog.resize(640, 520)
+    dialog.resize(680, 560)
     label = QLabel(
         f"{APP_NAME} {__version__}\nA local chatbot: a GRU encoder and an attention decoder, "
         "trained on open-domain chat, that learns from your own conversations.\n"
-        f"Model: {getattr(parent, 'model_label', QLabel()).text()}",
+        f"Model: {model or 'still loading'}",
         dialog,
     )
     label.setWordWrap(True)
-    card = QPlainTextEdit(dialog)
-    card.setReadOnly(True)
-    card.setPlainText(model_card_text(getattr(parent, "model_dir", None)))
+    card = QTextBrowser(dialog)
+    card.setObjectName("modelCard")
+    # The card is a file of the model folder: its links open nothing, in the app or outside.
+    card.setOpenLinks(False)
+    card.setMarkdown(model_card_text(model_dir))
     buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dialog)
     buttons.rejected.connect(dialog.reject)
     layout = QVBoxLayout(dialog)

@@ -1,4 +1,7 @@
-"""The message box: multi-line; Enter sends, Shift+Enter adds a line; Send and Stop buttons."""
+"""The message box: multi-line; Enter sends, Shift+Enter adds a line; Send and Stop buttons.
+
+A setting swaps the keys: Ctrl+Enter sends and Enter adds a line, as in other chat apps.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLay
 # without spaces: a 1 MB paste of one "word" froze the window for minutes. Runs this long wrap
 # anywhere instead, which is linear (and such a run has no word boundary to keep anyway).
 LONGEST_WORD = 5_000
+SEND_KEY_SETTING = "composer/ctrl_enter_sends"
 
 
 def set_plain_text(edit: QPlainTextEdit, text: str) -> None:
@@ -28,6 +32,7 @@ def fit_wrap_mode(edit: QPlainTextEdit, text: str) -> None:
 
 class MessageEdit(QPlainTextEdit):
     submitted = Signal()
+    ctrl_enter_sends = False  # False: Enter sends; True: Ctrl+Enter sends, Enter adds a line
 
     def insertFromMimeData(self, source: QMimeData) -> None:
         """A paste: choose the wrap mode for the text it makes before Qt lays it out."""
@@ -37,8 +42,16 @@ class MessageEdit(QPlainTextEdit):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
-        if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+        modifiers = event.modifiers()
+        if self.ctrl_enter_sends:
+            sends = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
+        else:
+            sends = not modifiers & Qt.KeyboardModifier.ShiftModifier
+        if enter and sends:
             self.submitted.emit()
+            return
+        if enter:  # Shift+Enter (or Enter in Ctrl+Enter mode): a plain new line
+            self.insertPlainText("\n")
             return
         super().keyPressEvent(event)
 
@@ -51,7 +64,6 @@ class Composer(QWidget):
         super().__init__(parent)
         self.edit = MessageEdit(self)
         self.edit.setObjectName("composerEdit")
-        self.edit.setPlaceholderText("Type a message — Enter to send, Shift+Enter for a new line")
         self.edit.setMaximumHeight(110)
         self.edit.setTabChangesFocus(True)
         self.send_button = QPushButton("Send", self)
@@ -60,6 +72,7 @@ class Composer(QWidget):
         self.stop_button.setObjectName("stopButton")
         self.stop_button.setToolTip("Stop the reply (Esc)")
         self.stop_button.setVisible(False)
+        self.set_ctrl_enter_sends(False)
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
@@ -76,6 +89,13 @@ class Composer(QWidget):
 
     def text(self) -> str:
         return self.edit.toPlainText()
+
+    def set_ctrl_enter_sends(self, ctrl_enter: bool) -> None:
+        """Which key sends: Ctrl+Enter (Enter adds a line) or Enter (Shift+Enter adds one)."""
+        self.edit.ctrl_enter_sends = ctrl_enter
+        keys = "Ctrl+Enter to send, Enter" if ctrl_enter else "Enter to send, Shift+Enter"
+        self.edit.setPlaceholderText(f"Type a message — {keys} for a new line")
+        self.send_button.setToolTip(f"Send ({'Ctrl+Enter' if ctrl_enter else 'Enter'})")
 
     def _update_send_enabled(self) -> None:
         self.send_button.setEnabled(bool(self.text().strip()))

@@ -1,14 +1,16 @@
 """The decoding settings panel: presets, strategy and every `DecodeConfig` knob.
 
 Built from `engine.decoding.config.KNOBS` (range and help of each knob), so a new knob shows up
-here without touching this file. Changes apply to the next reply and persist in `QSettings`.
+here without touching this file. Changes apply to the next reply and are saved in the settings
+the window hands in (those of the data dir); the user's own presets can be saved, renamed and
+deleted (the window keeps them in the database).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -35,29 +38,73 @@ from engine.errors import ConfigError
 
 SETTINGS_KEY = "decoding/config"
 CUSTOM = "(custom)"
+# The knobs only some strategies read (engine/decoding/generate.py); the rest apply to all.
+STRATEGY_KNOBS = {
+    "greedy": frozenset(),
+    "beam": frozenset({"beam_size", "length_penalty", "n_best"}),
+    "sample": frozenset({"temperature", "top_k", "top_p", "seed"}),
+    "rerank": frozenset({"temperature", "top_k", "top_p", "seed", "candidates", "mmi_weight"}),
+}
+_SPECIFIC = frozenset().union(*STRATEGY_KNOBS.values())
+
+
+def knob_applies(name: str, strategy: str) -> bool:
+    return name not in _SPECIFIC or name in STRATEGY_KNOBS.get(strategy, frozenset())
 
 
 class DecodingPanel(QWidget):
     config_changed = Signal(object)  # DecodeConfig
     preset_saved = Signal(str, object)  # name, DecodeConfig
+    preset_renamed = Signal(str, str, object)  # old name, new name, DecodeConfig
+    preset_deleted = Signal(str)  # name
 
     def __init__(
-        self, user_presets: dict[str, DecodeConfig] | None = None, parent: QWidget | None = None
+        self,
+        user_presets: dict[str, DecodeConfig] | None = None,
+        parent: QWidget | None = None,
+        *,
+        settings: QSettings | None = None,
     ) -> None:
         super().__init__(parent)
         self._user_presets = dict(user_presets or {})
+        self._settings = settings if settings is not None else QSettings()
         self._updating = False
+        self.knob_widgets: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        self.knob_labels: dict[str, QLabel] = {}
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._build_form())
+        self.note = QLabel(self)  # what the panel changed on its own, and why
+        self.note.setObjectName("decodingNote")
+        self.note.setWordWrap(True)
+        self.message = QLabel(self)
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #d03040;")  # legible on light and dark backgrounds
+        layout.addWidget(self.note)
+        layout.addWidget(self.message)
+        layout.addLayout(self._build_buttons())
+        layout.addStretch(1)
+        self._fill_presets()
+        self.preset_combo.currentTextChanged.connect(self._on_preset)
+        self.strategy_combo.currentTextChanged.connect(self._on_edited)
+        self.seed_edit.editingFinished.connect(self._on_edited)
+        self._config = self._restore()
+        self._show(self._config)
+
+    def _build_form(self) -> QFormLayout:
         self.preset_combo = QComboBox(self)
         self.preset_combo.setObjectName("presetCombo")
         self.strategy_combo = QComboBox(self)
+        self.strategy_combo.setObjectName("strategyCombo")
         self.strategy_combo.addItems(list(STRATEGIES))
         self.strategy_combo.setToolTip(
             "greedy: the likeliest word each step; beam: the likeliest reply among several; "
             "sample: draw words at random; rerank: sample several replies and keep the one "
             "that fits your turn best"
         )
-        self.knob_widgets: dict[str, QSpinBox | QDoubleSpinBox] = {}
         form = QFormLayout()
+        # In a narrow dock or at a large font a field goes under its label instead of being
+        # cut off (spin arrows gone, a horizontal scroll bar).
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("Preset", self.preset_combo)
         form.addRow("Strategy", self.strategy_combo)
         for name, spec in KNOBS.items():
@@ -69,39 +116,47 @@ class DecodingPanel(QWidget):
                 widget.setDecimals(2)
                 widget.setSingleStep(0.05)
                 widget.setRange(spec.minimum, spec.maximum)
+            # A value typed digit by digit applies when it is finished: typing "16" into Beam
+            # size used to apply "1" first, which capped N best to 1.
+            widget.setKeyboardTracking(False)
             widget.setObjectName(f"knob_{name}")
             widget.setToolTip(f"{spec.help} Range {spec.minimum:g}–{spec.maximum:g}.")
             label = QLabel(name.replace("_", " ").capitalize(), self)
             label.setToolTip(widget.toolTip())
             form.addRow(label, widget)
-            self.knob_widgets[name] = widget
+            self.knob_widgets[name], self.knob_labels[name] = widget, label
             widget.valueChanged.connect(self._on_edited)
         self.seed_edit = QLineEdit(self)
+        self.seed_edit.setObjectName("seedEdit")
         self.seed_edit.setPlaceholderText("random")
         self.seed_edit.setToolTip("Sampling seed: a number repeats the same reply; empty = random.")
-        form.addRow("Seed", self.seed_edit)
-        self.message = QLabel(self)
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #b00020;")
+        self.knob_labels["seed"] = QLabel("Seed", self)
+        form.addRow(self.knob_labels["seed"], self.seed_edit)
+        return form
+
+    def _build_buttons(self) -> QVBoxLayout:
         reset = QPushButton("Reset to defaults", self)
         reset.setObjectName("resetButton")
-        save = QPushButton("Save as preset…", self)
-        buttons = QHBoxLayout()
-        buttons.addWidget(reset)
-        buttons.addWidget(save)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.message)
-        layout.addLayout(buttons)
-        layout.addStretch(1)
-        self._fill_presets()
-        self.preset_combo.currentTextChanged.connect(self._on_preset)
-        self.strategy_combo.currentTextChanged.connect(self._on_edited)
-        self.seed_edit.editingFinished.connect(self._on_edited)
+        self.save_button = QPushButton("Save as preset…", self)
+        self.save_button.setObjectName("savePresetButton")
+        self.rename_button = QPushButton("Rename…", self)
+        self.rename_button.setObjectName("renamePresetButton")
+        self.rename_button.setToolTip("Rename the selected preset of yours")
+        self.delete_button = QPushButton("Delete", self)
+        self.delete_button.setObjectName("deletePresetButton")
+        self.delete_button.setToolTip("Delete the selected preset of yours")
         reset.clicked.connect(self.reset_to_defaults)
-        save.clicked.connect(self._save_preset)
-        self._config = self._restore()
-        self._show(self._config)
+        self.save_button.clicked.connect(self._save_preset)
+        self.rename_button.clicked.connect(self._rename_preset)
+        self.delete_button.clicked.connect(self._delete_preset)
+        presets = QHBoxLayout()
+        presets.addWidget(self.rename_button)
+        presets.addWidget(self.delete_button)
+        buttons = QVBoxLayout()  # one above the other: each keeps its whole label
+        buttons.addWidget(self.save_button)
+        buttons.addLayout(presets)
+        buttons.addWidget(reset)
+        return buttons
 
     # State ---------------------------------------------------------------------------------
     @property
@@ -118,7 +173,7 @@ class DecodingPanel(QWidget):
         self.preset_combo.blockSignals(False)
 
     def _restore(self) -> DecodeConfig:
-        saved = QSettings().value(SETTINGS_KEY, "")
+        saved = self._settings.value(SETTINGS_KEY, "")
         if saved:
             try:
                 return DecodeConfig.from_json(str(saved))
@@ -134,7 +189,19 @@ class DecodingPanel(QWidget):
         self.seed_edit.setText("" if config.seed is None else str(config.seed))
         matching = [name for name, preset in self.presets().items() if preset == config]
         self.preset_combo.setCurrentText(matching[0] if matching else CUSTOM)
+        self._show_applicable(config.strategy)
+        own = self.preset_combo.currentText() in self._user_presets
+        self.rename_button.setEnabled(own)
+        self.delete_button.setEnabled(own)
         self._updating = False
+
+    def _show_applicable(self, strategy: str) -> None:
+        """Knobs the chosen strategy does not read are greyed out (they keep their values)."""
+        fields: dict[str, QWidget] = {**self.knob_widgets, "seed": self.seed_edit}
+        for name, widget in fields.items():
+            applies = knob_applies(name, strategy)
+            widget.setEnabled(applies)
+            self.knob_labels[name].setEnabled(applies)
 
     def _read(self) -> DecodeConfig:
         values: dict[str, object] = {"strategy": self.strategy_combo.currentText()}
@@ -144,15 +211,23 @@ class DecodingPanel(QWidget):
         if seed_text and not seed_text.isdigit():
             raise ConfigError("seed must be a whole number, or empty for a random one")
         values["seed"] = int(seed_text) if seed_text else None
-        if values["strategy"] == "beam":
-            values["n_best"] = min(int(values["n_best"]), int(values["beam_size"]))
-        values["min_length"] = min(int(values["min_length"]), int(values["max_length"]))
+        notes = []
+        if values["strategy"] == "beam" and int(values["n_best"]) > int(values["beam_size"]):
+            values["n_best"] = values["beam_size"]
+            notes.append(
+                f"N best lowered to {values['beam_size']}: beam search returns at most "
+                "beam size replies."
+            )
+        if int(values["min_length"]) > int(values["max_length"]):
+            values["min_length"] = values["max_length"]
+            notes.append(f"Min length lowered to {values['max_length']}, the max length.")
+        self.note.setText(" ".join(notes))
         return DecodeConfig(**values)  # type: ignore[arg-type]
 
     def set_config(self, config: DecodeConfig) -> None:
         self._config = config
         self._show(config)
-        QSettings().setValue(SETTINGS_KEY, config.to_json())
+        self._settings.setValue(SETTINGS_KEY, config.to_json())
         self.config_changed.emit(config)
 
     def set_knob(self, name: str, value: float | int | str | None) -> None:
@@ -176,19 +251,84 @@ class DecodingPanel(QWidget):
             return
         preset = self.presets().get(name)
         if preset is not None:
+            self.note.clear()
             self.set_config(preset)
 
     def reset_to_defaults(self) -> None:
+        self.note.clear()
         self.set_config(PRESETS[DEFAULT_PRESET])
 
-    def _save_preset(self) -> None:
-        name, ok = QInputDialog.getText(self, "Save preset", "Name of the preset:")
+    def _ask_name(self, title: str, current: str = "") -> str | None:
+        """A new preset name from the user; None if cancelled or taken by a built-in preset."""
+        name, ok = QInputDialog.getText(self, title, "Name of the preset:", text=current)
         name = name.strip()
-        if ok and name and name not in PRESETS:
+        if not ok or not name:
+            return None
+        if name in PRESETS or name == CUSTOM:
+            self.message.setText(f"“{name}” is a built-in preset: choose another name.")
+            return None
+        return name
+
+    def _save_preset(self) -> None:
+        name = self._ask_name("Save preset")
+        if name is not None:
             self.add_user_preset(name, self._config)
             self.preset_saved.emit(name, self._config)
+
+    def _rename_preset(self) -> None:
+        old = self.preset_combo.currentText()
+        config = self._user_presets.get(old)
+        new = self._ask_name("Rename preset", old) if config is not None else None
+        if config is None or new is None or new == old:
+            return
+        self._user_presets = {new if n == old else n: c for n, c in self._user_presets.items()}
+        self._fill_presets()
+        self._show(self._config)
+        self.preset_renamed.emit(old, new, config)
+
+    def _delete_preset(self) -> None:
+        name = self.preset_combo.currentText()
+        if self._user_presets.pop(name, None) is None:
+            return
+        self._fill_presets()
+        self._show(self._config)  # the settings stay; the panel now calls them "(custom)"
+        self.preset_deleted.emit(name)
 
     def add_user_preset(self, name: str, config: DecodeConfig) -> None:
         self._user_presets[name] = config
         self._fill_presets()
         self._show(self._config)
+
+
+class PanelScrollArea(QScrollArea):
+    """Holds the panel in the dock: as wide as the panel needs at the current font (the dock
+    follows), scrolling only up and down."""
+
+    def __init__(self, panel: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(panel)
+        panel.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # a new font: let the dock take the panel's new width
+        return super().eventFilter(watched, event)
+
+    def _width_for(self, panel_width: int) -> int:
+        return panel_width + self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        panel = self.widget()
+        if panel is None:
+            return hint
+        return QSize(self._width_for(panel.minimumSizeHint().width()), hint.height())
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        panel = self.widget()
+        if panel is None:
+            return hint
+        return QSize(self._width_for(panel.sizeHint().width()), hint.height())

@@ -8,12 +8,15 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -21,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from chatapp.gui.attention_view import AttentionView
 from chatapp.store.records import MessageRecord
+from engine.decoding.config import KNOBS
 
 
 def memory_lines(decoding: object) -> list[str]:
@@ -53,9 +57,24 @@ class DetailsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Reply details")
         self.record = record
-        self.resize(620, 520)
+        self.resize(760, 580)
         self.tabs = QTabWidget(self)
-        info = QPlainTextEdit(self)
+        self.tabs.addTab(self._settings_page(record, version_name), "Settings && timings")
+        self.tabs.addTab(self._nbest_page(record), "N-best")
+        self.attention_area = QScrollArea(self)
+        # The map sizes its cells to the room it has, so the area hands it all of it.
+        self.attention_area.setWidgetResizable(True)
+        self.attention_area.setWidget(QLabel("Computing the attention…"))
+        self.tabs.addTab(self.attention_area, "Attention")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        layout.addWidget(buttons)
+
+    def _settings_page(self, record: MessageRecord, version_name: str) -> QWidget:
+        page = QWidget(self)
+        info = QPlainTextEdit(page)
         info.setReadOnly(True)
         info.setObjectName("detailsText")
         timings = record.timings if isinstance(record.timings, dict) else {}
@@ -67,35 +86,43 @@ class DetailsDialog(QDialog):
             f"Time to first token: {_number(timings.get('ttft_ms')):.0f} ms",
             f"Total time: {_number(timings.get('total_ms')):.0f} ms",
             f"Tokens: {timings.get('tokens', '—')}",
-            "",
-            "Decoding settings:",
-            json.dumps(record.decoding or {}, indent=2, sort_keys=True),
         ]
         info.setPlainText("\n".join(lines))
-        self.tabs.addTab(info, "Settings && timings")
-        nbest_page = QWidget(self)
-        self.nbest_list = QListWidget(nbest_page)
+        line_height = info.fontMetrics().lineSpacing()
+        info.setMaximumHeight(line_height * (len(lines) + 1) + 12)
+        self.settings_table = settings_table(record.decoding, page)
+        layout = QVBoxLayout(page)
+        layout.addWidget(info)
+        layout.addWidget(QLabel("Decoding settings used for this reply:", page))
+        layout.addWidget(self.settings_table, 1)
+        return page
+
+    def _nbest_page(self, record: MessageRecord) -> QWidget:
+        page = QWidget(self)
+        self.nbest_list = QListWidget(page)
         self.nbest_list.setObjectName("nbestList")
         for entry in record.nbest or []:
             item = QListWidgetItem(nbest_line(entry))
             item.setData(Qt.ItemDataRole.UserRole, entry.get("text", ""))
             self.nbest_list.addItem(item)
         if not record.nbest:
-            self.nbest_list.addItem("Only beam search and rerank keep an n-best list.")
-        use_button = QPushButton("Use this one as the reply", nbest_page)
-        use_button.clicked.connect(self._use_selected)
-        page_layout = QVBoxLayout(nbest_page)
+            note = QListWidgetItem("Only beam search and rerank keep an n-best list.")
+            note.setFlags(Qt.ItemFlag.NoItemFlags)  # a note, not a reply to pick
+            self.nbest_list.addItem(note)
+        self.use_button = QPushButton("Use this one as the reply", page)
+        self.use_button.setObjectName("useAlternativeButton")
+        self.use_button.clicked.connect(self._use_selected)
+        self.nbest_list.currentItemChanged.connect(lambda *_: self._update_use_button())
+        self._update_use_button()
+        page_layout = QVBoxLayout(page)
         page_layout.addWidget(self.nbest_list)
-        page_layout.addWidget(use_button)
-        self.tabs.addTab(nbest_page, "N-best")
-        self.attention_area = QScrollArea(self)
-        self.attention_area.setWidget(QLabel("Computing the attention…"))
-        self.tabs.addTab(self.attention_area, "Attention")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.tabs)
-        layout.addWidget(buttons)
+        page_layout.addWidget(self.use_button)
+        return page
+
+    def _update_use_button(self) -> None:
+        """Enabled only with an n-best entry picked: a sampled reply has none to offer."""
+        item = self.nbest_list.currentItem()
+        self.use_button.setEnabled(bool(item and item.data(Qt.ItemDataRole.UserRole)))
 
     def show_attention(
         self, context: list[str], reply: list[str], weights: list[list[float]]
@@ -108,6 +135,51 @@ class DetailsDialog(QDialog):
         if text:
             self.alternative_picked.emit(self.record.id, text)
             self.accept()
+
+
+def settings_table(decoding: object, parent: QWidget) -> QTableWidget:
+    """The decoding settings a reply was made with, one per row, in words."""
+    rows = [
+        (_setting_name(key), _setting_value(key, value))
+        for key, value in sorted(decoding.items() if isinstance(decoding, dict) else [])
+        if key != "memory"  # told in words above the table
+    ]
+    rows.sort(key=lambda row: row[0] != "Strategy")
+    table = QTableWidget(len(rows), 2, parent)
+    table.setObjectName("decodingTable")
+    table.setHorizontalHeaderLabels(["Setting", "Value"])
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    for number, (name, value) in enumerate(rows):
+        table.setItem(number, 0, QTableWidgetItem(name))
+        item = QTableWidgetItem(value)
+        if name in KNOBS_BY_LABEL:
+            item.setToolTip(KNOBS_BY_LABEL[name])
+        table.setItem(number, 1, item)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(True)
+    return table
+
+
+def _setting_name(key: object) -> str:
+    return str(key).replace("_", " ").capitalize()
+
+
+KNOBS_BY_LABEL = {_setting_name(name): spec.help for name, spec in KNOBS.items()}
+
+
+def _setting_value(key: object, value: object) -> str:
+    if value is None:
+        return "random each reply" if key == "seed" else "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return str(value)
 
 
 def nbest_line(entry: dict) -> str:

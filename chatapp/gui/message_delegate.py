@@ -43,6 +43,7 @@ from chatapp.gui.composer import set_plain_text
 from chatapp.gui.message_model import (
     AlternativeRole,
     ChatItem,
+    CorrectionRole,
     ItemRole,
     RatingRole,
     RoleRole,
@@ -54,6 +55,7 @@ Index = QModelIndex | QPersistentModelIndex
 DISPLAY_LIMIT = 20_000  # characters painted; longer messages say so (Copy copies them whole)
 MARGIN, PADDING, CHIP_HEIGHT, CHIP_GAP = 8, 10, 22, 6
 BUBBLE_SHARE = 0.78
+CORRECTION_LABEL = "✎ Corrected — you taught: "
 
 
 def display_text(text: str, state: str) -> str:
@@ -70,7 +72,9 @@ def _layout_lines(text: str, font_key: str, width: int) -> tuple[tuple[int, int,
     """(start, length, y) of each wrapped line; cached because paint and sizeHint both ask."""
     font = QFont()
     font.fromString(font_key)
-    layout = QTextLayout(text, font)
+    # QTextLayout breaks lines only at U+2028, never at "\n" (which it draws as nothing): a
+    # Shift+Enter showed "line oneline two". One UTF-16 unit for another keeps the offsets.
+    layout = QTextLayout(text.replace("\n", "\u2028"), font)
     option = QTextOption()
     option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
     layout.setTextOption(option)
@@ -107,6 +111,10 @@ def _code_point_lines(
     return tuple(converted)
 
 
+def _chip_height(metrics: QFontMetrics) -> int:
+    return max(CHIP_HEIGHT, metrics.height() + 6)
+
+
 def _text_size(text: str, font: QFont, width: int) -> QSize:
     lines = _layout_lines(text, font.toString(), width)
     metrics = QFontMetrics(font)
@@ -132,17 +140,18 @@ class MessageDelegate(QStyledItemDelegate):
         """(action, label) pairs shown under a message."""
         if index.data(StateRole) != "stored":
             return []
-        if index.data(RoleRole) == "user":
-            return [("copy", "Copy"), ("edit", "Edit")]
         alternative, count = index.data(AlternativeRole)
+        steps = [("previous", "‹"), ("counter", f"{alternative + 1}/{count}"), ("next", "›")]
+        if index.data(RoleRole) == "user":  # an edited turn: ‹ 1/2 › between its branches
+            return [("copy", "Copy"), ("edit", "Edit")] + (steps if count > 1 else [])
         rating = index.data(RatingRole)
         chips = [("copy", "Copy"), ("regenerate", "Regenerate")]
         if count > 1:
-            chips += [("previous", "‹"), ("counter", f"{alternative + 1}/{count}"), ("next", "›")]
+            chips += steps
         chips += [
             ("like", "✔ Good" if rating > 0 else "Good"),
             ("dislike", "✘ Bad" if rating < 0 else "Bad"),
-            ("correct", "Better reply…"),
+            ("correct", "Edit correction…" if index.data(CorrectionRole) else "Better reply…"),
             ("details", "Details…"),
         ]
         return chips
@@ -163,20 +172,64 @@ class MessageDelegate(QStyledItemDelegate):
     def _chip_rects(
         self, option: QStyleOptionViewItem, index: Index
     ) -> list[tuple[str, str, QRect]]:
+        """Chips in rows under the bubble: at a large font or in a narrow window they wrap
+        instead of running off the edge (Details… stays reachable)."""
         chips = self.chips(index)
         if not chips:
             return []
         bubble = self._bubble_rect(option, index)
         metrics = QFontMetrics(self._chip_font(option))
+        height = _chip_height(metrics)
         widths = [metrics.horizontalAdvance(label) + 12 for _, label in chips]
-        total = sum(widths) + CHIP_GAP * (len(chips) - 1)
+        room = max(max(widths), option.rect.width() - 2 * MARGIN)
+        rows: list[list[int]] = [[]]
+        used = 0
+        for number, width in enumerate(widths):
+            if rows[-1] and used + CHIP_GAP + width > room:
+                rows.append([])
+                used = 0
+            used += (CHIP_GAP if rows[-1] else 0) + width
+            rows[-1].append(number)
         user = index.data(RoleRole) == "user"
-        x = bubble.right() - total if user else bubble.left()
         rects = []
-        for (action, label), width in zip(chips, widths):
-            rects.append((action, label, QRect(x, bubble.bottom() + 4, width, CHIP_HEIGHT)))
-            x += width + CHIP_GAP
+        for row_number, row in enumerate(rows):
+            total = sum(widths[n] for n in row) + CHIP_GAP * (len(row) - 1)
+            x = bubble.right() - total if user else bubble.left()
+            x = max(option.rect.left() + MARGIN, x)
+            y = self._content_bottom(option, index) + 4 + row_number * (height + 4)
+            for number in row:
+                action, label = chips[number]
+                rects.append((action, label, QRect(x, y, widths[number], height)))
+                x += widths[number] + CHIP_GAP
         return rects
+
+    def _correction_rect(self, option: QStyleOptionViewItem, index: Index) -> QRect | None:
+        """Under a corrected reply: the reply the user taught, in a box of its own."""
+        correction = index.data(CorrectionRole)
+        if not correction or index.data(StateRole) != "stored":
+            return None
+        bubble = self._bubble_rect(option, index)
+        font = self._chip_font(option)
+        text = CORRECTION_LABEL + display_text(correction, "stored")
+        size = _text_size(text, font, self._bubble_width(option))
+        width = max(size.width(), QFontMetrics(font).horizontalAdvance(CORRECTION_LABEL))
+        return QRect(bubble.left() + 2 * PADDING, bubble.bottom() + 4,
+                     width + 2 * PADDING, size.height() + PADDING)  # fmt: skip
+
+    def _content_bottom(self, option: QStyleOptionViewItem, index: Index) -> int:
+        correction = self._correction_rect(option, index)
+        return correction.bottom() if correction else self._bubble_rect(option, index).bottom()
+
+    @staticmethod
+    def shows_chips(option: QStyleOptionViewItem) -> bool:
+        """Chips are painted for the reply under the mouse, the selected one and the one with
+        keyboard focus, not under every message (their room is kept, so nothing jumps)."""
+        state = option.state
+        return bool(
+            state & QStyle.StateFlag.State_MouseOver
+            or state & QStyle.StateFlag.State_Selected
+            or state & QStyle.StateFlag.State_HasFocus
+        )
 
     @staticmethod
     def _chip_font(option: QStyleOptionViewItem) -> QFont:
@@ -196,8 +249,13 @@ class MessageDelegate(QStyledItemDelegate):
         height = heights.get(key)
         if height is None:
             bubble = self._bubble_rect(option, index)
-            chips = CHIP_HEIGHT + 6 if self.chips(index) else 0
-            height = heights[key] = bubble.height() + 2 * MARGIN + chips
+            chip_rects = self._chip_rects(option, index)
+            bottom = (
+                chip_rects[-1][2].bottom() + 3
+                if chip_rects
+                else self._content_bottom(option, index)
+            )
+            height = heights[key] = bottom - bubble.top() + 1 + 2 * MARGIN
         return QSize(option.rect.width(), height)
 
     # Painting -----------------------------------------------------------------------------
@@ -235,8 +293,29 @@ class MessageDelegate(QStyledItemDelegate):
         for start, length, y in _layout_lines(text or " ", font.toString(), width):
             line = text[start : start + length].rstrip("\n")
             painter.drawText(QPointF(origin.x(), origin.y() + y + metrics.ascent()), line)
-        self._paint_chips(painter, option, index, text_color)
+        self._paint_correction(painter, option, index, text_color)
+        if self.shows_chips(option):
+            self._paint_chips(painter, option, index, text_color)
         painter.restore()
+
+    def _paint_correction(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: Index, color: QColor
+    ) -> None:
+        rect = self._correction_rect(option, index)
+        if rect is None:
+            return
+        painter.setPen(QColor(46, 160, 67))
+        painter.setBrush(QColor(46, 160, 67, 40))
+        painter.drawRoundedRect(rect, 6, 6)
+        font = self._chip_font(option)
+        painter.setFont(font)
+        painter.setPen(color)
+        text = CORRECTION_LABEL + display_text(index.data(CorrectionRole), "stored")
+        metrics = QFontMetrics(font)
+        origin = QPointF(rect.left() + PADDING, rect.top() + PADDING / 2 + metrics.ascent())
+        for start, length, y in _layout_lines(text, font.toString(), self._bubble_width(option)):
+            line = text[start : start + length].rstrip("\n")
+            painter.drawText(QPointF(origin.x(), origin.y() + y), line)
 
     def _paint_chips(
         self, painter: QPainter, option: QStyleOptionViewItem, index: Index, color: QColor

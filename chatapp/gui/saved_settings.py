@@ -1,4 +1,9 @@
-"""Reading back what the app saved in `QSettings`, without trusting it.
+"""Where the user's choices are saved, and reading them back without trusting them.
+
+What a user sets (decoding, the send key, font size, theme, answering from corrections) is kept
+in an INI file beside the database, so it lives with the data dir: a second `--data-dir` starts
+from the defaults, not from another data dir's beam 16. Only where windows were left stays in
+the user's global `QSettings`, as it belongs to the screen, not to the data.
 
 A settings file can be damaged, edited by hand or left by another version: a value of the wrong
 kind falls back to the default, is removed (so the user is told once, not at every start) and
@@ -8,6 +13,7 @@ is reported by `take_reset_keys()` for the window to mention.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -15,6 +21,16 @@ from chatapp.gui.theme import THEMES
 
 FONT_SIZES = range(6, 33)  # what `apply_font_size` applies
 _reset_keys: list[str] = []
+
+
+def settings_path(db_path: Path) -> Path:
+    """`conversations.db` -> `conversations.settings.ini`: one file per database."""
+    return db_path.with_name(f"{db_path.stem}.settings.ini")
+
+
+def data_settings(db_path: Path) -> QSettings:
+    """The user's choices saved with the data dir of the database at `db_path`."""
+    return QSettings(str(settings_path(db_path)), QSettings.Format.IniFormat)
 
 
 def checked_value(settings: QSettings, key: str, check: Callable[[object], bool]) -> object:

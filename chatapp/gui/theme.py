@@ -1,50 +1,99 @@
-"""Light, dark or the system's palette, and the font size, applied app-wide."""
+"""Light, dark or the system's colours, and the font size, applied app-wide.
+
+Colours come from Qt's own colour-scheme support: the Fusion style asked for a light or dark
+scheme (`QStyleHints.setColorScheme`), or following the system's. Where the platform cannot
+switch schemes (the offscreen platform, a bare X11 session), the palette Fusion itself uses for
+a dark scheme is set instead: every role and the disabled colours, so a disabled button looks
+disabled and the dock's buttons and check boxes keep their outlines.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QFont, QPalette
-from PySide6.QtWidgets import QApplication, QStyleFactory
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QSettings, Qt
+from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QPalette
+from PySide6.QtWidgets import QApplication, QMenu, QStyleFactory
 
 THEMES = ("system", "light", "dark")
-_system_palette: QPalette | None = None
+DEFAULT_THEME = "system"
+# The Settings › Font size menu, in points; the app starts at the size the menu calls Normal.
+FONT_SIZE_MENU = {"Small": 9, "Normal": 11, "Large": 13, "Larger": 16}
+DEFAULT_FONT_SIZE = FONT_SIZE_MENU["Normal"]
+THEME_KEY, FONT_SIZE_KEY = "ui/theme", "ui/font_size"
+_SCHEMES = {
+    "system": Qt.ColorScheme.Unknown,
+    "light": Qt.ColorScheme.Light,
+    "dark": Qt.ColorScheme.Dark,
+}
+_system_style: str | None = None
 
 
-def _dark_palette() -> QPalette:
-    palette = QPalette()
-    colors = {
-        QPalette.ColorRole.Window: "#2b2d31",
-        QPalette.ColorRole.WindowText: "#e6e6e6",
-        QPalette.ColorRole.Base: "#1e1f22",
-        QPalette.ColorRole.AlternateBase: "#2b2d31",
-        QPalette.ColorRole.Text: "#e6e6e6",
-        QPalette.ColorRole.Button: "#35373c",
-        QPalette.ColorRole.ButtonText: "#e6e6e6",
-        QPalette.ColorRole.Highlight: "#4e7fd0",
-        QPalette.ColorRole.HighlightedText: "#ffffff",
-        QPalette.ColorRole.ToolTipBase: "#35373c",
-        QPalette.ColorRole.ToolTipText: "#e6e6e6",
-        QPalette.ColorRole.PlaceholderText: "#8a8d93",
-    }
-    for role, color in colors.items():
-        palette.setColor(role, QColor(color))
+def fusion_palette(*, dark: bool) -> QPalette:
+    """The palette of Qt's Fusion style for a light or dark scheme (qt_fusionPalette)."""
+    window_text = QColor(240, 240, 240) if dark else QColor(Qt.GlobalColor.black)
+    background = QColor(50, 50, 50) if dark else QColor(239, 239, 239)
+    mid, dark_role = background.darker(130), background.darker(150)
+    base = background.darker(140) if dark else QColor(Qt.GlobalColor.white)
+    text = window_text if dark else QColor(Qt.GlobalColor.black)
+    highlight = QColor(48, 140, 198)
+    shadow = dark_role.darker(135)
+    palette = QPalette(window_text, background, background.lighter(150), dark_role, mid, text, base)
+    palette.setColor(QPalette.ColorRole.Midlight, mid.lighter(110))
+    palette.setColor(QPalette.ColorRole.Button, background)
+    palette.setColor(QPalette.ColorRole.Shadow, shadow)
+    palette.setColor(
+        QPalette.ColorRole.HighlightedText, window_text if dark else Qt.GlobalColor.white
+    )
+    palette.setColor(QPalette.ColorRole.Highlight, highlight)
+    palette.setColor(QPalette.ColorRole.Accent, highlight)
+    placeholder = QColor(text)
+    placeholder.setAlpha(128)
+    palette.setColor(QPalette.ColorRole.PlaceholderText, placeholder)
+    if dark:  # Qt's own choice: a light blue link is legible on a dark background
+        palette.setColor(QPalette.ColorRole.Link, highlight)
+    disabled = QPalette.ColorGroup.Disabled
+    disabled_text = QColor(130, 130, 130) if dark else QColor(190, 190, 190)
+    for role in (
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.ButtonText,
+    ):
+        palette.setColor(disabled, role, disabled_text)
+    palette.setColor(disabled, QPalette.ColorRole.Base, background)
+    palette.setColor(disabled, QPalette.ColorRole.Dark, QColor(209, 209, 209).darker(110))
+    palette.setColor(disabled, QPalette.ColorRole.Shadow, shadow.lighter(150))
+    palette.setColor(disabled, QPalette.ColorRole.Highlight, QColor(145, 145, 145))
     return palette
 
 
 def apply_theme(theme: str) -> None:
-    global _system_palette
+    global _system_style
+    app = QApplication.instance()
+    if not isinstance(app, QApplication) or theme not in THEMES:
+        return
+    if _system_style is None:
+        _system_style = app.style().name()
+    # "system" keeps the platform's own style; an explicit scheme needs Fusion, which follows it.
+    style = _system_style if theme == "system" else "fusion"
+    if app.style().name().lower() != style.lower():
+        app.setStyle(QStyleFactory.create(style))
+    hints = app.styleHints()
+    if theme == "system":
+        hints.unsetColorScheme()
+    else:
+        hints.setColorScheme(_SCHEMES[theme])
+    if theme == "system" or hints.colorScheme() == _SCHEMES[theme]:
+        app.setPalette(QPalette())  # the platform's palette for the scheme in force
+    else:
+        app.setPalette(fusion_palette(dark=theme == "dark"))
+
+
+def is_dark() -> bool:
     app = QApplication.instance()
     if not isinstance(app, QApplication):
-        return
-    if _system_palette is None:
-        _system_palette = app.palette()
-    if theme == "dark":
-        app.setStyle(QStyleFactory.create("Fusion"))
-        app.setPalette(_dark_palette())
-    elif theme == "light":
-        app.setStyle(QStyleFactory.create("Fusion"))
-        app.setPalette(app.style().standardPalette())
-    else:
-        app.setPalette(_system_palette)
+        return False
+    return app.palette().color(QPalette.ColorRole.Window).lightness() < 128
 
 
 def apply_font_size(points: int) -> None:
@@ -53,3 +102,57 @@ def apply_font_size(points: int) -> None:
         font = QFont(app.font())
         font.setPointSize(points)
         app.setFont(font)
+
+
+class AppearanceMenus(QObject):
+    """Settings › Font size and Settings › Theme: exclusive, checkable, saved in `settings`."""
+
+    def __init__(
+        self, menu: QMenu, settings: QSettings, on_font_changed: Callable[[], None]
+    ) -> None:
+        super().__init__(menu)
+        self._settings, self._on_font_changed = settings, on_font_changed
+        self.font_actions = self._group(
+            menu.addMenu("&Font size"),
+            {points: label for label, points in FONT_SIZE_MENU.items()},
+            self.set_font_size,
+        )
+        self.theme_actions = self._group(
+            menu.addMenu("&Theme"), {theme: theme.capitalize() for theme in THEMES}, self.set_theme
+        )
+
+    def _group(
+        self, menu: QMenu, labels: dict, choose: Callable[[object], None]
+    ) -> dict[object, QAction]:
+        group = QActionGroup(menu)
+        group.setExclusive(True)
+        actions = {}
+        for value, label in labels.items():
+            action = QAction(label, menu)
+            action.setCheckable(True)
+            action.triggered.connect(lambda _=False, v=value: choose(v))
+            group.addAction(action)
+            menu.addAction(action)
+            actions[value] = action
+        return actions
+
+    def apply_saved(self, font_size: int | None, theme: str | None) -> None:
+        """Apply what was saved (None: the default) and check it in the menus."""
+        self.set_theme(theme or DEFAULT_THEME, save=False)
+        self.set_font_size(font_size or DEFAULT_FONT_SIZE, save=False)
+
+    def set_font_size(self, points: object, *, save: bool = True) -> None:
+        apply_font_size(int(str(points)))
+        action = self.font_actions.get(int(str(points)))
+        for each in self.font_actions.values():  # a size set by hand matches no entry
+            each.setChecked(each is action)
+        if save:
+            self._settings.setValue(FONT_SIZE_KEY, int(str(points)))
+        self._on_font_changed()
+
+    def set_theme(self, theme: object, *, save: bool = True) -> None:
+        apply_theme(str(theme))
+        if str(theme) in self.theme_actions:
+            self.theme_actions[str(theme)].setChecked(True)
+        if save:
+            self._settings.setValue(THEME_KEY, str(theme))

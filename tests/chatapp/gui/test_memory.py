@@ -32,7 +32,8 @@ def test_the_memory_can_be_switched_off_in_the_settings(qtbot, window, store):
     window.controller.correct(first.id, TAUGHT)
     assert window.memory_action.isChecked()  # on by default
     window.memory_action.setChecked(False)
-    assert QSettings().value(SETTING_KEY, type=bool) is False
+    assert window.settings.value(SETTING_KEY, type=bool) is False  # saved with the data dir
+    assert not QSettings().contains(SETTING_KEY)
     window.new_conversation()
     reply = send_and_wait(qtbot, window, "hello")
     assert reply.text != TAUGHT and "memory" not in (store.get_message(reply.id).decoding or {})
