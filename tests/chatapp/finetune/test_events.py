@@ -1,0 +1,145 @@
+"""Progress events: one JSON line each, read back the same; anything else reads as None."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from chatapp.commands.progress import JsonProgress, TqdmProgress
+from chatapp.finetune.events import (
+    EVENT_TYPES,
+    BaselineEvent,
+    CancelledEvent,
+    DataEvent,
+    DoneEvent,
+    EndEvent,
+    ErrorEvent,
+    EvalEvent,
+    EventError,
+    ProgressEvent,
+    StartEvent,
+    StatusEvent,
+    StepEvent,
+    decode_event,
+    event_from_json,
+    read_event_line,
+)
+from chatapp.gui.finetune_process import FinetuneProcess
+
+ONE_OF_EACH: list[ProgressEvent] = [
+    StatusEvent(message="Reading the original corpus (chitchat)…"),
+    DataEvent(train_pairs=10, heldout_pairs=2, replay_examples=80, pairs={"corrected": 12},
+              min_pairs=5, details={"replay_corpus": "chitchat"}),
+    BaselineEvent(heldout_perplexity=40.5, valid_perplexity=61.0, select_perplexity=None),
+    StartEvent(total_steps=120, train_examples=90, valid_examples=300),
+    StepEvent(epoch=1, step=10, total_steps=120, loss=3.25, learning_rate=1e-3,
+              tokens_per_s=1500.0, elapsed_s=2.0, eta_s=22.0),
+    EvalEvent(epoch=10, step=40, valid_perplexity=60.5, valid_loss=4.1, improved=True,
+              details={"mix": 1.0, "within_budget": True}),
+    EndEvent(steps=120, stopped_by="epochs", best_valid_perplexity=60.5, epochs_completed=40,
+             details={"chosen_epoch": 40}),
+    DoneEvent(version_id=3, version_name="ft-1", model_dir="/data/models/ft-1", run_id=1,
+              seconds=61.5, metrics={"before": {"valid_perplexity": 61.0}},
+              data={"pairs": {"corrected": 12}}, recall=({"recalled": True},),
+              comparisons=({"prompt": ["hi"], "before": "a", "after": "b"},),
+              taught_recall=1.0, valid_perplexity_change=0.01, forgetting_budget=0.03),
+    ErrorEvent(message="another fine-tune is already running"),
+    CancelledEvent(message="Fine-tuning was cancelled; nothing was saved."),
+]  # fmt: skip
+
+
+def test_there_is_a_sample_of_every_kind():
+    assert {event.NAME for event in ONE_OF_EACH} == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("event", ONE_OF_EACH, ids=lambda event: event.NAME)
+def test_every_event_round_trips_through_one_json_line(event: ProgressEvent):
+    line = event.to_json()
+    assert "\n" not in line and json.loads(line)["event"] == event.NAME
+    assert event_from_json(line) == event
+    assert read_event_line(line) == event
+
+
+def test_fields_no_reader_uses_ride_along_and_are_written_out_again():
+    engine_eval = {
+        "event": "eval", "epoch": 1, "step": 5, "valid_perplexity": 9.5, "valid_loss": 2.25,
+        "improved": False, "mix": 0.85, "taught_loss": 0.5,
+    }  # fmt: skip
+    event = decode_event(engine_eval)
+    assert isinstance(event, EvalEvent) and event.details == {"mix": 0.85, "taught_loss": 0.5}
+    assert {key: value for key, value in event.to_dict().items() if key in engine_eval} == (
+        engine_eval
+    )
+
+
+def test_a_number_that_is_not_finite_is_written_as_null():
+    event = StepEvent(epoch=0, step=1, total_steps=2, loss=math.nan, eta_s=math.inf,
+                      details={"nested": [math.inf]})  # fmt: skip
+    line = event.to_json()
+    assert "NaN" not in line and "Infinity" not in line
+    read = event_from_json(line)
+    assert isinstance(read, StepEvent) and read.loss is None and read.eta_s is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "",
+        "Traceback (most recent call last):",
+        "100%|██████████| 40/40",
+        '{"event": "step", "step": 3',  # cut off
+        "[1, 2, 3]",
+        '"status"',
+        "{}",
+        '{"event": "no-such-event"}',
+        '{"event": ["status"]}',
+        '{"event": "status"}',  # no message
+        '{"event": "status", "message": 42}',
+        '{"event": "step", "epoch": 0, "step": "ten", "total_steps": 10, "loss": 1.0}',
+        '{"event": "step", "epoch": 0, "step": true, "total_steps": 10, "loss": 1.0}',
+        '{"event": "done", "version_id": 1, "version_name": "v", "recall": [1, 2]}',
+        '{"event": "done", "version_id": 1, "version_name": "v", "metrics": []}',
+        "[" * 100_000,
+    ],
+)
+def test_a_line_that_is_not_an_event_reads_as_none(line: str):
+    assert read_event_line(line) is None
+    with pytest.raises(EventError):
+        event_from_json(line)
+
+
+def test_the_json_writer_prints_the_one_encoding(capsys):
+    JsonProgress()(ONE_OF_EACH[0])
+    assert capsys.readouterr().out == ONE_OF_EACH[0].to_json() + "\n"
+
+
+def test_the_bar_shows_a_finetune_evaluation_which_has_no_best_perplexity():
+    err = io.StringIO()
+    bar = TqdmProgress()
+    with contextlib.redirect_stderr(err):
+        for event in ONE_OF_EACH:
+            bar(event)
+        bar.close()
+    assert "epoch 10 step 40: valid perplexity 60.50" in err.getvalue()
+
+
+def test_the_child_process_signals_events_and_keeps_stray_lines_for_errors(qtbot, tmp_path: Path):
+    script = tmp_path / "child.py"
+    lines = ["a library's stray print", '{"event": "step", "step": "garbled"}',
+             ONE_OF_EACH[0].to_json(), '{"event": "from-a-newer-version"}', "{not json",
+             ONE_OF_EACH[-1].to_json()]  # fmt: skip
+    script.write_text(f"import sys\nsys.stdout.write({json.dumps(chr(10).join(lines))} + '\\n')\n")
+    process = FinetuneProcess([str(script)])
+    events: list[ProgressEvent] = []
+    process.event.connect(events.append)
+    with qtbot.waitSignal(process.finished, timeout=30_000) as finished:
+        process.start()
+    assert finished.args == [0, False]
+    assert events == [ONE_OF_EACH[0], ONE_OF_EACH[-1]]
+    assert "a library's stray print" in process.stderr_tail()
+    assert '"step": "garbled"' in process.stderr_tail() and "{not json" in process.stderr_tail()
