@@ -1,9 +1,15 @@
-"""A non-blocking message strip above the composer (errors never open a modal box)."""
+"""A non-blocking message strip above the composer (errors never open a modal box).
+
+A message can carry one action button (Undo after a delete): pressing it runs the action and
+hides the strip; a later message or the time running out drops the action.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
 
 class Banner(QFrame):
@@ -14,6 +20,11 @@ class Banner(QFrame):
         self.label.setTextFormat(Qt.TextFormat.PlainText)  # error texts may quote user input
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.action_button = QPushButton(self)
+        self.action_button.setObjectName("bannerAction")
+        self.action_button.hide()
+        self.action_button.clicked.connect(self._run_action)
+        self._action: Callable[[], None] | None = None
         close = QToolButton(self)
         close.setText("✕")
         close.setAutoRaise(True)
@@ -21,24 +32,41 @@ class Banner(QFrame):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 4, 4, 4)
         layout.addWidget(self.label, 1)
+        layout.addWidget(self.action_button)
         layout.addWidget(close)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.hide)
         self.hide()
 
-    def show_message(self, text: str, *, kind: str = "error", timeout_ms: int = 0) -> None:
+    def show_message(
+        self,
+        text: str,
+        *,
+        kind: str = "error",
+        timeout_ms: int = 0,
+        action: tuple[str, Callable[[], None]] | None = None,
+    ) -> None:
         colors = {"error": "#f8d7da", "info": "#d1ecf1", "warning": "#fff3cd"}
         self.setStyleSheet(
             f"#banner {{ background: {colors.get(kind, colors['info'])}; border-radius: 4px; }}"
             "#banner QLabel { color: #222; }"
         )
         self.label.setText(text)
+        self._action = action[1] if action else None
+        self.action_button.setText(action[0] if action else "")
+        self.action_button.setVisible(action is not None)
         self.show()
         if timeout_ms:
             self._timer.start(timeout_ms)
         else:
             self._timer.stop()
+
+    def _run_action(self) -> None:
+        action, self._action = self._action, None
+        self.hide()
+        if action is not None:
+            action()
 
     def text(self) -> str:
         return self.label.text() if self.isVisible() else ""

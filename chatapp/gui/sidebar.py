@@ -1,9 +1,25 @@
-"""The sidebar: a search box, a New button and the conversation list with its context menu."""
+"""The sidebar: a search box, a New button and the conversation list with its context menu.
+
+Each chat shows its title (told apart from others of the same title), when it was last used
+and a one-line preview, under the name of its date group; pinned chats carry a drawn pin and
+archived ones are greyed. Search runs as you type, a moment after the last key.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
+from PySide6.QtCore import (
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QHBoxLayout,
     QLineEdit,
@@ -12,14 +28,122 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
 
-from chatapp.gui.conversation_model import ConversationIdRole, ConversationListModel, RecordRole
+from chatapp.gui.conversation_model import (
+    ARCHIVED_COLOR,
+    ArchivedRole,
+    ConversationIdRole,
+    ConversationListModel,
+    GroupRole,
+    PinnedRole,
+    PreviewRole,
+    RecordRole,
+    TimeRole,
+    pin_icon,
+)
 from chatapp.store.records import SearchHit
 
 HIT_ROLE = Qt.ItemDataRole.UserRole + 10
+SEARCH_DELAY_MS = 250  # search once typing pauses, not on every key
+PADDING = 6
+ICON_SIZE = 14
+
+
+class ConversationDelegate(QStyledItemDelegate):
+    """A chat row: [group header] / pin, title, time / preview."""
+
+    def _header_height(self, option: QStyleOptionViewItem, index: QModelIndex) -> int:
+        return QFontMetrics(option.font).height() + 10 if index.data(GroupRole) else 0
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        line = QFontMetrics(option.font).height()
+        return QSize(200, self._header_height(option, index) + 2 * line + 3 * PADDING)
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        painter.save()
+        header = self._header_height(option, index)
+        palette = option.palette
+        if header:
+            font = QFont(option.font)
+            font.setBold(True)
+            font.setPointSizeF(max(6.0, font.pointSizeF() * 0.85))
+            painter.setFont(font)
+            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+            top = QRect(
+                option.rect.left() + PADDING, option.rect.top() + 4, option.rect.width(), header - 4
+            )
+            painter.drawText(
+                top,
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                index.data(GroupRole),
+            )
+        item = QStyleOptionViewItem(option)
+        item.rect = option.rect.adjusted(0, header, 0, 0)
+        style = option.widget.style() if option.widget else QApplication.style()
+        style.drawPrimitive(
+            QStyle.PrimitiveElement.PE_PanelItemViewItem, item, painter, option.widget
+        )
+        self._paint_text(painter, item, index)
+        painter.restore()
+
+    def _paint_text(
+        self, painter: QPainter, item: QStyleOptionViewItem, index: QModelIndex
+    ) -> None:
+        selected = bool(item.state & QStyle.StateFlag.State_Selected)
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        archived = bool(index.data(ArchivedRole))
+        color = ARCHIVED_COLOR if archived and not selected else item.palette.color(role)
+        line = QFontMetrics(item.font).height()
+        rect = item.rect.adjusted(PADDING, PADDING, -PADDING, -PADDING)
+        left = rect.left()
+        if index.data(PinnedRole):
+            pin_icon().paint(
+                painter, QRect(left, rect.top() + (line - ICON_SIZE) // 2, ICON_SIZE, ICON_SIZE)
+            )
+            left += ICON_SIZE + 4
+        small = QFont(item.font)
+        small.setPointSizeF(max(6.0, small.pointSizeF() * 0.85))
+        small.setItalic(archived)
+        time_text = index.data(TimeRole) or ""
+        time_width = QFontMetrics(small).horizontalAdvance(time_text) + 4
+        title_font = QFont(item.font)
+        title_font.setItalic(archived)
+        title_font.setBold(not archived)
+        painter.setFont(title_font)
+        painter.setPen(color)
+        title_rect = QRect(left, rect.top(), rect.right() - left - time_width, line)
+        title = QFontMetrics(title_font).elidedText(
+            index.data() or "", Qt.TextElideMode.ElideRight, title_rect.width()
+        )
+        painter.drawText(
+            title_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title
+        )
+        painter.setFont(small)
+        faint = color if selected else item.palette.color(QPalette.ColorRole.PlaceholderText)
+        painter.setPen(faint)
+        painter.drawText(
+            QRect(rect.left(), rect.top(), rect.width(), line),
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+            time_text,
+        )
+        preview_rect = QRect(rect.left(), rect.top() + line + PADDING // 2, rect.width(), line)
+        preview = QFontMetrics(small).elidedText(
+            index.data(PreviewRole) or "", Qt.TextElideMode.ElideRight, preview_rect.width()
+        )
+        painter.drawText(
+            preview_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, preview
+        )
 
 
 class Sidebar(QWidget):
@@ -45,7 +169,8 @@ class Sidebar(QWidget):
         self.list_view = QListView(self)
         self.list_view.setObjectName("conversationList")
         self.list_view.setModel(model)
-        self.list_view.setUniformItemSizes(True)
+        self.list_view.setUniformItemSizes(False)  # a group's first row carries its header
+        self.list_view.setItemDelegate(ConversationDelegate(self.list_view))
         self.list_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.results = QListWidget(self)
         self.results.setObjectName("searchResults")
@@ -67,16 +192,21 @@ class Sidebar(QWidget):
         self.list_view.customContextMenuRequested.connect(self._context_menu)
         self.search_edit.returnPressed.connect(self._search)
         self.search_edit.textChanged.connect(self._on_search_text)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self._search)
         self.results.itemActivated.connect(self._on_hit)
         self.results.itemClicked.connect(self._on_hit)
         self.archived_box.toggled.connect(self.show_archived_changed)
 
     def _on_clicked(self, index: QModelIndex) -> None:
-        if index.isValid():
+        if index.isValid() and index.data(ConversationIdRole) is not None:  # not the new chat
             self.conversation_selected.emit(index.data(ConversationIdRole))
 
     def select(self, conversation_id: int | None) -> None:
-        row = -1 if conversation_id is None else self.model.row_of(conversation_id)
+        """Highlight `conversation_id` (None: the new chat's row, if there is one)."""
+        row = self.model.row_of(conversation_id)
         if row >= 0:
             self.list_view.setCurrentIndex(self.model.index(row))
         else:
@@ -84,7 +214,7 @@ class Sidebar(QWidget):
 
     def _context_menu(self, point: QPoint) -> None:
         index = self.list_view.indexAt(point)
-        if not index.isValid():
+        if not index.isValid() or index.data(ConversationIdRole) is None:
             return
         record = index.data(RecordRole)
         menu = QMenu(self)
@@ -102,14 +232,18 @@ class Sidebar(QWidget):
 
     # Search --------------------------------------------------------------------------------
     def _search(self) -> None:
+        self._search_timer.stop()
         query = self.search_edit.text().strip()
         if query:
             self.search_requested.emit(query)
 
     def _on_search_text(self, text: str) -> None:
         if not text.strip():
+            self._search_timer.stop()
             self.results.clear()
             self.results.hide()
+        else:
+            self._search_timer.start()  # restarted by each key: one search when typing pauses
 
     def show_hits(self, hits: list[SearchHit]) -> None:
         self.results.clear()
