@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chatapp.store import Store  # after the path fix, so a checkout runs as is
+from chatapp.store import GenerationInfo, Store  # after the path fix, so a checkout runs as is
 
 PAGE = 50
 TARGETS_MS = {
@@ -131,7 +131,9 @@ def bench_append(folder: Path, repeats: int) -> tuple[dict[str, float], dict[str
             if index % 2 == 0:
                 store.add_user_turn(conversation.id, f"user turn number {index}")
             else:
-                store.add_bot_reply(conversation.id, f"bot reply number {index}", seed=index)
+                store.add_bot_reply(
+                    conversation.id, f"bot reply number {index}", GenerationInfo(seed=index)
+                )
 
         def append_raw() -> None:
             now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")

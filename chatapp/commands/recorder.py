@@ -7,8 +7,7 @@ import argparse
 from chatapp.commands.common import CommandError, data_dir_of, db_of
 from chatapp.finetune.versions import ensure_model_version
 from chatapp.paths import resolve_db_path
-from chatapp.replies import reply_fields
-from chatapp.store import Store, StoreError
+from chatapp.store import GenerationInfo, Store, StoreError
 from engine import Chatbot, Reply
 
 
@@ -40,5 +39,5 @@ class StoreRecorder:
         self.store.add_user_turn(self.conversation_id, text)
 
     def add_bot_reply(self, reply: Reply) -> None:
-        fields = reply_fields(reply, self.model_version_id)
-        self.store.add_bot_reply(self.conversation_id, reply.text, **fields)
+        info = GenerationInfo.from_reply(reply, self.model_version_id)
+        self.store.add_bot_reply(self.conversation_id, reply.text, info)

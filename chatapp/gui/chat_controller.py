@@ -13,15 +13,19 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from chatapp.correction_memory import to_corrections
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.message_model import MessageListModel
-from chatapp.replies import reply_fields
-from chatapp.store import MAX_MESSAGE_CHARS, Store, storable_text  # the store's one limit
+from chatapp.store import (  # MAX_MESSAGE_CHARS: the store's one limit
+    MAX_MESSAGE_CHARS,
+    GenerationInfo,
+    Store,
+    storable_text,
+)
 from chatapp.store.errors import StoreError
 from chatapp.store.records import MessageRecord
 from engine.decoding.config import DecodeConfig
@@ -257,13 +261,11 @@ class ChatController(QObject):
         record: MessageRecord | None = None
         if reply is not None and reply.text.strip():
             try:
-                fields = reply_fields(reply, self.model_version_id)
-                if reply.memory is not None:  # shown by Details…
-                    fields["decoding"] = {**fields["decoding"], "memory": reply.memory.describe()}
+                info = GenerationInfo.from_reply(reply, self.model_version_id)
                 if active.kind == "regenerate" and active.message_id is not None:
-                    record = self.store.add_alternative(active.message_id, reply.text, **fields)
+                    record = self.store.add_alternative(active.message_id, reply.text, info)
                 else:
-                    record = self.store.add_bot_reply(active.conversation_id, reply.text, **fields)
+                    record = self.store.add_bot_reply(active.conversation_id, reply.text, info)
             except StoreError as error:
                 self.error.emit(f"The reply could not be saved: {error}")
         if record is not None:
@@ -346,8 +348,5 @@ class ChatController(QObject):
     def use_text_as_alternative(self, message_id: int, text: str) -> MessageRecord | None:
         """Make one of the beam's n-best texts the reply (kept as an alternative)."""
         base = self._message(message_id)
-        fields: dict[str, Any] = {}
-        if base is not None:
-            fields = {"model_version_id": base.model_version_id, "decoding": base.decoding,
-                      "nbest": base.nbest}  # fmt: skip
-        return self._apply(lambda: self.store.add_alternative(message_id, text, **fields))
+        info = GenerationInfo.like(base) if base is not None else None
+        return self._apply(lambda: self.store.add_alternative(message_id, text, info))

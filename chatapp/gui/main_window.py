@@ -25,6 +25,7 @@ from chatapp.correction_memory import SETTING_KEY as MEMORY_SETTING
 from chatapp.gui import saved_settings
 from chatapp.gui.banner import Banner
 from chatapp.gui.chat_controller import ChatController
+from chatapp.gui.chip_actions import ChipAction
 from chatapp.gui.composer import Composer
 from chatapp.gui.context import AppContext
 from chatapp.gui.conversation_model import ConversationListModel
@@ -410,25 +411,28 @@ class MainWindow(QMainWindow):
             f"{reply.tokens_per_second:.0f} tokens/s"
         )
 
-    def on_message_action(self, action: str, row: int) -> None:
+    def on_message_action(self, action: ChipAction, row: int) -> None:
         record: MessageRecord | None = self.messages.index(row).data(RecordRole)
         if record is None:
             return
-        if action == "copy":
-            QGuiApplication.clipboard().setText(record.text)
-            self.statusBar().showMessage("Copied to the clipboard", 2000)
-        elif action == "regenerate":
-            self.controller.regenerate(record.id)
-        elif action in ("previous", "next"):
-            self.controller.step_alternative(record.id, -1 if action == "previous" else 1)
-        elif action in ("like", "dislike"):
-            self.controller.rate(record.id, 1 if action == "like" else -1)
-        elif action == "correct":
-            self.ask_correction(record)
-        elif action == "details":
-            self.show_details(record)
-        elif action == "edit":
-            self.ask_edit(record)
+        chip = ChipAction(action)  # a plain string from a test or a script works too
+        match chip:
+            case ChipAction.COPY:
+                QGuiApplication.clipboard().setText(record.text)
+                self.statusBar().showMessage("Copied to the clipboard", 2000)
+            case ChipAction.REGENERATE:
+                self.controller.regenerate(record.id)
+            case ChipAction.PREVIOUS | ChipAction.NEXT:
+                step = -1 if chip is ChipAction.PREVIOUS else 1
+                self.controller.step_alternative(record.id, step)
+            case ChipAction.LIKE | ChipAction.DISLIKE:
+                self.controller.rate(record.id, 1 if chip is ChipAction.LIKE else -1)
+            case ChipAction.CORRECT:
+                self.ask_correction(record)
+            case ChipAction.DETAILS:
+                self.show_details(record)
+            case ChipAction.EDIT:
+                self.ask_edit(record)
 
     def ask_correction(self, record: MessageRecord) -> None:
         text, ok = QInputDialog.getMultiLineText(

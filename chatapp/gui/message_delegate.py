@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chatapp.gui.chip_actions import ChipAction
 from chatapp.gui.composer import set_plain_text
 from chatapp.gui.message_model import (
     AlternativeRole,
@@ -125,7 +126,7 @@ def _text_size(text: str, font: QFont, width: int) -> QSize:
 
 
 class MessageDelegate(QStyledItemDelegate):
-    action_triggered = Signal(str, int)  # action name, row
+    action_triggered = Signal(object, int)  # ChipAction, row
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -136,23 +137,29 @@ class MessageDelegate(QStyledItemDelegate):
 
     # Geometry -----------------------------------------------------------------------------
     @staticmethod
-    def chips(index: Index) -> list[tuple[str, str]]:
+    def chips(index: Index) -> list[tuple[ChipAction, str]]:
         """(action, label) pairs shown under a message."""
         if index.data(StateRole) != "stored":
             return []
         alternative, count = index.data(AlternativeRole)
-        steps = [("previous", "‹"), ("counter", f"{alternative + 1}/{count}"), ("next", "›")]
+        steps = [
+            (ChipAction.PREVIOUS, "‹"),
+            (ChipAction.COUNTER, f"{alternative + 1}/{count}"),
+            (ChipAction.NEXT, "›"),
+        ]
+        copy = (ChipAction.COPY, "Copy")
         if index.data(RoleRole) == "user":  # an edited turn: ‹ 1/2 › between its branches
-            return [("copy", "Copy"), ("edit", "Edit")] + (steps if count > 1 else [])
+            return [copy, (ChipAction.EDIT, "Edit")] + (steps if count > 1 else [])
         rating = index.data(RatingRole)
-        chips = [("copy", "Copy"), ("regenerate", "Regenerate")]
+        chips = [copy, (ChipAction.REGENERATE, "Regenerate")]
         if count > 1:
             chips += steps
+        correct = "Edit correction…" if index.data(CorrectionRole) else "Better reply…"
         chips += [
-            ("like", "✔ Good" if rating > 0 else "Good"),
-            ("dislike", "✘ Bad" if rating < 0 else "Bad"),
-            ("correct", "Edit correction…" if index.data(CorrectionRole) else "Better reply…"),
-            ("details", "Details…"),
+            (ChipAction.LIKE, "✔ Good" if rating > 0 else "Good"),
+            (ChipAction.DISLIKE, "✘ Bad" if rating < 0 else "Bad"),
+            (ChipAction.CORRECT, correct),
+            (ChipAction.DETAILS, "Details…"),
         ]
         return chips
 
@@ -171,7 +178,7 @@ class MessageDelegate(QStyledItemDelegate):
 
     def _chip_rects(
         self, option: QStyleOptionViewItem, index: Index
-    ) -> list[tuple[str, str, QRect]]:
+    ) -> list[tuple[ChipAction, str, QRect]]:
         """Chips in rows under the bubble: at a large font or in a narrow window they wrap
         instead of running off the edge (Details… stays reachable)."""
         chips = self.chips(index)
@@ -327,7 +334,7 @@ class MessageDelegate(QStyledItemDelegate):
         for action, label, rect in self._chip_rects(option, index):
             painter.setPen(QColor(128, 128, 128, 90))
             painter.setBrush(Qt.BrushStyle.NoBrush)
-            if action != "counter":
+            if action is not ChipAction.COUNTER:
                 painter.drawRoundedRect(rect, 6, 6)
             painter.setPen(muted)
             painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, label)
@@ -338,9 +345,11 @@ class MessageDelegate(QStyledItemDelegate):
                 painter.drawText(last.right() + 10, last.center().y() + 4, "(stopped)")
 
     # Interaction --------------------------------------------------------------------------
-    def action_at(self, option: QStyleOptionViewItem, index: Index, x: int, y: int) -> str | None:
+    def action_at(
+        self, option: QStyleOptionViewItem, index: Index, x: int, y: int
+    ) -> ChipAction | None:
         for action, _, rect in self._chip_rects(option, index):
-            if rect.contains(x, y) and action != "counter":
+            if rect.contains(x, y) and action is not ChipAction.COUNTER:
                 return action
         return None
 

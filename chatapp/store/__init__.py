@@ -19,6 +19,7 @@ from chatapp.store.errors import (
     StoreError,
 )
 from chatapp.store.exports import escape_markdown, write_jsonl, write_markdown
+from chatapp.store.generation import Candidate, GenerationInfo, ReplyTimings
 from chatapp.store.messages import MAX_MESSAGE_CHARS, storable_text
 from chatapp.store.records import (
     DEFAULT_TITLE,
@@ -41,11 +42,13 @@ __all__ = [
     "MAX_MESSAGE_CHARS",
     "PAIR_KINDS",
     "ArchiveError",
+    "Candidate",
     "ConversationRecord",
     "CorruptDatabaseError",
     "DatabaseLockedError",
     "DiskFullError",
     "FinetuneRunRecord",
+    "GenerationInfo",
     "ImportSummary",
     "MessageRecord",
     "ModelVersionRecord",
@@ -53,6 +56,7 @@ __all__ = [
     "NotFoundError",
     "PresetRecord",
     "ReadOnlyDatabaseError",
+    "ReplyTimings",
     "SearchHit",
     "Store",
     "StoreError",

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from chatapp.store.conversations import TITLE_CHARS, get_conversation, shorten
 from chatapp.store.database import Database
 from chatapp.store.errors import NotFoundError
+from chatapp.store.generation import GenerationInfo
 from chatapp.store.models import Conversation, Message, utcnow
 from chatapp.store.records import DEFAULT_TITLE, CorrectionRecord, MessageRecord, Role
 
@@ -237,29 +238,23 @@ def _scores_of(entry: Mapping[str, Any]) -> list[float]:
     return [entry[name] for name in ("score", "forward", "mmi") if name in entry]
 
 
-def _generation_fields(
-    *,
-    model_version_id: int | None,
-    decoding: Mapping[str, Any] | None,
-    seed: int | None,
-    timings: Mapping[str, Any] | None,
-    nbest: Sequence[Mapping[str, Any]] | None,
-    stopped: bool,
-) -> dict[str, Any]:
+def _generation_fields(info: GenerationInfo | None) -> dict[str, Any]:
     """The columns that record how a bot reply was made, checked and made JSON-ready."""
-    if seed is not None and seed not in _INT64:
-        raise ValueError(f"seed {seed} does not fit in 64 bits")
+    info = info or GenerationInfo()
+    if info.seed is not None and info.seed not in _INT64:
+        raise ValueError(f"seed {info.seed} does not fit in 64 bits")
+    nbest = info.nbest_column()
     if nbest is not None:
         nbest = [_nbest_entry(entry) for entry in nbest]
         if any(not math.isfinite(value) for entry in nbest for value in _scores_of(entry)):
             raise ValueError("n-best scores must be finite numbers")
     return {
-        "model_version_id": model_version_id,
-        "decoding": dict(decoding) if decoding is not None else None,
-        "seed": seed,
-        "timings": dict(timings) if timings is not None else None,
+        "model_version_id": info.model_version_id,
+        "decoding": info.decoding_column(),
+        "seed": info.seed,
+        "timings": info.timings.to_dict() if info.timings is not None else None,
         "nbest": nbest,
-        "stopped": stopped,
+        "stopped": info.stopped,
     }
 
 
@@ -306,54 +301,22 @@ class MessagesMixin:
             return message_record(message)
 
     def add_bot_reply(
-        self,
-        conversation_id: int,
-        text: str,
-        *,
-        model_version_id: int | None = None,
-        decoding: Mapping[str, Any] | None = None,
-        seed: int | None = None,
-        timings: Mapping[str, Any] | None = None,
-        nbest: Sequence[Mapping[str, Any]] | None = None,
-        stopped: bool = False,
+        self, conversation_id: int, text: str, info: GenerationInfo | None = None
     ) -> MessageRecord:
-        """Append a finished (or stopped, possibly empty) bot reply."""
-        fields = _generation_fields(
-            model_version_id=model_version_id,
-            decoding=decoding,
-            seed=seed,
-            timings=timings,
-            nbest=nbest,
-            stopped=stopped,
-        )
+        """Append a finished (or stopped, possibly empty) bot reply, made as `info` says."""
+        fields = _generation_fields(info)
         with self._db.write() as session:
             conversation = get_conversation(session, conversation_id)
             return message_record(_append(session, conversation, role="bot", text=text, **fields))
 
     def add_alternative(
-        self,
-        message_id: int,
-        text: str,
-        *,
-        model_version_id: int | None = None,
-        decoding: Mapping[str, Any] | None = None,
-        seed: int | None = None,
-        timings: Mapping[str, Any] | None = None,
-        nbest: Sequence[Mapping[str, Any]] | None = None,
-        stopped: bool = False,
+        self, message_id: int, text: str, info: GenerationInfo | None = None
     ) -> MessageRecord:
         """A regenerated reply for bot message `message_id`: same position, and now chosen.
 
         Later turns are kept; the window decides whether to offer regenerating only the last one.
         """
-        fields = _generation_fields(
-            model_version_id=model_version_id,
-            decoding=decoding,
-            seed=seed,
-            timings=timings,
-            nbest=nbest,
-            stopped=stopped,
-        )
+        fields = _generation_fields(info)
         with self._db.write() as session:
             source = get_message(session, message_id, "bot")
             _unchoose(session, source)

@@ -8,7 +8,7 @@ runs, presets); search, training pairs and archives are here.
     store = Store.open(path)
     conversation = store.create_conversation()
     store.add_user_turn(conversation.id, "hello")   # committed before the reply is generated
-    store.add_bot_reply(conversation.id, "hi!", decoding={...}, timings={...})
+    store.add_bot_reply(conversation.id, "hi!", GenerationInfo.from_reply(reply, version_id))
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QPlainTextEdit
 
 from chatapp.gui.app import make_application
 from chatapp.gui.details_dialog import DetailsDialog
+from chatapp.store import GenerationInfo, ReplyTimings
 from chatapp.store.search import MAX_QUERY_CHARS, MAX_TERMS, fts_query
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
 from tests.robustness.helpers import open_window
@@ -89,8 +90,9 @@ def test_search_runs_off_the_gui_thread_and_a_newer_query_supersedes_older_ones(
 def test_details_of_a_reply_with_timings_of_the_wrong_type_still_open(qtbot, store):
     conversation = store.create_conversation()
     store.add_user_turn(conversation.id, "hello")
+    timings = ReplyTimings(ttft_ms="fast", total_ms=10**400, tokens=[1], tokens_per_s=0.0)
     reply = store.add_bot_reply(
-        conversation.id, "hi", timings={"ttft_ms": "fast", "total_ms": 10**400, "tokens": [1]}
+        conversation.id, "hi", GenerationInfo(timings=timings)
     )  # what an archive imported before the check could hold
     dialog = DetailsDialog(store.get_message(reply.id), "base")
     qtbot.addWidget(dialog)

@@ -11,7 +11,7 @@ import pytest
 from chatapp.commands import export_import as export_import_command
 from chatapp.commands import run_command
 from chatapp.commands.common import CommandError
-from chatapp.store import Store, StoreError
+from chatapp.store import Candidate, GenerationInfo, ReplyTimings, Store, StoreError
 
 INJECTION = (
     "# Heading\n"
@@ -46,14 +46,18 @@ def seeded(db_path):
         version = store.add_model_version("base", "/models/base", is_base=True, activate=True)
         first = store.create_conversation()
         store.add_user_turn(first.id, "hello 👋")
-        old = store.add_bot_reply(first.id, "hi", model_version_id=version.id, seed=3)
+        old = store.add_bot_reply(
+            first.id, "hi", GenerationInfo(model_version_id=version.id, seed=3)
+        )
         store.add_alternative(
             old.id,
             "hello there",
-            decoding={"strategy": "sample", "temperature": 0.8},
-            timings={"ttft_ms": 4.0},
-            nbest=[{"text": "hello there", "score": -0.3}],
-            stopped=True,
+            GenerationInfo(
+                decoding={"strategy": "sample", "temperature": 0.8},
+                timings=ReplyTimings(ttft_ms=4.0, total_ms=9.0, tokens=2, tokens_per_s=222.2),
+                nbest=(Candidate("hello there", -0.3),),
+                stopped=True,
+            ),
         )
         store.rate(old.id, -1)
         store.correct(old.id, "Hello! What can I do?")

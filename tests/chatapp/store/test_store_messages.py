@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatapp.store import NotFoundError, Store
+from chatapp.store import Candidate, GenerationInfo, NotFoundError, ReplyTimings, Store
 
 NASTY_TEXTS = [
     "emoji 😀🎉 and a flag 🇫🇷",
@@ -23,17 +23,19 @@ def test_turns_are_appended_along_the_path(store):
     bot = store.add_bot_reply(
         conversation.id,
         "hi there",
-        model_version_id=None,
-        decoding={"strategy": "beam", "beam_size": 4},
-        seed=2**63 - 1,
-        timings={"ttft_ms": 12.5, "total_ms": 80.0, "tokens": 3},
-        nbest=[{"text": "hi there", "score": -0.5}, {"text": "hello", "score": -1}],
-        stopped=True,
+        GenerationInfo(
+            model_version_id=None,
+            decoding={"strategy": "beam", "beam_size": 4},
+            seed=2**63 - 1,
+            timings=ReplyTimings(ttft_ms=12.5, total_ms=80.0, tokens=3, tokens_per_s=37.5),
+            nbest=(Candidate("hi there", -0.5), Candidate("hello", -1)),
+            stopped=True,
+        ),
     )
     assert (user.position, user.role, bot.position, bot.role) == (0, "user", 1, "bot")
     assert bot.decoding == {"strategy": "beam", "beam_size": 4}
     assert bot.seed == 2**63 - 1 and bot.stopped
-    assert bot.timings == {"ttft_ms": 12.5, "total_ms": 80.0, "tokens": 3}
+    assert bot.timings == {"ttft_ms": 12.5, "total_ms": 80.0, "tokens": 3, "tokens_per_s": 37.5}
     assert bot.nbest == [{"text": "hi there", "score": -0.5}, {"text": "hello", "score": -1.0}]
     assert store.get_message(bot.id) == bot
     assert store.message_count(conversation.id) == 2
@@ -54,7 +56,7 @@ def test_bad_arguments_are_refused(store, chat):
     with pytest.raises(NotFoundError):
         store.add_user_turn(conversation.id + 100, "anyone?")
     with pytest.raises(ValueError, match="64 bits"):
-        store.add_bot_reply(conversation.id, "x", seed=2**64)
+        store.add_bot_reply(conversation.id, "x", GenerationInfo(seed=2**64))
     for rating in (2, -2, True, 0.5):
         with pytest.raises(ValueError, match="rating"):
             store.rate(bot.id, rating)
@@ -74,7 +76,9 @@ def test_text_round_trips_exactly(db_path):
         for text in NASTY_TEXTS:
             ids.append(store.add_user_turn(conversation.id, text).id)
             ids.append(
-                store.add_bot_reply(conversation.id, text, nbest=[{"text": text, "score": 0}]).id
+                store.add_bot_reply(
+                    conversation.id, text, GenerationInfo(nbest=(Candidate(text, 0),))
+                ).id
             )
         store.correct(ids[-1], NASTY_TEXTS[4])
     with Store.open(db_path) as store:
@@ -89,7 +93,7 @@ def test_text_round_trips_exactly(db_path):
 def test_a_regenerated_reply_becomes_the_chosen_alternative(store, chat):
     conversation = chat("hello", "first try", "more")
     first = store.page_messages(conversation.id, 1, 1)[0]
-    second = store.add_alternative(first.id, "second try", seed=7)
+    second = store.add_alternative(first.id, "second try", GenerationInfo(seed=7))
     third = store.add_alternative(second.id, "third try")
 
     assert (second.position, second.parent_id, second.chosen) == (1, first.id, True)

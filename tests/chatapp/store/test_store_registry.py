@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatapp.store import StoreError
+from chatapp.store import GenerationInfo, StoreError
 
 
 def test_model_versions_have_at_most_one_active(store):
@@ -34,7 +34,7 @@ def test_the_base_and_the_active_version_cannot_be_deleted(store, chat):
         store.delete_model_version(active.id)
 
     conversation = chat("hello")
-    reply = store.add_bot_reply(conversation.id, "hi", model_version_id=old.id)
+    reply = store.add_bot_reply(conversation.id, "hi", GenerationInfo(model_version_id=old.id))
     store.delete_model_version(old.id)
     assert [v.name for v in store.list_model_versions()] == ["base", "tuned-1"]
     assert store.get_message(reply.id).model_version_id is None  # the reply stays

@@ -1,0 +1,114 @@
+"""How a bot reply was made: the provenance that travels from the engine to the reply's row.
+
+`GenerationInfo.from_reply` is the one place that reads an `engine.Reply` for the store; the
+app and the terminal chat both use it, and `add_bot_reply` / `add_alternative` take one. The
+store keeps it as JSON columns (an older row reads back the same way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chatapp.store.records import MessageRecord
+    from engine import Reply
+
+RANKED_STRATEGIES = ("beam", "rerank")  # the strategies whose n-best list is kept
+
+
+@dataclass(frozen=True)
+class ReplyTimings:
+    ttft_ms: float | None  # to the first token (None when nothing streamed)
+    total_ms: float
+    tokens: int
+    tokens_per_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ttft_ms": self.ttft_ms, "total_ms": self.total_ms, "tokens": self.tokens,
+                "tokens_per_s": self.tokens_per_s}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One entry of the n-best list: its text and ranking score; a reranked one also keeps
+    log p(reply | context) and the MMI term (per token)."""
+
+    text: str
+    score: float
+    forward: float | None = None
+    mmi: float | None = None
+
+
+@dataclass(frozen=True)
+class GenerationInfo:
+    model_version_id: int | None = None
+    decoding: Mapping[str, Any] | None = None  # `DecodeConfig.to_dict()`: every knob used
+    seed: int | None = None  # the sampling seed actually used, so the reply can be reproduced
+    timings: ReplyTimings | None = None
+    nbest: tuple[Candidate, ...] | None = None  # beam and rerank only, best first
+    scorer: str | None = None  # rerank only: what scored the MMI term
+    memory: Mapping[str, Any] | None = None  # the saved correction that answered, if one did
+    stopped: bool = False  # cut short by Stop
+
+    @classmethod
+    def from_reply(cls, reply: Reply, model_version_id: int | None) -> GenerationInfo:
+        strategy = reply.config.strategy
+        nbest = None
+        if strategy in RANKED_STRATEGIES:
+            reranked = strategy == "rerank"
+            nbest = tuple(
+                Candidate(a.text, a.score, a.forward_score if reranked else None,
+                          a.mmi_score if reranked else None)
+                for a in reply.alternatives
+            )  # fmt: skip
+        return cls(
+            model_version_id=model_version_id,
+            decoding=reply.config.to_dict(),
+            seed=reply.seed,
+            timings=ReplyTimings(
+                reply.first_token_ms, reply.total_ms, len(reply.tokens), reply.tokens_per_second
+            ),
+            nbest=nbest,
+            scorer=reply.scorer if strategy == "rerank" else None,
+            memory=reply.memory.describe() if reply.memory is not None else None,
+            stopped=reply.cancelled,
+        )
+
+    @classmethod
+    def like(cls, record: MessageRecord) -> GenerationInfo:
+        """The provenance of an existing reply, for a text picked from its n-best list."""
+        return cls(
+            model_version_id=record.model_version_id,
+            decoding=record.decoding,
+            nbest=tuple(
+                Candidate(e["text"], e["score"], e.get("forward"), e.get("mmi"))
+                for e in record.nbest
+            )
+            if record.nbest is not None
+            else None,
+            scorer=next((e["scorer"] for e in record.nbest or () if e.get("scorer")), None),
+        )
+
+    def decoding_column(self) -> dict[str, Any] | None:
+        """The stored decoding settings; a memory answer is recorded with them (Details…)."""
+        if self.decoding is None:
+            return None
+        if self.memory is None:
+            return dict(self.decoding)
+        return {**self.decoding, "memory": dict(self.memory)}
+
+    def nbest_column(self) -> list[dict[str, Any]] | None:
+        if self.nbest is None:
+            return None
+        entries = []
+        for candidate in self.nbest:
+            entry: dict[str, Any] = {"text": candidate.text, "score": candidate.score}
+            for name in ("forward", "mmi"):
+                if getattr(candidate, name) is not None:
+                    entry[name] = getattr(candidate, name)
+            if self.scorer is not None:
+                entry["scorer"] = self.scorer
+            entries.append(entry)
+        return entries
