@@ -16,9 +16,15 @@ from chatapp.correction_memory import to_corrections
 from chatapp.store.records import CorrectionRecord
 from engine.chatbot import Chatbot
 from engine.data import read_chitchat, split_of
-from engine.decoding.config import decode_preset
+from engine.decoding.config import DecodeConfig
 from engine.finetune import RECALL_CONFIG, recalled
 from engine.memory import CorrectionMemory, normalise
+
+# The likeliest reply, for comparison (the measure of the first version of this bench).
+BEAM = DecodeConfig(
+    strategy="beam", beam_size=5, length_penalty=1.0, no_repeat_ngram_size=3, n_best=5,
+    repetition_penalty=1.0,
+)  # fmt: skip
 
 FACTS: list[tuple[str, str, str]] = [
     ("what's your name?", "my name is ada.", "what should i call you?"),
@@ -128,11 +134,10 @@ def measure_teaching(
     memory = CorrectionMemory(to_corrections(records))
     report: dict[str, Any] = {"model_measured": "fine-tuned" if tuned else "base"}
     variants = [varied(question) for question in questions]
-    report["recall_decoding"] = "beam search (5 beams); *_precise_preset: today's precise preset"
-    precise = decode_preset("precise")
+    report["recall_decoding"] = "the precise preset (as `finetune` reports); *_beam: beam search"
     report["memory_off"] = {
         "taught": _recall(bot, questions, answers),
-        "taught_precise_preset": _recall(bot, questions, answers, precise),
+        "taught_beam": _recall(bot, questions, answers, BEAM),
         "varied": _recall(bot, variants, answers),
         "reworded": _recall(bot, reworded, answers),
     }
@@ -140,7 +145,7 @@ def measure_teaching(
     false_matches = sum(memory.lookup(bot, turn) is not None for turn in turns)
     report["memory_on"] = {
         "taught": _recall(bot, questions, answers),
-        "taught_precise_preset": _recall(bot, questions, answers, precise),
+        "taught_beam": _recall(bot, questions, answers, BEAM),
         "varied": _recall(bot, variants, answers),
         "reworded": _recall(bot, reworded, answers),
         "false_matches_on_unrelated": false_matches,

@@ -22,6 +22,9 @@ KIND_WEIGHTS = {"corrected": 3.0, "liked": 1.0, "user": 0.5}
 @dataclass(frozen=True)
 class FinetuneConfig:
     epochs: int = 40  # passes over the saved pairs (each with freshly drawn replay)
+    # Passes for rerank's backward model over the same pairs reversed (0: it is copied as it
+    # was, and reranking may then argue a taught reply away).
+    backward_epochs: int = 20
     learning_rate: float = 1e-3  # AdamW; falls linearly to 0 over the last `cooldown` share
     cooldown: float = 0.5
     batch_tokens: int = 1200  # at most; smaller when needed for `min_batches` steps an epoch
@@ -51,6 +54,10 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_tokens < 16 or self.min_batches < 1:
             raise ConfigError("epochs and min_batches must be >= 1 and batch_tokens >= 16")
+        if not 0 <= self.backward_epochs <= 1000:
+            raise ConfigError(
+                f"backward_epochs must be between 0 and 1000, not {self.backward_epochs}"
+            )
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ConfigError(f"the learning rate must be positive, not {self.learning_rate}")
         if self.max_minutes is not None and not (

@@ -7,6 +7,7 @@ tests/engine, tests/cli, tests/chatapp and tests/robustness: keep their names an
 from __future__ import annotations
 
 import os
+import shutil
 
 # Before Qt or torch load: GUI tests need no display, and one intra-op thread per process.
 # On a 2-core machine that already runs a training job, two processes that each spin two
@@ -69,6 +70,26 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.saved, result
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_with_backward_dir(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A copy of `tiny_model_dir` with a backward model in backward/ (rerank's scorer), started
+    from the forward weights (~5 s). Read-only, like `tiny_model_dir`."""
+    folder = tmp_path_factory.mktemp("with-backward") / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    result = pretrain(
+        corpus=str(SMALL_CORPUS),
+        out_dir=folder / "backward",
+        model_config=preset("tiny", direction="backward"),
+        train_config=TrainConfig(epochs=6, batch_tokens=1000, learning_rate=1e-2, patience=6),
+        device=torch.device("cpu"),
+        init_from=tiny_model_dir,
+    )
+    assert result.saved, result
+    return folder
 
 
 @pytest.fixture

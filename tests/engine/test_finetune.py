@@ -187,13 +187,14 @@ SMALL = {"replay": 4.0, "original_valid_examples": 40, "select_valid_examples": 
 
 
 def test_finetune_learns_the_corrections_and_only_reads_the_base(
-    tmp_path: Path, tiny_model_dir: Path, small_corpus: Path
+    tmp_path: Path, tiny_model_with_backward_dir: Path, small_corpus: Path
 ):
-    before = hashes(tiny_model_dir)
+    base = tiny_model_with_backward_dir
+    before = hashes(base), hashes(base / "backward")
     events: list[dict] = []
     blank = SavedPair(Example(("what is your name?",), "   "), "corrected")
     result = finetune(
-        base_dir=tiny_model_dir,
+        base_dir=base,
         out_dir=tmp_path / "tuned",
         pairs=[*taught_pairs(), *taught_pairs(), blank],  # an imported copy, a blank text
         # The tiny model's perplexity is ~1.1: any learning moves it more than the real guard.
@@ -205,15 +206,20 @@ def test_finetune_learns_the_corrections_and_only_reads_the_base(
         on_progress=events.append,
     )
     assert result.status == "succeeded" and result.out_dir == tmp_path / "tuned"
-    assert hashes(tiny_model_dir) == before
+    assert (hashes(base), hashes(base / "backward")) == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["tuned"]  # no partial left
     assert result.data["train_pairs"] == result.data["taught_pairs"] == len(FACTS)
     assert result.data["duplicates_skipped"] == len(FACTS) and result.data["empty_skipped"] == 1
     assert result.data["heldout_pairs"] == 0  # corrections are never held out
+    # With the precise preset: reranked by the backward model, which was taught too.
     assert result.after["taught_recall"] >= 0.6, result.recall  # the base model knows none
     assert len(result.recall) == len(FACTS)
     assert result.before["valid_perplexity"] and result.after["valid_perplexity"]
-    assert load_checkpoint(result.out_dir).record["finetune"]["parent"] == str(tiny_model_dir)
+    assert load_checkpoint(result.out_dir).record["finetune"]["parent"] == str(base)
+    taught_backward = load_checkpoint(result.out_dir / "backward")
+    assert taught_backward.config.direction == "backward"
+    assert taught_backward.record["finetune"]["pairs"] == len(FACTS)
+    assert hashes(result.out_dir / "backward") != before[1]
     names = [event["event"] for event in events]
     assert names.index("data") < names.index("baseline") < names.index("start")
     # Every 10 epochs, then the weight mixes: the state kept is chosen among them.
@@ -245,12 +251,31 @@ def test_the_base_model_s_backward_model_goes_along(
         base_dir=base,
         out_dir=tmp_path / "tuned",
         pairs=taught_pairs(),
-        config=FinetuneConfig(epochs=1, eval_every=1, mixes=(), **SMALL),
+        config=FinetuneConfig(epochs=1, eval_every=1, mixes=(), backward_epochs=0, **SMALL),
         device=torch.device("cpu"),
         replay_corpus=str(small_corpus),
     )
     assert result.status == "succeeded"
+    # backward_epochs=0: copied as it was.
     assert hashes(tmp_path / "tuned" / "backward") == hashes(base / "backward")
+
+
+def test_a_stop_while_teaching_the_backward_model_writes_nothing(
+    tmp_path: Path, tiny_model_with_backward_dir: Path, small_corpus: Path
+):
+    messages: list[str] = []
+    result = finetune(
+        base_dir=tiny_model_with_backward_dir,
+        out_dir=tmp_path / "tuned",
+        pairs=taught_pairs(),
+        config=FinetuneConfig(epochs=2, eval_every=1, mixes=(), backward_epochs=50, **SMALL),
+        device=torch.device("cpu"),
+        replay_corpus=str(small_corpus),
+        on_progress=lambda event: messages.append(str(event.get("message"))),
+        should_stop=lambda: any("ranker" in message for message in messages),
+    )
+    assert result.status == "cancelled" and result.out_dir is None
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failure_after_training_keeps_the_finished_model(

@@ -12,7 +12,7 @@ from engine.finetune import RECALL_CONFIG
 from engine.memory import Correction, CorrectionMemory, normalise
 
 TAUGHT = "my name is ada, and i keep a lighthouse."
-PRECISE = RECALL_CONFIG  # beam search: the same turn always gives the same reply
+PRECISE = RECALL_CONFIG  # the precise preset: a fixed seed, the same turn gives the same reply
 
 
 def corpus_turns(corpus: Path) -> list[str]:

@@ -14,36 +14,21 @@ import torch
 from engine import Chatbot
 from engine.batching import collate
 from engine.checkpoint import load_checkpoint
-from engine.config import preset
 from engine.data import Example, backward_examples
 from engine.decoding.config import DecodeConfig
 from engine.decoding.rerank import ANTI_LM, BACKWARD, pair_log_probs, unique_candidates
 from engine.decoding.strategies import Hypothesis, MultiSample
 from engine.errors import ConfigError
-from engine.pipeline import pretrain
 from engine.tokenizer import BOS_ID, EOS_ID
-from engine.train import TrainConfig
 from tests.engine.fakes import bigram_table
 from tests.engine.test_strategies import drive
 
 RERANK = DecodeConfig(strategy="rerank", candidates=8, temperature=0.8, seed=5)
 
 
-@pytest.fixture(scope="module")
-def bot_with_backward(tiny_model_dir: Path, small_corpus: Path, tmp_path_factory) -> Path:
-    """A copy of the tiny model with a backward model, started from its weights, in backward/."""
-    folder = tmp_path_factory.mktemp("with-backward") / "model"
-    shutil.copytree(tiny_model_dir, folder)
-    result = pretrain(
-        corpus=str(small_corpus),
-        out_dir=folder / "backward",
-        model_config=preset("tiny", direction="backward"),
-        train_config=TrainConfig(epochs=6, batch_tokens=1000, learning_rate=1e-2, patience=6),
-        device=torch.device("cpu"),
-        init_from=tiny_model_dir,
-    )
-    assert result.saved
-    return folder
+@pytest.fixture
+def bot_with_backward(tiny_model_with_backward_dir: Path) -> Path:
+    return tiny_model_with_backward_dir
 
 
 # --- the strategy on made-up log-probabilities -------------------------------------------------
