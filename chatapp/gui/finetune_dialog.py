@@ -11,6 +11,7 @@ dialog). A version whose original-corpus perplexity rose more than the guard all
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,24 +35,39 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatapp.finetune.data import (
-    DEFAULT_INCLUDE,
-    KIND_LABELS,
-    WHAT_TEACHES,
-    distinct_counts,
-    not_enough_message,
+from chatapp.finetune.data import KIND_LABELS, WHAT_TEACHES, distinct_counts, not_enough_message
+from chatapp.finetune.events import (
+    BaselineEvent,
+    DataEvent,
+    DoneEvent,
+    EndEvent,
+    ErrorEvent,
+    EvalEvent,
+    ProgressEvent,
+    StartEvent,
+    StatusEvent,
+    StepEvent,
 )
+from chatapp.finetune.request import DEFAULT_INCLUDE, KNOBS, FinetuneRequest, Knob
 from chatapp.gui.actions import Change
 from chatapp.gui.finetune_process import FinetuneProcess
 from chatapp.gui.finetune_results import FinetuneResults
 from chatapp.gui.loss_plot import LossPlot
 from chatapp.store import PAIR_KINDS, ModelVersionRecord, StoreError
-from engine.finetune_config import FinetuneConfig
 
 if TYPE_CHECKING:
     from chatapp.gui.context import AppContext
 
 STATES = ("idle", "running", "cancelling", "done", "failed", "cancelled")
+# The knobs the dialog shows (the rest keep the request's defaults), with their labels.
+SHOWN_KNOBS = {
+    "replay": "Replay share:",
+    "epochs": "Epochs (at most):",
+    "max_minutes": "Time limit:",
+    "learning_rate": "Learning rate:",
+}
+SUFFIXES = {"max_minutes": " min"}
+CHILD_NICE = 10  # the child yields the CPU to the window the user is chatting in
 
 
 def main_script() -> str:
@@ -62,16 +78,36 @@ def main_script() -> str:
     return str(Path(__file__).resolve().parents[2] / "main.py")
 
 
-def forgetting_warning(event: dict[str, Any]) -> str:
+def forgetting_warning(event: DoneEvent | None) -> str:
     """Why a new version is flagged: its original-corpus perplexity rose past the guard."""
-    change = event.get("valid_perplexity_change")
-    rise = f"rose {change:+.1%}" if isinstance(change, (int, float)) else "could not be measured"
-    budget = event.get("forgetting_budget")
-    limit = f" (more than {budget:.0%})" if isinstance(budget, (int, float)) else ""
+    change = event.valid_perplexity_change if event else None
+    rise = f"rose {change:+.1%}" if change is not None else "could not be measured"
+    budget = event.forgetting_budget if event else None
+    limit = f" (more than {budget:.0%})" if budget is not None else ""
     return (
         f"Its perplexity on the original chat corpus {rise}{limit}: it may have forgotten "
         "general chat. It is not used unless you say so."
     )
+
+
+def knob_spin(knob: Knob, value: float | None, parent: QWidget) -> QSpinBox | QDoubleSpinBox:
+    """A spin box over the knob's whole declared range. An optional knob's lowest value stands
+    for None ("no limit"); an open low end starts one display step above it."""
+    if knob.integer:
+        spin: QSpinBox | QDoubleSpinBox = QSpinBox(parent)
+        spin.setRange(int(knob.low), int(knob.high))
+        spin.setSingleStep(int(knob.step))
+    else:
+        spin = QDoubleSpinBox(parent)
+        spin.setDecimals(knob.decimals)
+        shifted = knob.low_open and not knob.optional
+        spin.setRange(knob.low + (10.0**-knob.decimals if shifted else 0.0), knob.high)
+        spin.setSingleStep(knob.step)
+    if knob.optional:
+        spin.setSpecialValueText("no limit")
+    spin.setValue(spin.minimum() if value is None else value)
+    spin.setToolTip(knob.help[0].upper() + knob.help[1:] + ".")
+    return spin
 
 
 def format_eta(seconds: float | None) -> str:
@@ -93,9 +129,9 @@ class FinetuneDialog(QDialog):
         self.process: FinetuneProcess | None = None
         self.state = "idle"
         self.counts: dict[str, int] = dict.fromkeys(PAIR_KINDS, 0)
-        self.result: dict[str, Any] | None = None
+        self.result: DoneEvent | None = None
         self.error_message = ""
-        self.events: list[dict[str, Any]] = []
+        self.events: list[ProgressEvent] = []
         self._build()
         self.switcher.switched.connect(self._on_switched)
         self.switcher.switch_failed.connect(self._on_switch_failed)
@@ -112,6 +148,25 @@ class FinetuneDialog(QDialog):
             self,
         )
         intro.setWordWrap(True)
+        data_box = self._build_data_box()
+        settings_box = self._build_settings_box()
+        self.settings_widgets: list[QWidget] = [data_box, *self.knob_spins.values()]
+        self._build_outcome()
+        top = QHBoxLayout()
+        top.addWidget(data_box, 1)
+        top.addWidget(settings_box, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(top)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.plot, 2)
+        layout.addWidget(self.results_box, 3)
+        layout.addWidget(self.error_box)
+        layout.addLayout(self._build_buttons())
+
+    def _build_data_box(self) -> QGroupBox:
+        """A check box per kind of saved pair, each saying what it teaches."""
         data_box = QGroupBox("Learn from", self)
         data_layout = QVBoxLayout(data_box)
         self.kind_boxes: dict[str, QCheckBox] = {}
@@ -129,39 +184,24 @@ class FinetuneDialog(QDialog):
         self.data_hint.setWordWrap(True)
         self.data_hint.setTextFormat(Qt.TextFormat.PlainText)
         data_layout.addWidget(self.data_hint)
+        return data_box
 
-        defaults = FinetuneConfig()
+    def _build_settings_box(self) -> QGroupBox:
+        """A spin box per shown knob, over the range the request declares for it."""
+        defaults = FinetuneRequest()
         settings_box = QGroupBox("Settings", self)
         form = QFormLayout(settings_box)
-        self.replay_spin = QDoubleSpinBox(settings_box)
-        self.replay_spin.setRange(0.0, 32.0)
-        self.replay_spin.setSingleStep(1.0)
-        self.replay_spin.setValue(defaults.replay)
-        self.replay_spin.setToolTip(
-            "Examples from the original corpus mixed in per saved pair (new ones every "
-            "epoch), so the model keeps its general chat while it learns yours."
-        )
-        self.epochs_spin = QSpinBox(settings_box)
-        self.epochs_spin.setRange(1, 100)
-        self.epochs_spin.setValue(defaults.epochs)
-        self.minutes_spin = QDoubleSpinBox(settings_box)
-        self.minutes_spin.setRange(0.0, 600.0)
-        self.minutes_spin.setDecimals(1)
-        self.minutes_spin.setSpecialValueText("no limit")
-        self.minutes_spin.setSuffix(" min")
-        self.lr_spin = QDoubleSpinBox(settings_box)
-        self.lr_spin.setDecimals(5)
-        self.lr_spin.setRange(0.00001, 0.01)
-        self.lr_spin.setSingleStep(0.0001)
-        self.lr_spin.setValue(defaults.learning_rate)
-        form.addRow("Replay share:", self.replay_spin)
-        form.addRow("Epochs (at most):", self.epochs_spin)
-        form.addRow("Time limit:", self.minutes_spin)
-        form.addRow("Learning rate:", self.lr_spin)
-        self.settings_widgets: list[QWidget] = [
-            data_box, self.replay_spin, self.epochs_spin, self.minutes_spin, self.lr_spin
-        ]  # fmt: skip
+        self.knob_spins: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        for name, label in SHOWN_KNOBS.items():
+            spin = knob_spin(KNOBS[name], getattr(defaults, name), settings_box)
+            spin.setObjectName(f"knob_{name}")
+            spin.setSuffix(SUFFIXES.get(name, ""))
+            form.addRow(label, spin)
+            self.knob_spins[name] = spin
+        return settings_box
 
+    def _build_outcome(self) -> None:
+        """Progress bar, status line, loss plot, results and the error box."""
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
@@ -169,14 +209,13 @@ class FinetuneDialog(QDialog):
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.plot = LossPlot(self)
-
         self.results_box = FinetuneResults(self)
-
         self.error_box = QPlainTextEdit(self)
         self.error_box.setReadOnly(True)
         self.error_box.setObjectName("finetuneError")
         self.error_box.setMaximumHeight(140)
 
+    def _build_buttons(self) -> QHBoxLayout:
         self.start_button = QPushButton("&Start", self)
         self.start_button.setDefault(True)
         self.cancel_button = QPushButton("&Cancel run", self)
@@ -192,19 +231,7 @@ class FinetuneDialog(QDialog):
         buttons.addStretch(1)
         buttons.addWidget(self.use_button)
         buttons.addWidget(self.close_button)
-
-        top = QHBoxLayout()
-        top.addWidget(data_box, 1)
-        top.addWidget(settings_box, 1)
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addLayout(top)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addWidget(self.plot, 2)
-        layout.addWidget(self.results_box, 3)
-        layout.addWidget(self.error_box)
-        layout.addLayout(buttons)
+        return buttons
 
     # Data ----------------------------------------------------------------------------------
     def refresh_counts(self) -> None:
@@ -229,24 +256,32 @@ class FinetuneDialog(QDialog):
         self.start_button.setEnabled(self.state not in ("running", "cancelling") and not refusal)
 
     # Running -------------------------------------------------------------------------------
-    def arguments(self) -> list[str]:
-        """The `main.py finetune` command line for the current settings."""
+    def knob_values(self) -> dict[str, float | None]:
+        """The shown knobs' values; an optional knob at its lowest is None (no limit)."""
+        values: dict[str, float | None] = {}
+        for name, spin in self.knob_spins.items():
+            at_lowest = KNOBS[name].optional and spin.value() == spin.minimum()
+            values[name] = None if at_lowest else spin.value()
+        return values
+
+    def request(self) -> FinetuneRequest:
+        """The run the current settings ask for (FinetuneError without a kind to learn from)."""
         store, paths = self.context.store, self.context.paths
-        database = str(Path(store.path).resolve())
-        args = [main_script(), "finetune", "--db", database, "--progress", "json", "--nice", "10"]
-        args += ["--include", ",".join(self.include())]
-        args += ["--replay", f"{self.replay_spin.value():g}"]
-        args += ["--epochs", str(self.epochs_spin.value())]
-        args += ["--lr", f"{self.lr_spin.value():g}"]
-        if self.minutes_spin.value() > 0:
-            args += ["--max-minutes", f"{self.minutes_spin.value():g}"]
-        if paths.data_dir:
-            args += ["--data-dir", str(Path(paths.data_dir).resolve())]
         current = self.switcher.loaded_version()
         model = current.directory if current is not None else paths.model_dir
-        if model:
-            args += ["--model", str(model)]
-        return args
+        shown = FinetuneRequest(
+            db=str(Path(store.path).resolve()),
+            data_dir=str(Path(paths.data_dir).resolve()) if paths.data_dir else None,
+            model=str(model) if model else None,
+            include=tuple(self.include()),
+            progress="json",
+            nice=CHILD_NICE,
+        )
+        return dataclasses.replace(shown, **self.knob_values())
+
+    def arguments(self) -> list[str]:
+        """The child's command line: `main.py` and the request's own arguments."""
+        return [main_script(), *self.request().to_argv()]
 
     def start(self) -> bool:
         if self.state in ("running", "cancelling"):
@@ -297,41 +332,41 @@ class FinetuneDialog(QDialog):
         return self.process.stderr_tail() if self.process is not None else ""
 
     @Slot(object)
-    def handle_event(self, event: dict[str, Any]) -> None:
-        """One JSON progress line from the child."""
+    def handle_event(self, event: ProgressEvent) -> None:
+        """One progress event from the child."""
         self.events.append(event)
-        kind = event.get("event")
-        if kind == "status":
-            self.status.setText(str(event.get("message", "")))
-        elif kind == "data":
+        if isinstance(event, StatusEvent):
+            self.status.setText(event.message)
+        elif isinstance(event, DataEvent):
             self.status.setText(
-                f"Training on {event.get('train_pairs')} saved pairs and "
-                f"{event.get('replay_examples')} replayed examples; "
-                f"{event.get('heldout_pairs')} pairs held out to measure progress."
+                f"Training on {event.train_pairs} saved pairs and {event.replay_examples} "
+                f"replayed examples; {event.heldout_pairs} pairs held out to measure progress."
             )
-        elif kind == "baseline":
-            loss = event.get("heldout_loss") or event.get("valid_loss")
-            if isinstance(loss, (int, float)):
+        elif isinstance(event, BaselineEvent):
+            loss = event.heldout_loss or event.valid_loss
+            if loss is not None:
                 self.plot.add_validation(0, loss)
-        elif kind == "start":
+        elif isinstance(event, StartEvent):
             self.status.setText("Training…")
-        elif kind == "step":
-            total = max(int(event.get("total_steps") or 1), 1)
-            self.progress.setValue(int(1000 * min(event.get("step", 0) / total, 1.0)))
-            self.progress.setFormat(f"%p%   {format_eta(event.get('eta_s'))}".rstrip())
-            if isinstance(event.get("loss"), (int, float)):
-                self.plot.add_training(event["step"], event["loss"])
-        elif kind == "eval":
-            if isinstance(event.get("valid_loss"), (int, float)):
-                self.plot.add_validation(event["step"], event["valid_loss"])
-        elif kind == "end":
+        elif isinstance(event, StepEvent):
+            self._show_step(event)
+        elif isinstance(event, EvalEvent) and event.valid_loss is not None:
+            self.plot.add_validation(event.step, event.valid_loss)
+        elif isinstance(event, EndEvent):
             self.progress.setValue(1000)
             self.progress.setFormat("%p%")
-        elif kind == "done":
+        elif isinstance(event, DoneEvent):
             self.result = event
             self._show_result(event)
-        elif kind == "error":
-            self.error_message = str(event.get("message", ""))
+        elif isinstance(event, ErrorEvent):
+            self.error_message = event.message
+
+    def _show_step(self, event: StepEvent) -> None:
+        total = max(event.total_steps, 1)
+        self.progress.setValue(int(1000 * min(max(event.step / total, 0.0), 1.0)))
+        self.progress.setFormat(f"%p%   {format_eta(event.eta_s)}".rstrip())
+        if event.loss is not None:
+            self.plot.add_training(event.step, event.loss)
 
     @Slot(int, bool)
     def _on_finished(self, exit_code: int, crashed: bool) -> None:
@@ -360,11 +395,11 @@ class FinetuneDialog(QDialog):
         self.error_box.setPlainText(message + (f"\n\n{tail}" if tail else ""))
 
     # Outcome -------------------------------------------------------------------------------
-    def _show_result(self, event: dict[str, Any]) -> None:
+    def _show_result(self, event: DoneEvent) -> None:
         self.results_box.show_result(event)
-        minutes = (event.get("seconds") or 0) / 60
-        done = f"Done in {minutes:.1f} min: new model version “{event.get('version_name')}”. "
-        if event.get("forgetting_flag"):
+        minutes = event.seconds / 60
+        done = f"Done in {minutes:.1f} min: new model version “{event.version_name}”. "
+        if event.forgetting_flag:
             self.status.setText(done + forgetting_warning(event))
         else:
             self.status.setText(done + "Use it now, or switch any time in File > Models…")
@@ -373,7 +408,7 @@ class FinetuneDialog(QDialog):
         if not self.result:
             return None
         for version in self.context.store.list_model_versions():
-            if version.id == self.result.get("version_id"):
+            if version.id == self.result.version_id:
                 return version
         return None
 
@@ -382,7 +417,7 @@ class FinetuneDialog(QDialog):
         if version is None:
             self.status.setText("The new version is no longer in the store.")
             return
-        if self.result and self.result.get("forgetting_flag") and not self.confirm_flagged():
+        if self.result and self.result.forgetting_flag and not self.confirm_flagged():
             return
         if self.switcher.activate(version):
             self.use_button.setEnabled(False)
@@ -393,7 +428,7 @@ class FinetuneDialog(QDialog):
         answer = QMessageBox.question(
             self,
             "Use the new version?",
-            forgetting_warning(self.result or {}) + "\n\nUse it anyway?",
+            forgetting_warning(self.result) + "\n\nUse it anyway?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
         )
@@ -401,7 +436,7 @@ class FinetuneDialog(QDialog):
 
     @Slot(object)
     def _on_switched(self, record: ModelVersionRecord) -> None:
-        if self.result and record.id == self.result.get("version_id"):
+        if self.result and record.id == self.result.version_id:
             self.status.setText(f"Now chatting with “{record.name}”.")
             self.use_button.setEnabled(False)
 

@@ -10,6 +10,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
+from chatapp.commands import build_parser
+from chatapp.commands.finetune import request_from_args
+from chatapp.finetune.events import decode_event
+from chatapp.finetune.request import KNOBS
 from chatapp.gui import finetune_dialog
 from chatapp.gui.finetune_dialog import FinetuneDialog, format_eta
 from chatapp.gui.main_window import MainWindow
@@ -46,7 +50,7 @@ def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
     assert dialog.kind_boxes["corrected"].text() == f"Corrections ({len(PROMPTS)})"
     assert not dialog.kind_boxes["user"].isChecked()  # your own turns: opt-in
     assert dialog.start_button.isEnabled()
-    dialog.epochs_spin.setValue(8)
+    dialog.knob_spins["epochs"].setValue(8)
     args = dialog.arguments()
     assert args[1:3] == ["finetune", "--db"] and "--data-dir" in args and "--model" in args
 
@@ -58,12 +62,12 @@ def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
     qtbot.waitUntil(lambda: dialog.state != "running", timeout=RUN_TIMEOUT_MS)
     assert dialog.state == "done", dialog.error_message + dialog.stderr_tail()
 
-    metrics = dialog.result["metrics"]
+    metrics = dialog.result.metrics
     assert metrics["after"]["taught_perplexity"] < metrics["before"]["taught_perplexity"]
     results = dialog.results_box
     assert results.figure_labels[1, 1].text() != "–" and results.figure_labels[1, 3].text() != "–"
     assert results.recall_label.text().startswith("Taught recall: it now gives what you taught")
-    assert results.flag_label.isVisibleTo(results) == dialog.result["forgetting_flag"]
+    assert results.flag_label.isVisibleTo(results) == dialog.result.forgetting_flag
     assert results.comparisons.rowCount() >= 1
     assert results.comparisons.item(0, 1).text() == PHRASE
     assert dialog.plot.points[1] >= 2  # the baseline and at least one evaluation
@@ -72,16 +76,16 @@ def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
     shot = tmp_path / "finetune_dialog.png"
     assert dialog.grab().save(str(shot)) and shot.stat().st_size > 10_000
 
-    new_id = dialog.result["version_id"]
+    new_id = dialog.result.version_id
     asked: list[bool] = []
     monkeypatch.setattr(dialog, "confirm_flagged", lambda: asked.append(True) or True)
     qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
-    assert bool(asked) == dialog.result["forgetting_flag"]  # a flagged version needs a yes
+    assert bool(asked) == dialog.result.forgetting_flag  # a flagged version needs a yes
     qtbot.waitUntil(
         lambda: window.store.active_model_version().id == new_id, timeout=LOAD_TIMEOUT_MS
     )
     assert window.controller.model_version_id == new_id
-    assert Path(window.model_label.toolTip()).resolve() == Path(dialog.result["model_dir"])
+    assert Path(window.model_label.toolTip()).resolve() == Path(dialog.result.model_dir)
     with qtbot.waitSignal(window.controller.reply_stored, timeout=LOAD_TIMEOUT_MS) as reply:
         window.send("hello")
     assert reply.args[0].model_version_id == new_id  # the reply came from the new model
@@ -89,7 +93,7 @@ def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
 
 def test_cancel_stops_the_child_and_keeps_nothing(qtbot, window: MainWindow, data_dir: Path):
     dialog = open_dialog(qtbot, window)
-    dialog.epochs_spin.setValue(100)
+    dialog.knob_spins["epochs"].setValue(100)
     assert dialog.start()
     qtbot.waitUntil(lambda: bool(dialog.events), timeout=RUN_TIMEOUT_MS)
     qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
@@ -154,7 +158,7 @@ def test_a_flagged_version_is_not_used_without_a_yes(
         "taught_recall": 0.9, "recall": [{"recalled": True}] * 9 + [{"recalled": False}],
         "valid_perplexity_change": 0.05, "forgetting_budget": 0.03, "forgetting_flag": True,
     }  # fmt: skip
-    dialog.handle_event(done)
+    dialog.handle_event(decode_event(done))
     assert "may have forgotten general chat" in dialog.status.text()
     assert "+5.0%" in dialog.results_box.flag_label.text()
     assert dialog.results_box.recall_label.text().count("9 of 10") == 1
@@ -173,6 +177,23 @@ def test_each_source_says_what_it_teaches(qtbot, window: MainWindow):
     texts = [label.text() for label in dialog.findChildren(QLabel)]
     assert any(text.startswith("Corrections: what it should have said") for text in texts)
     assert any("talk like you" in text for text in texts)
+
+
+def test_the_dialog_spans_the_request_ranges_and_hands_the_child_its_request(
+    qtbot, window: MainWindow
+):
+    dialog = open_dialog(qtbot, window)
+    for name, spin in dialog.knob_spins.items():
+        assert spin.maximum() == pytest.approx(KNOBS[name].high), name
+    dialog.knob_spins["epochs"].setValue(500)  # the old dialog stopped at 100
+    dialog.knob_spins["max_minutes"].setValue(0)  # "no limit"
+    dialog.knob_spins["replay"].setValue(12.5)
+    request = dialog.request()
+    assert (request.epochs, request.max_minutes, request.replay) == (500, None, 12.5)
+    assert request.progress == "json" and request.nice == 10
+    argv = dialog.arguments()
+    assert argv[0] == finetune_dialog.main_script()
+    assert request_from_args(build_parser().parse_args(argv[1:])) == request
 
 
 def test_eta_format():
