@@ -5,7 +5,9 @@ as shown; the response is, by kind:
 - "corrected": a bot reply's correction (it beats any rating of that reply);
 - "liked": a bot reply rated +1 that has no correction;
 - "user": the user's own turn (opt-in: it teaches the model to talk like the user).
-Any alternative at a position can give a pair, chosen or not, since they share the context.
+Any alternative can give a pair, chosen or not. Its context is its own branch: the turns it
+follows (`follows_id`), which off the visible path (an edited turn's other branch) differ from
+what the window shows.
 Pairs with an empty context (a conversation's opening turn) are skipped: there is nothing to
 answer.
 """
@@ -50,6 +52,24 @@ def _kind_of(row: Row, kinds: tuple[PairKind, ...]) -> tuple[PairKind, str] | No
     return None
 
 
+def _branch_context(row: Row, rows: list[Row]) -> list[str]:
+    """The turns a message off the visible path follows, oldest first: at each step back the
+    shown alternative of the slot (the chosen one, else the newest, as the window would)."""
+    by_id = {r.id: r for r in rows}
+    groups: dict[tuple[int, int | None], list[Row]] = {}
+    for r in rows:
+        groups.setdefault((r.position, r.follows_id), []).append(r)
+    texts: list[str] = []
+    current = row
+    while current.follows_id is not None and current.follows_id in by_id:
+        slot = by_id[current.follows_id]
+        group = groups[slot.position, slot.follows_id]
+        shown = slot if slot.role == "user" else next((r for r in group if r.chosen), group[-1])
+        texts.append(shown.text)
+        current = shown
+    return texts[::-1]
+
+
 def collect_pairs(
     session: Session,
     include: Collection[str],
@@ -76,6 +96,7 @@ def collect_pairs(
             Message.chosen,
             Message.rating,
             Message.corrected_text,
+            Message.follows_id,
         )
         .where(Message.conversation_id.in_(holders))
         .order_by(Message.conversation_id, Message.position, Message.id)
@@ -86,15 +107,23 @@ def collect_pairs(
         path = [row for row in conversation_rows if row.chosen]
         path_positions = [row.position for row in path]
         path_texts = [row.text for row in path]
+        on_path = {(row.position, row.follows_id) for row in path}
         for row in conversation_rows:
             target = _kind_of(row, kinds)
-            end = bisect.bisect_left(path_positions, row.position)
-            if target is None or end == 0:
+            if target is None:
                 continue
-            start = 0 if max_context_turns is None else max(0, end - max_context_turns)
+            if (row.position, row.follows_id) in on_path:
+                end = bisect.bisect_left(path_positions, row.position)
+                context = path_texts[:end]
+            else:
+                context = _branch_context(row, conversation_rows)
+            if not context:
+                continue
+            if max_context_turns is not None:
+                context = context[len(context) - min(len(context), max_context_turns) :]
             pairs.append(
                 TrainingPair(
-                    context=path_texts[start:end],
+                    context=context,
                     response=target[1],
                     kind=target[0],
                     conversation_id=row.conversation_id,
@@ -123,8 +152,7 @@ def collect_corrections(session: Session) -> list[CorrectionRecord]:
     rows = session.execute(
         select(Message.id, Message.conversation_id, prompt.text, Message.corrected_text,
                Message.created_at)
-        .join(prompt, and_(prompt.conversation_id == Message.conversation_id,
-                           prompt.position == Message.position - 1, prompt.chosen))
+        .join(prompt, prompt.id == Message.follows_id)  # the user turn it answers, any branch
         .where(Message.role == "bot", Message.corrected_text.is_not(None), prompt.role == "user")
         .order_by(Message.created_at, Message.id)
     ).all()  # fmt: skip

@@ -113,3 +113,22 @@ def test_a_0003_database_opens_with_its_turns_in_one_line(db_path, chat, store):
         reopened.edit_user_turn(turn.id, "and you")
         reopened.choose_alternative(turn.id)
         assert _texts(reopened, conversation.id) == ["hi", "hello", "how are you", "fine"]
+
+
+def test_training_pairs_off_the_path_keep_their_own_branch_s_context(store, chat):
+    conversation = chat("hi", "hello", "how are you", "fine")
+    fine = store.page_messages(conversation.id, 3, 1)[0]
+    store.rate(fine.id, 1)
+    store.correct(fine.id, "fine, thanks")
+    turn = store.page_messages(conversation.id, 2, 1)[0]
+    store.edit_user_turn(turn.id, "who are you")
+    reply = store.add_bot_reply(conversation.id, "a bot")
+    store.rate(reply.id, 1)
+    pairs = {p.response: p.context for p in store.training_pairs(("corrected", "liked"))}
+    assert pairs == {
+        "fine, thanks": ["hi", "hello", "how are you"],  # the old branch's own turn
+        "a bot": ["hi", "hello", "who are you"],
+    }
+    (correction,) = store.corrections()
+    assert correction.prompt == "how are you"
+    assert store.training_pair_counts()["corrected"] == 1
