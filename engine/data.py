@@ -183,15 +183,6 @@ def backward_examples(examples: Iterable[Example]) -> list[Example]:
     ]  # fmt: skip
 
 
-def corpus_texts(conversations: Iterable[Conversation]) -> Iterator[str]:
-    """Every turn once, for training the tokenizer."""
-    for conversation in conversations:
-        yield from conversation.turns
-        for example in conversation.examples:
-            yield from example.context
-            yield example.response
-
-
 def write_jsonl(examples: Iterable[Example], path: str | Path) -> None:
     with Path(path).open("w", encoding="utf-8") as handle:
         for example in examples:

@@ -126,10 +126,6 @@ class Tokenizer:
         token_id = self._sp.piece_to_id("\u2581")
         return [] if token_id == UNK_ID else [token_id]
 
-    def is_word_start(self, token_id: int) -> bool:
-        """True when the piece begins a new word (SentencePiece marks that with U+2581)."""
-        return self.piece(token_id).startswith("\u2581")
-
     def encode_context(self, turns: Sequence[str], *, max_tokens: int) -> list[int]:
         """The last turns joined by `<sep>`, cut from the left (oldest tokens) to `max_tokens`."""
         ids: list[int] = []

@@ -20,7 +20,6 @@ COMMAND_MODULES = (
     "chatapp.commands.evaluate",
     "chatapp.commands.finetune",
     "chatapp.commands.export_import",
-    "chatapp.commands.bench",
 )
 
 
@@ -38,13 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name != name:
-                raise
-            continue  # a command not built yet
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     return parser
 
 

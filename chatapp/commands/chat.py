@@ -18,6 +18,7 @@ from engine.quantize import QUANTIZE_CHOICES
 if TYPE_CHECKING:
     from chatapp.commands.recorder import StoreRecorder
     from engine import Chatbot, Reply
+    from engine.decoding.config import DecodeConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,9 +79,12 @@ def _skip_rest_of_line(stdin: BinaryIO | TextIO) -> None:
 
 
 def chat_loop(
-    bot: Chatbot, args: argparse.Namespace, stdin: BinaryIO | TextIO, stdout: TextIO
+    bot: Chatbot,
+    args: argparse.Namespace,
+    config: DecodeConfig,
+    stdin: BinaryIO | TextIO,
+    stdout: TextIO,
 ) -> int:
-    config = decode_config_from_args(args)
     if config.strategy == "rerank" and bot.backward is None:
         print(f"note: rerank scores with the {bot.mmi_scorer} stand-in: "
               f"{bot.backward_problem or 'this model has no backward/ model'}",
@@ -166,15 +170,14 @@ def run_chat(args: argparse.Namespace) -> int:
 
     check_numbers(args, {"conversation": Bounds(1, INT64_MAX, integer=True)})
     try:
-        config = decode_config_from_args(args)
+        config = decode_config_from_args(args)  # a bad knob is refused before the model loads
         bot = Chatbot.load(model_of(args), device=device_of(args), quantize=args.quantize)
     except EngineError as error:
         raise CommandError(str(error)) from None
-    del config
     try:
         # Bytes, decoded in chat_loop: a text stdin raises on a non-UTF-8 byte under a UTF-8
         # locale and drops the lines already read into its buffer with it.
-        return chat_loop(bot, args, sys.stdin.buffer, sys.stdout)
+        return chat_loop(bot, args, config, sys.stdin.buffer, sys.stdout)
     except KeyboardInterrupt:
         return 0
     except BrokenPipeError:

@@ -58,7 +58,6 @@ class ChatController(QObject):
     turn_not_saved = Signal(str)  # the text of a turn the store refused: give it back
     reply_stored = Signal(object, object)  # MessageRecord, engine.Reply
     conversations_changed = Signal()
-    conversation_opened = Signal(object)  # conversation id or None
 
     def __init__(
         self,
@@ -107,7 +106,6 @@ class ChatController(QObject):
         active = self._active
         if active and active.conversation_id == conversation_id and active.kind == "reply":
             self.messages.begin_reply()
-        self.conversation_opened.emit(conversation_id)
 
     def new_conversation(self) -> int:
         record = self.store.create_conversation()

@@ -53,7 +53,6 @@ def knob_applies(name: str, strategy: str) -> bool:
 
 
 class DecodingPanel(QWidget):
-    config_changed = Signal(object)  # DecodeConfig
     preset_saved = Signal(str, object)  # name, DecodeConfig
     preset_renamed = Signal(str, str, object)  # old name, new name, DecodeConfig
     preset_deleted = Signal(str)  # name
@@ -228,7 +227,6 @@ class DecodingPanel(QWidget):
         self._config = config
         self._show(config)
         self._settings.setValue(SETTINGS_KEY, config.to_json())
-        self.config_changed.emit(config)
 
     def set_knob(self, name: str, value: float | int | str | None) -> None:
         """Change one setting as the user would (used by menus and tests)."""

@@ -18,7 +18,6 @@ class EngineClient(QObject):
     token_generated = Signal(int, str)
     reply_finished = Signal(int, object)  # request id, engine.Reply (None if never started)
     generation_failed = Signal(int, str)
-    busy_changed = Signal(bool)
     attention_ready = Signal(int, object)
 
     # Queued into the worker's thread.
@@ -49,10 +48,6 @@ class EngineClient(QObject):
         self._worker.generation_failed.connect(self._on_failed)
         self._thread.start()
 
-    @property
-    def busy(self) -> bool:
-        return bool(self._pending)
-
     def load_model(self, directory: str | None) -> None:
         self._load_requested.emit(directory or "")
 
@@ -63,11 +58,8 @@ class EngineClient(QObject):
 
     def generate(self, history: list[str], config: DecodeConfig) -> int:
         request_id = next(self._ids)
-        was_busy = self.busy
         self._pending.add(request_id)
         self._generate_requested.emit(request_id, list(history), config)
-        if not was_busy:
-            self.busy_changed.emit(True)
         return request_id
 
     def explain(self, history: list[str], reply_text: str) -> int:
@@ -88,8 +80,6 @@ class EngineClient(QObject):
     def _done(self, request_id: int) -> None:
         self._pending.discard(request_id)
         self._cancelled.discard(request_id)
-        if not self._pending:
-            self.busy_changed.emit(False)
 
     @Slot(int, str)
     def _on_token(self, request_id: int, text: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -102,8 +102,6 @@ class ChatView(QListView):
 
 
 class MainWindow(QMainWindow):
-    closed = Signal()
-
     def __init__(self, context: AppContext) -> None:
         super().__init__()
         self.context = context
@@ -550,5 +548,4 @@ class MainWindow(QMainWindow):
         self.searcher.close()
         self.context.signals.closing.emit()
         self.context.shut_down()
-        self.closed.emit()
         super().closeEvent(event)

@@ -48,9 +48,6 @@ class GreedySearch:
     def rows(self) -> int:
         return 1
 
-    def last_tokens(self) -> list[int]:
-        return [self.sequences[0][-1]] if self.sequences[0] else []
-
     def choose(self, log_probs: torch.Tensor) -> int:
         if not self.sample:
             return int(torch.argmax(log_probs[0]))

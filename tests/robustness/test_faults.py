@@ -20,9 +20,10 @@ import pytest
 import engine.checkpoint
 from chatapp.commands import build_parser
 from chatapp.commands import chat as chat_command
+from chatapp.commands.decoding_options import decode_config_from_args
+from chatapp.commands.recorder import StoreRecorder
 from chatapp.gui.main_window import MainWindow
 from chatapp.store import Store
-from chatapp.commands.recorder import StoreRecorder
 from engine import Chatbot
 from engine.errors import CheckpointError
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
@@ -201,17 +202,18 @@ def test_the_terminal_chat_goes_on_when_the_database_is_locked(
     recorder = StoreRecorder(store, store.create_conversation().id, None)
     monkeypatch.setattr(chat_command, "_open_recorder", lambda args, bot: recorder)
     args = build_parser().parse_args(["chat", "--strategy", "greedy", "--json"])
+    config = decode_config_from_args(args)
     bot = Chatbot.load(tiny_model_dir, device="cpu")
     other = sqlite3.connect(db, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
     out = io.StringIO()
     try:
-        assert chat_command.chat_loop(bot, args, io.StringIO("one\ntwo\n"), out) == 0
+        assert chat_command.chat_loop(bot, args, config, io.StringIO("one\ntwo\n"), out) == 0
     finally:
         other.execute("ROLLBACK")
         other.close()
     assert out.getvalue() == ""  # nothing was answered that was not saved
-    assert chat_command.chat_loop(bot, args, io.StringIO("three\n"), out) == 0
+    assert chat_command.chat_loop(bot, args, config, io.StringIO("three\n"), out) == 0
     assert out.getvalue().count("\n") == 1
     assert store.history(recorder.conversation_id)[0] == "three"
     store.close()
