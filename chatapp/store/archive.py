@@ -1,7 +1,7 @@
 """The JSON archive: every field of every conversation, out and back in without duplicates.
 
 Layout (`version` 2; version 1 had no `follows_uid` and one line of turns):
-    {"format": "seq2seq-chat-archive", "version": 1, "exported_at": ISO-8601,
+    {"format": "seq2seq-chat-archive", "version": 2, "exported_at": ISO-8601,
      "conversations": [{"uid", "title", "created_at", "updated_at", "pinned", "archived",
                         "messages": [{"uid", "position", "role", "text", "created_at",
                                       "parent_uid", "follows_uid", "chosen", "rating",

@@ -278,6 +278,28 @@ def _append(session: Session, conversation: Conversation, **fields: Any) -> Mess
     return message
 
 
+def _add_sibling(session: Session, source: Message, text: str, **fields: Any) -> Message:
+    """A chosen alternative to `source` (same place, same branch), made from it."""
+    now = utcnow()
+    message = Message(
+        uid=str(uuid.uuid4()),
+        conversation_id=source.conversation_id,
+        position=source.position,
+        follows_id=source.follows_id,
+        role=source.role,
+        text=text,
+        created_at=now,
+        parent_id=source.id,
+        chosen=True,
+        rating=0,
+        **fields,
+    )
+    session.add(message)
+    get_conversation(session, source.conversation_id).updated_at = now
+    session.flush()
+    return message
+
+
 def _delete_after(session: Session, conversation_id: int, position: int) -> int:
     result = session.execute(
         delete(Message).where(
@@ -320,24 +342,7 @@ class MessagesMixin:
         with self._db.write() as session:
             source = get_message(session, message_id, "bot")
             _unchoose(session, source)
-            now = utcnow()
-            message = Message(
-                uid=str(uuid.uuid4()),
-                conversation_id=source.conversation_id,
-                position=source.position,
-                follows_id=source.follows_id,
-                role="bot",
-                text=text,
-                created_at=now,
-                parent_id=source.id,
-                chosen=True,
-                rating=0,
-                **fields,
-            )
-            session.add(message)
-            get_conversation(session, source.conversation_id).updated_at = now
-            session.flush()
-            return _records(session, [message])[0]
+            return _records(session, [_add_sibling(session, source, text, **fields)])[0]
 
     def choose_alternative(self, message_id: int) -> MessageRecord:
         """Show `message_id` instead of its alternatives, and the branch that follows it."""
@@ -404,23 +409,7 @@ class MessagesMixin:
         with self._db.write() as session:
             source = get_message(session, message_id, "user")
             _unchoose_from(session, source.conversation_id, source.position)
-            now = utcnow()
-            message = Message(
-                uid=str(uuid.uuid4()),
-                conversation_id=source.conversation_id,
-                position=source.position,
-                follows_id=source.follows_id,
-                role="user",
-                text=new_text,
-                created_at=now,
-                parent_id=source.id,
-                chosen=True,
-                rating=0,
-                stopped=False,
-            )
-            session.add(message)
-            get_conversation(session, source.conversation_id).updated_at = now
-            session.flush()
+            message = _add_sibling(session, source, new_text, stopped=False)
             return _records(session, [message])[0]
 
     def delete_messages_after(self, conversation_id: int, position: int) -> int:
