@@ -107,10 +107,15 @@ class ChatController(QObject):
         if active and active.conversation_id == conversation_id and active.kind == "reply":
             self.messages.begin_reply()
 
-    def new_conversation(self) -> int:
+    def new_conversation(self) -> None:
+        """Open an empty chat; it is stored when its first turn is sent (`_create`), so
+        pressing New several times leaves no empty conversations behind."""
+        self.open_conversation(None)
+
+    def _create(self) -> int:
         record = self.store.create_conversation()
-        self.conversations_changed.emit()
         self.open_conversation(record.id)
+        self.conversations_changed.emit()
         return record.id
 
     # Sending -----------------------------------------------------------------------------
@@ -127,7 +132,7 @@ class ChatController(QObject):
             return False
         text = self._storable(text)
         try:
-            conversation_id = self.conversation_id or self.new_conversation()
+            conversation_id = self.conversation_id or self._create()
         except StoreError as error:
             self.error.emit(str(error))
             return False
@@ -220,7 +225,8 @@ class ChatController(QObject):
         return True
 
     def edit_and_resend(self, message_id: int, new_text: str) -> bool:
-        """Change a user turn, drop what followed it, and ask for a new reply."""
+        """Send an edited user turn as a new branch (the old turn and what followed it stay,
+        one ‹ › away) and ask for a reply to it."""
         if not new_text.strip():
             self.error.emit("The message is empty: type something to send.")
             return False
@@ -341,7 +347,11 @@ class ChatController(QObject):
         target = current + delta
         if not alternatives or not 0 <= target < len(alternatives):
             return None
-        return self._apply(lambda: self.store.choose_alternative(alternatives[target].id))
+        record = self._apply(lambda: self.store.choose_alternative(alternatives[target].id))
+        if record is not None and record.role == "user" and self.conversation_id is not None:
+            # Another edit of a user turn: the turns after it are that branch's own.
+            self.open_conversation(self.conversation_id)
+        return record
 
     def use_text_as_alternative(self, message_id: int, text: str) -> MessageRecord | None:
         """Make one of the beam's n-best texts the reply (kept as an alternative)."""

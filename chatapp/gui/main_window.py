@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QPoint, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -13,8 +13,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QMainWindow,
-    QMessageBox,
-    QScrollArea,
+    QMenu,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -23,27 +22,34 @@ from PySide6.QtWidgets import (
 from chatapp import APP_NAME
 from chatapp.correction_memory import SETTING_KEY as MEMORY_SETTING
 from chatapp.gui import saved_settings
+from chatapp.gui.actions import Change
 from chatapp.gui.banner import Banner
 from chatapp.gui.chat_controller import ChatController
 from chatapp.gui.chip_actions import ChipAction
-from chatapp.gui.composer import Composer
+from chatapp.gui.composer import SEND_KEY_SETTING, Composer
 from chatapp.gui.context import AppContext
 from chatapp.gui.conversation_model import ConversationListModel
-from chatapp.gui.decoding_panel import DecodingPanel
+from chatapp.gui.db_watcher import DatabaseWatcher
+from chatapp.gui.decoding_panel import DecodingPanel, PanelScrollArea
 from chatapp.gui.details_dialog import DetailsDialog
 from chatapp.gui.engine_worker import ModelInfo
 from chatapp.gui.message_delegate import MessageDelegate
 from chatapp.gui.message_model import MAX_LOADED_ROWS, PAGE_SIZE, MessageListModel, RecordRole
 from chatapp.gui.search_runner import SearchRunner
 from chatapp.gui.sidebar import Sidebar
-from chatapp.gui.theme import apply_font_size, apply_theme
-from chatapp.store import ModelVersionRecord
+from chatapp.gui.theme import FONT_SIZE_KEY, THEME_KEY, AppearanceMenus
+from chatapp.gui.welcome import WelcomePane
+from chatapp.store import ConversationRecord, ModelVersionRecord, Store
 from chatapp.store.errors import StoreError
 from chatapp.store.records import MessageRecord, SearchHit
 from engine.decoding.config import DecodeConfig
 
 if TYPE_CHECKING:
     from engine import Reply
+
+CHAT_MIN_WIDTH = 320  # px: below this the sidebar and the dock shrink instead
+LAST_CONVERSATION_KEY = "sidebar/last_conversation"
+UNDO_DELETE_MS = 20_000  # how long a deleted conversation can be brought back
 
 
 class ChatView(QListView):
@@ -124,7 +130,9 @@ class MainWindow(QMainWindow):
                 user_presets[preset.name] = DecodeConfig.from_dict(preset.config)
             except ValueError:
                 continue  # a preset of an older version with knobs that no longer exist
-        self.decoding_panel = DecodingPanel(user_presets, self)
+        # What the user sets lives with the data dir (beside the database), not in QSettings().
+        self.settings = saved_settings.data_settings(store.path)
+        self.decoding_panel = DecodingPanel(user_presets, self, settings=self.settings)
         self.controller = ChatController(
             store, self.engine, self.messages, lambda: self.decoding_panel.config
         )
@@ -134,23 +142,28 @@ class MainWindow(QMainWindow):
         self._connect()
         self._details: DetailsDialog | None = None
         self._loaded_model: ModelInfo | None = None  # what the engine worker replies with
+        self._model_name = ""  # the loaded model version, for Help › About
         self._details_request: int | None = None
         self.searcher = SearchRunner(self.store, self)  # search off the GUI thread
         self.searcher.found.connect(self.sidebar.show_hits)
         self.searcher.failed.connect(self.banner.show_message)
         self.refresh_conversations()
-        records = self.conversations.rowCount()
-        if records:
-            self.open_conversation(self.conversations.record(0).id)
+        self.open_conversation(self._last_used_conversation())
+        self.db_watcher = DatabaseWatcher(store.path, self)  # `main.py chat --db` meanwhile
+        self.db_watcher.changed.connect(self.refresh_conversations)
         self._restore_state()
         QTimer.singleShot(0, self.composer.focus)
 
     # Construction --------------------------------------------------------------------------
     def _build_layout(self) -> None:
         chat_side = QWidget(self)
+        # In a small window the sidebar and the dock give way; the chat keeps a readable width.
+        chat_side.setMinimumWidth(CHAT_MIN_WIDTH)
         column = QVBoxLayout(chat_side)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.chat_view, 1)
+        self.welcome = WelcomePane(chat_side)  # an empty chat shows this instead
+        column.addWidget(self.welcome, 1)
         column.addWidget(self.banner)
         column.addWidget(self.composer)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -162,10 +175,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
         self.decoding_dock = QDockWidget("Decoding", self)
         self.decoding_dock.setObjectName("decodingDock")
-        scroll = QScrollArea(self.decoding_dock)
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.decoding_panel)
-        self.decoding_dock.setWidget(scroll)
+        self.decoding_dock.setWidget(PanelScrollArea(self.decoding_panel, self.decoding_dock))
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.decoding_dock)
 
     def _action(self, menu: object, text: str, slot: object, shortcut: object = None) -> QAction:
@@ -212,12 +222,18 @@ class MainWindow(QMainWindow):
         )
         self.stop_action = self._action(chat_menu, "&Stop reply", self.controller.stop, "Esc")
         settings_menu = bar.addMenu("&Settings")
-        font_menu = settings_menu.addMenu("&Font size")
-        for label, size in (("Small", 9), ("Normal", 11), ("Large", 13), ("Larger", 16)):
-            self._action(font_menu, label, lambda _=False, s=size: self.set_font_size(s))
-        theme_menu = settings_menu.addMenu("&Theme")
-        for theme in ("system", "light", "dark"):
-            self._action(theme_menu, theme.capitalize(), lambda _=False, t=theme: self.set_theme(t))
+        self.appearance = AppearanceMenus(
+            settings_menu, self.settings, self.chat_view.scheduleDelayedItemsLayout
+        )
+        self.appearance.apply_saved(
+            saved_settings.checked_value(self.settings, FONT_SIZE_KEY, saved_settings.is_font_size),
+            saved_settings.checked_value(self.settings, THEME_KEY, saved_settings.is_theme),
+        )
+        self.ctrl_enter_action = QAction("Send with Ctrl+&Enter (Enter adds a line)", self)
+        self.ctrl_enter_action.setCheckable(True)
+        self.ctrl_enter_action.toggled.connect(self.set_ctrl_enter_sends)
+        self.ctrl_enter_action.setChecked(self.settings.value(SEND_KEY_SETTING, False, type=bool))
+        settings_menu.addAction(self.ctrl_enter_action)
         settings_menu.addAction(self.decoding_dock.toggleViewAction())
         self.memory_action = QAction("Answer from my &corrections at once", self)
         self.memory_action.setCheckable(True)
@@ -225,7 +241,7 @@ class MainWindow(QMainWindow):
             "When you send a turn whose reply you once corrected, answer with your correction "
             "at once (Details… says so), without waiting for a fine-tune."
         )
-        self.memory_action.setChecked(QSettings().value(MEMORY_SETTING, True, type=bool))
+        self.memory_action.setChecked(self.settings.value(MEMORY_SETTING, True, type=bool))
         self.memory_action.toggled.connect(self.set_memory_enabled)
         self.controller.memory_enabled = self.memory_action.isChecked()
         settings_menu.addAction(self.memory_action)
@@ -239,6 +255,13 @@ class MainWindow(QMainWindow):
         self.stats_label.setObjectName("statsLabel")
         self.statusBar().addWidget(self.model_label, 1)
         self.statusBar().addPermanentWidget(self.stats_label)
+        self.teach_label = QLabel("", self)
+        self.teach_label.setObjectName("teachLabel")
+        self.teach_label.setToolTip(
+            "What File › Fine-tune can learn from: replies you corrected, replies you marked "
+            "Good, and your own turns."
+        )
+        self.statusBar().addPermanentWidget(self.teach_label)
 
     def _connect(self) -> None:
         self.composer.send_requested.connect(self.send)
@@ -252,6 +275,10 @@ class MainWindow(QMainWindow):
         self.controller.conversations_changed.connect(self.refresh_conversations)
         self.controller.reply_stored.connect(self._on_reply_stored)
         self.messages.rowsInserted.connect(lambda *_: self.chat_view.request_follow())
+        for changed in (self.messages.modelReset, self.messages.rowsInserted,
+                        self.messages.rowsRemoved):  # fmt: skip
+            changed.connect(self._update_welcome)
+        self.welcome.opener_chosen.connect(self.send)
         self.messages.dataChanged.connect(lambda *_: self.chat_view.request_follow())
         self.sidebar.conversation_selected.connect(self.open_conversation)
         self.sidebar.new_requested.connect(self.new_conversation)
@@ -265,9 +292,12 @@ class MainWindow(QMainWindow):
         self.sidebar.hit_activated.connect(self.jump_to_hit)
         self.sidebar.show_archived_changed.connect(lambda _: self.refresh_conversations())
         self.delegate.action_triggered.connect(self.on_message_action)
-        self.decoding_panel.preset_saved.connect(
-            lambda name, cfg: self._store_call(self.store.save_preset, name, cfg.to_dict())
-        )
+        # The chips by keyboard: the menu key (or a right click) lists the current row's chips.
+        self.chat_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.chat_view.customContextMenuRequested.connect(self.chip_menu)
+        self.decoding_panel.preset_saved.connect(self._save_preset)
+        self.decoding_panel.preset_renamed.connect(self._rename_preset)
+        self.decoding_panel.preset_deleted.connect(self._delete_preset)
         self.context.signals.message_shown.connect(
             lambda text, kind, timeout_ms: self.banner.show_message(
                 text, kind=kind, timeout_ms=timeout_ms
@@ -286,6 +316,7 @@ class MainWindow(QMainWindow):
         name = version.name if version else info.directory
         size = f", {info.parameters / 1e6:.1f}M parameters" if info.parameters else ""
         quantized = ", int8" if info.quantized else ""
+        self._model_name = name
         self.model_label.setText(f"Model: {name} ({info.device}{size}{quantized})")
         self.model_label.setToolTip(info.directory)
 
@@ -311,7 +342,20 @@ class MainWindow(QMainWindow):
         self.refresh_conversations()
         return result
 
+    def _last_used_conversation(self) -> int | None:
+        """The chat open when the app last closed; else the one used most recently (not the
+        pinned one that heads the list)."""
+        records = self.conversations.stored_records()
+        last = self.settings.value(LAST_CONVERSATION_KEY, None)
+        ids = {record.id for record in records}
+        if last is not None and str(last).isdigit() and int(last) in ids:
+            return int(last)
+        newest = max(records, key=lambda r: r.updated_at, default=None)
+        return newest.id if newest else None
+
     def refresh_conversations(self) -> None:
+        if self.controller.conversation_id is not None:
+            self.conversations.set_draft(False)  # its first turn stored it
         try:
             records = self.store.list_conversations(
                 include_archived=self.sidebar.archived_box.isChecked()
@@ -320,7 +364,23 @@ class MainWindow(QMainWindow):
             self.banner.show_message(str(error))
             return
         self.conversations.set_records(records)
+        self._update_teach_counts()
         self.sidebar.select(self.controller.conversation_id)
+
+    def _update_teach_counts(self) -> None:
+        try:
+            counts = self.store.training_pair_counts()
+        except StoreError:
+            return  # the list's own refresh already said what is wrong
+        self.teach_label.setText(
+            f"To fine-tune: {counts.get('corrected', 0)} corrected · "
+            f"{counts.get('liked', 0)} liked · {counts.get('user', 0)} turns"
+        )
+
+    def _update_welcome(self, *_: object) -> None:
+        empty = self.messages.rowCount() == 0
+        self.welcome.setVisible(empty)
+        self.chat_view.setVisible(not empty)
 
     def open_conversation(self, conversation_id: int | None) -> None:
         try:
@@ -328,15 +388,18 @@ class MainWindow(QMainWindow):
         except StoreError as error:
             self.banner.show_message(str(error))
             return
+        if conversation_id is not None:
+            self.conversations.set_draft(False)
+            self.settings.setValue(LAST_CONVERSATION_KEY, conversation_id)
         self.sidebar.select(conversation_id)
         self.chat_view.scrollToBottom()
         self.chat_view._following = True
 
     def new_conversation(self) -> None:
-        try:
-            self.controller.new_conversation()
-        except StoreError as error:
-            self.banner.show_message(str(error))
+        """An empty chat, selected at once; stored only when its first turn is sent."""
+        self.conversations.set_draft(True)
+        self.controller.new_conversation()
+        self.sidebar.select(None)
         self.composer.focus()
 
     def rename_conversation(self, conversation_id: int) -> None:
@@ -350,19 +413,42 @@ class MainWindow(QMainWindow):
         if archived and conversation_id == self.controller.conversation_id:
             self.open_conversation(None)
 
-    def delete_conversation(self, conversation_id: int, *, confirm: bool = True) -> None:
-        title = self.store.get_conversation(conversation_id).title
-        if confirm:
-            answer = QMessageBox.question(
-                self,
-                "Delete conversation",
-                f"Delete “{title}” and all its messages? This cannot be undone.",
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Delete at once, with Undo in the banner: the conversation is kept as an archive
+        (every field and branch) until the banner goes, and Undo imports it back."""
+
+        def delete(store: Store) -> tuple[str, dict[str, Any]]:
+            archive = store.export_archive(conversation_id)
+            store.delete_conversation(conversation_id)
+            return archive["conversations"][0]["title"], archive
+
+        def deleted(result: tuple[str, dict[str, Any]]) -> None:
+            title, archive = result
+            if conversation_id == self.controller.conversation_id:
+                self.open_conversation(None)
+            self.refresh_conversations()
+            self.banner.show_message(
+                f"Deleted “{title}”.",
+                kind="info",
+                timeout_ms=UNDO_DELETE_MS,
+                action=("Undo", lambda: self._undo_delete(archive)),
             )
-            if answer != QMessageBox.StandardButton.Yes:
-                return
-        self._store_call(self.store.delete_conversation, conversation_id)
-        if conversation_id == self.controller.conversation_id:
-            self.open_conversation(None)
+
+        self.context.actions.run(delete, success=deleted, changes=Change.CONVERSATIONS)
+
+    def _undo_delete(self, archive: dict[str, Any]) -> None:
+        uid = archive["conversations"][0]["uid"]
+
+        def restored(record: ConversationRecord | None) -> None:
+            self.refresh_conversations()
+            if record is not None:
+                self.open_conversation(record.id)
+
+        self.context.actions.run(
+            lambda store: (store.import_archive(archive), store.find_conversation(uid))[1],
+            success=restored,
+            changes=Change.CONVERSATIONS,
+        )
 
     def search(self, query: str) -> None:
         """Search in the background; the hits of the newest query show when they are found."""
@@ -431,6 +517,24 @@ class MainWindow(QMainWindow):
                 self.show_details(record)
             case ChipAction.EDIT:
                 self.ask_edit(record)
+        if chip in (ChipAction.LIKE, ChipAction.DISLIKE, ChipAction.CORRECT):
+            self._update_teach_counts()
+
+    def chip_menu(self, point: QPoint) -> QMenu | None:
+        index = self.chat_view.indexAt(point)
+        if not index.isValid():
+            index = self.chat_view.currentIndex()
+        chips = [chip for chip in self.delegate.chips(index) if chip[0] != ChipAction.COUNTER]
+        if not index.isValid() or not chips:
+            return None
+        menu = QMenu(self)
+        names = {ChipAction.PREVIOUS: "‹ Previous version", ChipAction.NEXT: "Next version ›"}
+        for action, label in chips:
+            menu.addAction(
+                names.get(action, label), lambda a=action: self.on_message_action(a, index.row())
+            )
+        menu.popup(self.chat_view.viewport().mapToGlobal(self.chat_view.visualRect(index).center()))
+        return menu
 
     def ask_correction(self, record: MessageRecord) -> None:
         text, ok = QInputDialog.getMultiLineText(
@@ -441,23 +545,14 @@ class MainWindow(QMainWindow):
         if ok:
             self.controller.correct(record.id, text)
 
-    def ask_edit(
-        self, record: MessageRecord, text: str | None = None, *, confirm: bool = True
-    ) -> None:
+    def ask_edit(self, record: MessageRecord, text: str | None = None) -> None:
         if text is None:
             text, ok = QInputDialog.getMultiLineText(
                 self, "Edit and resend", "Your message:", record.text
             )
             if not ok:
                 return
-        later = self.store.message_count(record.conversation_id) - record.position - 1
-        if confirm and later > 0:
-            answer = QMessageBox.question(
-                self, "Edit and resend",
-                f"Resending drops the {later} message(s) after this one. Continue?",
-            )  # fmt: skip
-            if answer != QMessageBox.StandardButton.Yes:
-                return
+        # Nothing is lost (the old turn and its replies stay a ‹ › away), so nothing to confirm.
         self.controller.edit_and_resend(record.id, text)
 
     def show_details(self, record: MessageRecord) -> DetailsDialog:
@@ -510,20 +605,36 @@ class MainWindow(QMainWindow):
     def show_about(self) -> None:
         from chatapp.gui.about import show_about
 
-        show_about(self)
+        show_about(self, model=self._model_name, model_dir=self.context.paths.model_dir)
 
     def set_font_size(self, size: int) -> None:
-        apply_font_size(size)
-        QSettings().setValue("ui/font_size", size)
-        self.chat_view.scheduleDelayedItemsLayout()
+        self.appearance.set_font_size(size)
+
+    def set_ctrl_enter_sends(self, ctrl_enter: bool) -> None:
+        self.settings.setValue(SEND_KEY_SETTING, ctrl_enter)
+        self.composer.set_ctrl_enter_sends(ctrl_enter)
+
+    def _save_preset(self, name: str, config: DecodeConfig) -> None:
+        self.context.actions.run(
+            lambda store: store.save_preset(name, config.to_dict()), changes=Change.PRESETS
+        )
+
+    def _rename_preset(self, old: str, new: str, config: DecodeConfig) -> None:
+        def rename(store: Store) -> None:
+            store.save_preset(new, config.to_dict())
+            store.delete_preset(old)
+
+        self.context.actions.run(rename, changes=Change.PRESETS)
+
+    def _delete_preset(self, name: str) -> None:
+        self.context.actions.run(lambda store: store.delete_preset(name), changes=Change.PRESETS)
 
     def set_memory_enabled(self, enabled: bool) -> None:
-        QSettings().setValue(MEMORY_SETTING, enabled)
+        self.settings.setValue(MEMORY_SETTING, enabled)
         self.controller.memory_enabled = enabled
 
     def set_theme(self, theme: str) -> None:
-        apply_theme(theme)
-        QSettings().setValue("ui/theme", theme)
+        self.appearance.set_theme(theme)
 
     # Window state ----------------------------------------------------------------------------
     def _restore_state(self) -> None:
@@ -544,6 +655,7 @@ class MainWindow(QMainWindow):
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
         settings.setValue("window/splitter", self.splitter.saveState())
+        self.settings.sync()  # the data dir's settings file, written now rather than at exit
         self.controller.stop()
         self.searcher.close()
         self.context.signals.closing.emit()

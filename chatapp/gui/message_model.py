@@ -28,6 +28,7 @@ RatingRole = Qt.ItemDataRole.UserRole + 5
 StoppedRole = Qt.ItemDataRole.UserRole + 6
 MessageIdRole = Qt.ItemDataRole.UserRole + 7
 ItemRole = Qt.ItemDataRole.UserRole + 8  # the row's ChatItem, replaced whenever the row changes
+CorrectionRole = Qt.ItemDataRole.UserRole + 9  # the reply the user taught instead, or None
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: a new one per change
@@ -80,6 +81,8 @@ class MessageListModel(QAbstractListModel):
             return record.rating if record else 0
         if role == StoppedRole:
             return bool(record and record.stopped)
+        if role == CorrectionRole:
+            return record.corrected_text if record else None
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:

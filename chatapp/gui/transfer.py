@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, QSettings, QStandardPaths, Qt, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QProgressDialog, QWidget
 
 from chatapp.atomic import atomic_text_file
@@ -16,6 +17,9 @@ from chatapp.store import ImportSummary, Store, StoreError, read_archive, write_
 
 if TYPE_CHECKING:
     from chatapp.gui.context import AppContext
+
+LAST_FOLDER_KEY = "transfer/last_folder"
+FILE_NAME_CHARS = 80
 
 
 def export_conversation(
@@ -30,6 +34,25 @@ def export_conversation(
             out.write("\n")
 
 
+def file_name_of(title: str) -> str:
+    """The chat's title as a file name that every system accepts."""
+    name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', " ", title)
+    name = " ".join(name.split()).strip(" .")[:FILE_NAME_CHARS].strip(" .")
+    return name or "conversation"
+
+
+def suggested_path(title: str, suffix: str) -> Path:
+    """Where an export is offered: the folder used last, at first the user's documents."""
+    last = QSettings().value(LAST_FOLDER_KEY, "", type=str)
+    folder = Path(last) if last and Path(last).is_dir() else None
+    if folder is None:
+        documents = QStandardPaths.writableLocation(
+            QStandardPaths.StandardLocation.DocumentsLocation
+        )
+        folder = Path(documents) if documents else Path.home()
+    return folder / f"{file_name_of(title)}{suffix}"
+
+
 def export_conversation_dialog(
     context: AppContext, parent: QWidget, conversation_id: int | None, kind: str
 ) -> None:
@@ -37,11 +60,13 @@ def export_conversation_dialog(
         context.show_message("Open a conversation to export it.", kind="info", timeout_ms=4000)
         return
     suffix, label = (".md", "Markdown (*.md)") if kind == "markdown" else (".json", "JSON (*.json)")
+    title = context.store.get_conversation(conversation_id).title
     path, _ = QFileDialog.getSaveFileName(
-        parent, "Export conversation", f"conversation{suffix}", label
+        parent, "Export conversation", str(suggested_path(title, suffix)), label
     )
     if not path:
         return
+    context.settings().setValue(LAST_FOLDER_KEY, str(Path(path).parent))
     try:
         export_conversation(context.store, conversation_id, kind, path)
     except (OSError, StoreError) as error:

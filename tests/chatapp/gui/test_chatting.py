@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from pathlib import Path
 
-from chatapp.gui.message_model import StateRole
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QInputDialog
+
+from chatapp.gui.message_model import RecordRole, StateRole
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS, click_chip, send_and_wait
 
 
@@ -92,22 +94,29 @@ def test_rating_and_correction_land_in_the_store(qtbot, window, store, monkeypat
     ]
 
 
-def test_edit_and_resend_drops_the_later_turns(qtbot, window, store, monkeypatch):
+def test_edit_and_resend_keeps_the_old_branch_one_click_away(qtbot, window, store, monkeypatch):
     send_and_wait(qtbot, window, "first question")
-    send_and_wait(qtbot, window, "second question")
+    second_reply = send_and_wait(qtbot, window, "second question")
     conversation = window.controller.conversation_id
     assert store.message_count(conversation) == 4
-    asked = []
-    monkeypatch.setattr(
-        QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes
-    )
     monkeypatch.setattr(QInputDialog, "getMultiLineText", lambda *a, **k: ("a new question", True))
     with qtbot.waitSignal(window.controller.reply_stored, timeout=REPLY_TIMEOUT_MS):
         click_chip(qtbot, window, 0, "edit")
-    assert asked, "the user is asked before turns are dropped"
     history = store.history(conversation)
     assert len(history) == 2 and history[0] == "a new question"
     assert window.messages.rowCount() == 2
+    assert dict(window.delegate.chips(window.messages.index(0)))["counter"] == "2/2"
+    window.chat_view.setCurrentIndex(window.messages.index(0))
+    Path("/tmp/shots").mkdir(exist_ok=True)
+    window.grab().save("/tmp/shots/edited_turn_2_of_2.png")
+
+    click_chip(qtbot, window, 0, "previous")  # back to the first branch, with its replies
+    assert store.history(conversation)[0] == "first question"
+    assert window.messages.rowCount() == 4
+    assert window.messages.index(3).data(RecordRole).id == second_reply.id
+    assert dict(window.delegate.chips(window.messages.index(0)))["counter"] == "1/2"
+    click_chip(qtbot, window, 0, "next")
+    assert window.messages.rowCount() == 2 and window.messages.index(0).data() == "a new question"
 
 
 def test_a_changed_setting_changes_the_next_reply(qtbot, window):

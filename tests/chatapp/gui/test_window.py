@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from chatapp.gui.conversation_model import ConversationListModel
+from chatapp.gui.conversation_model import ConversationListModel, PinnedRole
 from chatapp.gui.message_model import MAX_LOADED_ROWS, PAGE_SIZE, MessageListModel
 from chatapp.gui.transfer import export_conversation, import_archive_file
 from chatapp.store import Store
@@ -52,14 +52,23 @@ def test_conversation_menu_actions(qtbot, window, store, monkeypatch):
     conversation = window.controller.conversation_id
     window.sidebar.pin_requested.emit(conversation, True)
     assert store.get_conversation(conversation).pinned
-    assert window.conversations.data(window.conversations.index(0)).startswith("📌")
+    first = window.conversations.index(0)
+    assert first.data(PinnedRole) and not first.data(Qt.ItemDataRole.DecorationRole).isNull()
+    assert "📌" not in first.data()  # a drawn icon: an emoji is a box without an emoji font
     window.sidebar.archive_requested.emit(conversation, True)
     assert window.conversations.rowCount() == 0
     window.sidebar.archived_box.setChecked(True)
     assert window.conversations.rowCount() == 1
-    window.delete_conversation(conversation, confirm=False)
+    with qtbot.waitSignal(window.context.actions.changed):
+        window.delete_conversation(conversation)  # no question: it can be undone
     assert store.list_conversations(include_archived=True) == []
     assert window.messages.rowCount() == 0
+    assert window.banner.action_button.text() == "Undo"
+    with qtbot.waitSignal(window.context.actions.changed):
+        qtbot.mouseClick(window.banner.action_button, Qt.MouseButton.LeftButton)
+    (restored,) = store.list_conversations(include_archived=True)
+    assert store.history(restored.id)[0] == "pin me" and restored.pinned and restored.archived
+    assert window.controller.conversation_id == restored.id
 
 
 def stored_conversation(store, messages: int) -> int:
