@@ -64,6 +64,10 @@ class ChatView(QListView):
         self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setUniformItemSizes(False)
+        # Hover events, so the reply under the mouse shows its chips (the delegate draws them
+        # only for the hovered, selected or focused row).
+        self.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover)
+        self.setMouseTracking(True)
         self.verticalScrollBar().valueChanged.connect(self._maybe_fetch_older)
         self._following = True  # stick to the bottom while a reply streams in
         self._follow_pending = False

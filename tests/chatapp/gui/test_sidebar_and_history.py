@@ -207,6 +207,9 @@ def test_chips_show_for_the_selected_reply_and_follow_the_keyboard(qtbot, window
     assert view.currentIndex().row() == 3
     image = view.viewport().grab().toImage()
     assert _blank(image, copy_chip(1)) and not _blank(image, copy_chip(3))
+    rect = view.visualRect(window.messages.index(1))
+    qtbot.mouseMove(view.viewport(), QPoint(rect.left() + 20, rect.top() + 15))  # hover row 1
+    qtbot.waitUntil(lambda: not _blank(view.viewport().grab().toImage(), copy_chip(1)))
     menu = window.chip_menu(QPoint(-1, -1))  # the menu key: the current row's chips
     assert "Regenerate" in [action.text() for action in menu.actions()]
     menu.close()
