@@ -43,7 +43,9 @@ STRATEGY_KNOBS = {
     "greedy": frozenset(),
     "beam": frozenset({"beam_size", "length_penalty", "n_best"}),
     "sample": frozenset({"temperature", "top_k", "top_p", "seed"}),
-    "rerank": frozenset({"temperature", "top_k", "top_p", "seed", "candidates", "mmi_weight"}),
+    "rerank": frozenset(
+        {"temperature", "top_k", "top_p", "seed", "candidates", "mmi_weight", "anti_lm_weight"}
+    ),
 }
 _SPECIFIC = frozenset().union(*STRATEGY_KNOBS.values())
 

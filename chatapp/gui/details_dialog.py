@@ -160,10 +160,13 @@ def settings_table(decoding: object, parent: QWidget) -> QTableWidget:
     header = table.horizontalHeader()
     header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
     header.setStretchLastSection(True)
+    table.resizeRowsToContents()
     return table
 
 
 def _setting_name(key: object) -> str:
+    if key == "seed":  # the seed this reply used is told above; this is what was asked for
+        return "Seed setting"
     return str(key).replace("_", " ").capitalize()
 
 

@@ -11,9 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QSettings, Qt
-from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QPalette
-from PySide6.QtWidgets import QApplication, QMenu, QStyleFactory
+from PySide6.QtCore import QObject, QPointF, QRect, QSettings, QSize, Qt
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QColor,
+    QFont,
+    QIcon,
+    QIconEngine,
+    QPainter,
+    QPalette,
+    QPen,
+    QPixmap,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QMenu,
+    QProxyStyle,
+    QStyle,
+    QStyleFactory,
+    QStyleOption,
+    QWidget,
+)
 
 THEMES = ("system", "light", "dark")
 DEFAULT_THEME = "system"
@@ -67,6 +86,94 @@ def fusion_palette(*, dark: bool) -> QPalette:
     return palette
 
 
+class _TitleButtonIcon(QIconEngine):
+    """A dock title button's float or close mark, drawn in the text colour of the palette in
+    force when it is painted: Fusion's own bitmaps are dark grey, near invisible on dark."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self._kind = kind
+
+    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
+        disabled = mode == QIcon.Mode.Disabled
+        group = QPalette.ColorGroup.Disabled if disabled else QPalette.ColorGroup.Active
+        pen = QPen(QApplication.palette().color(group, QPalette.ColorRole.WindowText), 1.2)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(pen)
+        inset = max(1, rect.width() // 8)
+        box = rect.adjusted(inset, inset, -inset - 1, -inset - 1)
+        step = max(2, box.width() // 3)
+        if self._kind == "close":
+            painter.drawLine(QPointF(box.topLeft()), QPointF(box.bottomRight()))
+            painter.drawLine(QPointF(box.topRight()), QPointF(box.bottomLeft()))
+        else:  # float: two overlapping windows
+            painter.drawRect(box.adjusted(0, step, -step, 0))
+            painter.drawPolyline(
+                [QPointF(box.left() + step, box.top()), QPointF(box.topRight()),
+                 QPointF(box.right(), box.bottom() - step)]
+            )  # fmt: skip
+        painter.restore()
+
+    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
+        pixmap = QPixmap(size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        self.paint(painter, QRect(0, 0, size.width(), size.height()), mode, state)
+        painter.end()
+        return pixmap
+
+    def clone(self) -> QIconEngine:
+        return _TitleButtonIcon(self._kind)
+
+
+_TITLE_ICONS = {
+    QStyle.StandardPixmap.SP_TitleBarCloseButton: "close",
+    QStyle.StandardPixmap.SP_DockWidgetCloseButton: "close",
+    QStyle.StandardPixmap.SP_TitleBarNormalButton: "float",
+}
+
+
+class AppStyle(QProxyStyle):
+    """Fusion, with what its dark palette leaves hard to see drawn in the text colour: the
+    dock's float and close buttons, and the frame of a check box ("Show archived")."""
+
+    def __init__(self) -> None:
+        super().__init__(QStyleFactory.create("Fusion"))
+
+    def name(self) -> str:
+        return "fusion"
+
+    def standardIcon(
+        self,
+        standard_icon: QStyle.StandardPixmap,
+        option: QStyleOption | None = None,
+        widget: QWidget | None = None,
+    ) -> QIcon:
+        if standard_icon in _TITLE_ICONS:
+            return QIcon(_TitleButtonIcon(_TITLE_ICONS[standard_icon]))
+        return super().standardIcon(standard_icon, option, widget)
+
+    def drawPrimitive(
+        self,
+        element: QStyle.PrimitiveElement,
+        option: QStyleOption,
+        painter: QPainter,
+        widget: QWidget | None = None,
+    ) -> None:
+        super().drawPrimitive(element, option, painter, widget)
+        dark = option.palette.color(QPalette.ColorRole.Window).lightness() < 128
+        if element == QStyle.PrimitiveElement.PE_IndicatorCheckBox and dark:
+            frame = QColor(option.palette.color(QPalette.ColorRole.WindowText))
+            frame.setAlpha(140 if option.state & QStyle.StateFlag.State_Enabled else 60)
+            painter.save()
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(QPen(frame, 1))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(option.rect.adjusted(0, 0, -1, -1), 2, 2)
+            painter.restore()
+
+
 def apply_theme(theme: str) -> None:
     global _system_style
     app = QApplication.instance()
@@ -75,9 +182,11 @@ def apply_theme(theme: str) -> None:
     if _system_style is None:
         _system_style = app.style().name()
     # "system" keeps the platform's own style; an explicit scheme needs Fusion, which follows it.
-    style = _system_style if theme == "system" else "fusion"
-    if app.style().name().lower() != style.lower():
-        app.setStyle(QStyleFactory.create(style))
+    native = theme == "system" and _system_style.lower() != "fusion"
+    if native and app.style().name().lower() != _system_style.lower():
+        app.setStyle(QStyleFactory.create(_system_style))
+    elif not native and not isinstance(app.style(), AppStyle):
+        app.setStyle(AppStyle())
     hints = app.styleHints()
     if theme == "system":
         hints.unsetColorScheme()

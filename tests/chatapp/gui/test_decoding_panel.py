@@ -1,0 +1,141 @@
+"""The decoding panel driven by keyboard and mouse: typed values, caps, strategies, presets, and
+where its settings are saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QAbstractSpinBox, QInputDialog
+
+from chatapp.gui import saved_settings
+from chatapp.gui.decoding_panel import SETTINGS_KEY, DecodingPanel, knob_applies
+from chatapp.store import Store
+from engine.decoding.config import KNOBS, DecodeConfig
+from tests.chatapp.gui.bare_window import open_bare_window
+
+BEAM = DecodeConfig(strategy="beam", beam_size=5, n_best=5)
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path: Path) -> DecodingPanel:
+    settings = QSettings(str(tmp_path / "panel.ini"), QSettings.Format.IniFormat)
+    panel = DecodingPanel(settings=settings)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.set_config(BEAM)
+    return panel
+
+
+def type_into(qtbot, spin: QAbstractSpinBox, text: str) -> None:
+    """Select what the box holds, type `text` key by key and press Enter, as a person does."""
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, text)
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+
+
+def test_typing_16_into_beam_size_keeps_n_best(qtbot, panel):
+    type_into(qtbot, panel.knob_widgets["beam_size"], "16")
+    assert panel.config.beam_size == 16
+    assert panel.config.n_best == 5  # the "1" typed first did not cap it to 1
+    assert panel.knob_widgets["n_best"].value() == 5
+    assert panel.note.text() == ""
+
+
+def test_capping_n_best_to_the_beam_size_says_so(qtbot, panel):
+    type_into(qtbot, panel.knob_widgets["beam_size"], "3")
+    assert (panel.config.beam_size, panel.config.n_best) == (3, 3)
+    assert panel.knob_widgets["n_best"].value() == 3
+    assert "N best lowered to 3" in panel.note.text() and panel.note.isVisible()
+    type_into(qtbot, panel.knob_widgets["n_best"], "8")
+    assert panel.config.n_best == 3 and "N best lowered to 3" in panel.note.text()
+    type_into(qtbot, panel.knob_widgets["beam_size"], "8")
+    assert panel.note.text() == ""  # nothing lowered this time
+
+
+def test_knobs_that_do_not_apply_to_the_strategy_are_disabled(qtbot, panel):
+    widgets, combo = panel.knob_widgets, panel.strategy_combo
+    assert widgets["beam_size"].isEnabled() and not widgets["temperature"].isEnabled()
+    assert not panel.seed_edit.isEnabled()
+    combo.setCurrentText("sample")
+    assert not widgets["beam_size"].isEnabled() and not widgets["n_best"].isEnabled()
+    assert widgets["temperature"].isEnabled() and panel.seed_edit.isEnabled()
+    assert not widgets["candidates"].isEnabled() and not panel.knob_labels["candidates"].isEnabled()
+    combo.setCurrentText("greedy")
+    assert not widgets["temperature"].isEnabled() and not widgets["top_p"].isEnabled()
+    for strategy in ("greedy", "beam", "sample", "rerank"):
+        combo.setCurrentText(strategy)
+        for name in ("max_length", "min_length", "no_repeat_ngram_size", "repetition_penalty"):
+            assert widgets[name].isEnabled() and knob_applies(name, strategy)
+    assert set(KNOBS) <= set(panel.knob_labels)
+
+
+def test_a_saved_preset_can_be_renamed_and_deleted(qtbot, panel, monkeypatch):
+    names = iter(["mine", "ours"])
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: (next(names), True))
+    assert not panel.rename_button.isEnabled() and not panel.delete_button.isEnabled()
+    with qtbot.waitSignal(panel.preset_saved) as saved:
+        qtbot.mouseClick(panel.save_button, Qt.MouseButton.LeftButton)
+    assert saved.args == ["mine", BEAM] and panel.preset_combo.currentText() == "mine"
+    assert panel.rename_button.isEnabled() and panel.delete_button.isEnabled()
+    with qtbot.waitSignal(panel.preset_renamed) as renamed:
+        qtbot.mouseClick(panel.rename_button, Qt.MouseButton.LeftButton)
+    assert renamed.args == ["mine", "ours", BEAM]
+    items = [panel.preset_combo.itemText(i) for i in range(panel.preset_combo.count())]
+    assert "ours" in items and "mine" not in items and panel.preset_combo.currentText() == "ours"
+    with qtbot.waitSignal(panel.preset_deleted) as deleted:
+        qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+    assert deleted.args == ["ours"]
+    items = [panel.preset_combo.itemText(i) for i in range(panel.preset_combo.count())]
+    assert "ours" not in items and panel.preset_combo.currentText() == "(custom)"
+    assert panel.config == BEAM  # deleting a preset keeps the settings in use
+
+
+def test_a_built_in_preset_name_is_refused(qtbot, panel, monkeypatch):
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("balanced", True))
+    with qtbot.assertNotEmitted(panel.preset_saved):
+        qtbot.mouseClick(panel.save_button, Qt.MouseButton.LeftButton)
+    assert "built-in" in panel.message.text()
+
+
+def test_renamed_and_deleted_presets_are_kept_in_the_database(qtbot, store, monkeypatch):
+    window = open_bare_window(qtbot, store)
+    panel = window.decoding_panel
+    panel.set_config(BEAM)
+    names = iter(["mine", "ours"])
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: (next(names), True))
+    qtbot.mouseClick(panel.save_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.rename_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: [p.name for p in store.list_presets()] == ["ours"])
+    qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: store.list_presets() == [])
+
+
+def test_decoding_settings_live_with_the_data_dir(qtbot, tmp_path):
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+    first = Store.open(tmp_path / "first" / "conversations.db")
+    second = Store.open(tmp_path / "second" / "conversations.db")
+    try:
+        window = open_bare_window(qtbot, first)
+        window.decoding_panel.set_config(
+            DecodeConfig(strategy="beam", beam_size=16, n_best=3, min_length=20)
+        )
+        window.close()
+        assert not QSettings().contains(SETTINGS_KEY)  # not in the user's global config
+        beside = saved_settings.settings_path(first.path)
+        assert beside.parent == tmp_path / "first" and beside.is_file()
+        fresh = open_bare_window(qtbot, second)  # another data dir starts from the defaults
+        assert fresh.decoding_panel.config.beam_size == DecodeConfig().beam_size
+        assert fresh.decoding_panel.knob_widgets["min_length"].value() == 1
+        fresh.close()
+        again = open_bare_window(qtbot, first)  # the first one's settings come back
+        assert again.decoding_panel.config.beam_size == 16
+        assert again.decoding_panel.knob_widgets["min_length"].value() == 20
+        again.close()
+    finally:
+        first.close()
+        second.close()

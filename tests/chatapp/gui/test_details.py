@@ -1,0 +1,126 @@
+"""Details… of a reply as a person reads it: the n-best tab's button, the attention map's words,
+colour scale and fit, and the decoding settings as a table."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPlainTextEdit
+
+from chatapp.gui.attention_view import MIN_CELL, AttentionView, merge_pieces
+from chatapp.gui.details_dialog import DetailsDialog
+from chatapp.store.records import MessageRecord
+from tests.chatapp.gui.bare_window import save_shot
+
+SAMPLED = {"strategy": "sample", "temperature": 0.7, "top_k": 40, "seed": None, "max_length": 32}
+
+
+def stored_reply(store, *, nbest: list[dict] | None = None) -> MessageRecord:
+    """A stored reply, made (as its record says) with `SAMPLED` and seed 7."""
+    conversation = store.create_conversation()
+    store.add_user_turn(conversation.id, "hello")
+    reply = store.add_bot_reply(conversation.id, "hi there")
+    return dataclasses.replace(store.get_message(reply.id), decoding=SAMPLED, nbest=nbest, seed=7)
+
+
+def open_details(qtbot, record) -> DetailsDialog:
+    dialog = DetailsDialog(record, "base")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    return dialog
+
+
+def test_a_sampled_reply_offers_no_n_best_entry_to_use(qtbot, store):
+    dialog = open_details(qtbot, stored_reply(store))
+    dialog.tabs.setCurrentIndex(1)
+    assert "Only beam search and rerank keep an n-best list." in dialog.nbest_list.item(0).text()
+    assert not dialog.use_button.isEnabled()
+    qtbot.mouseClick(
+        dialog.nbest_list.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=dialog.nbest_list.visualItemRect(dialog.nbest_list.item(0)).center(),
+    )
+    assert not dialog.use_button.isEnabled()  # the note is not a reply to pick
+
+
+def test_an_n_best_entry_can_be_used_once_picked(qtbot, store):
+    nbest = [{"text": "hi there", "score": -1.0}, {"text": "hello!", "score": -2.0}]
+    dialog = open_details(qtbot, stored_reply(store, nbest=nbest))
+    dialog.tabs.setCurrentIndex(1)
+    assert not dialog.use_button.isEnabled()  # nothing picked yet
+    second = dialog.nbest_list.item(1)
+    qtbot.mouseClick(
+        dialog.nbest_list.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=dialog.nbest_list.visualItemRect(second).center(),
+    )
+    assert dialog.use_button.isEnabled()
+    with qtbot.waitSignal(dialog.alternative_picked) as picked:
+        qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
+    assert picked.args[1] == "hello!"
+
+
+def test_the_settings_tab_is_a_table_not_json(qtbot, store, tmp_path):
+    dialog = open_details(qtbot, stored_reply(store))
+    text = dialog.findChild(QPlainTextEdit, "detailsText").toPlainText()
+    assert "Model version: base" in text and "Seed: 7" in text
+    assert "{" not in text and '"strategy"' not in text
+    table = dialog.settings_table
+    rows = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
+    assert table.item(0, 0).text() == "Strategy" and rows["Strategy"] == "sample"
+    assert rows["Temperature"] == "0.7" and rows["Top k"] == "40" and rows["Max length"] == "32"
+    assert rows["Seed setting"] == "random each reply"
+    save_shot(dialog, "details_settings.png", tmp_path)
+
+
+def test_pieces_are_merged_into_words():
+    words = merge_pieces(["▁I", "'", "s", "▁fine", "<sep>", "▁ok", "a", "</s>"])
+    assert [word.text for word in words] == ["I's", "fine", "⏎", "oka", "(end)"]
+    assert [word.pieces for word in words] == [(0, 1, 2), (3,), (4,), (5, 6), (7,)]
+    assert merge_pieces(["▁caf", "<0xC3>", "<0xA9>"])[0].text == "café"  # byte fallback
+
+
+def test_the_attention_map_labels_words_and_has_a_colour_scale(qtbot):
+    reply = ["▁I", "'", "m", "▁fine", "</s>"]
+    context = ["▁how", "▁are", "▁y", "ou", "?"]
+    weights = [
+        [0.1, 0.1, 0.3, 0.3, 0.2],
+        [0.1, 0.1, 0.3, 0.3, 0.2],
+        [0.1, 0.1, 0.3, 0.3, 0.2],
+        [0.0, 0.5, 0.25, 0.25, 0.0],
+        [0.2, 0.2, 0.2, 0.2, 0.2],
+    ]
+    view = AttentionView(reply, context, weights)
+    qtbot.addWidget(view)
+    assert view.rows == ["I'm", "fine", "(end)"]
+    assert view.columns == ["how", "are", "you?"]
+    assert view.weights[0] == pytest.approx([0.1, 0.1, 0.8])  # all that its pieces got
+    assert view.weights[1] == pytest.approx([0.0, 0.5, 0.5])
+    view.resize(view.sizeHint())
+    view.show()
+    qtbot.waitExposed(view)
+    image = view.grab().toImage()
+    cell = view.cell_size()
+    left, top = view._label_extent(cell)
+    bar_y = top + cell * len(view.rows) + 8 + 5  # the middle of the colour scale
+    low, high = image.pixelColor(left + 2, bar_y), image.pixelColor(left + 78, bar_y)
+    assert low.lightness() - high.lightness() > 60  # pale for 0 to strong for the largest
+    assert abs(low.lightness() - view.color_for(0.0).lightness()) < 12
+
+
+def test_a_long_reply_s_map_fits_the_dialog_without_scrolling(qtbot, store, tmp_path):
+    dialog = open_details(qtbot, stored_reply(store))
+    dialog.tabs.setCurrentIndex(2)
+    reply = [f"▁word{n}" for n in range(30)] + ["</s>"]
+    context = [f"▁ctx{n}" for n in range(40)]
+    weights = [[1 / len(context)] * len(context) for _ in reply]
+    dialog.show_attention(context, reply, weights)
+    qtbot.wait(20)
+    area = dialog.attention_area
+    assert not area.horizontalScrollBar().isVisible()
+    assert not area.verticalScrollBar().isVisible()
+    assert area.widget().cell_size() >= MIN_CELL
+    save_shot(dialog, "details_attention.png", tmp_path)
