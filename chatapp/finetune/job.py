@@ -45,6 +45,7 @@ from chatapp.finetune.events import (
     EventError,
     ProgressEvent,
     ProgressWriter,
+    StatusEvent,
     decode_event,
 )
 from chatapp.finetune.guard import Interrupted, StopOnSignal, finetune_lock
@@ -122,9 +123,8 @@ class Reporter:
                 print(self.log[-1], file=sys.stderr, flush=True)
 
     def _remember(self, event: ProgressEvent) -> None:
-        message = getattr(event, "message", None)
-        if event.NAME in ("status", "error"):
-            self.log.append(str(message))
+        if isinstance(event, (StatusEvent, ErrorEvent)):
+            self.log.append(event.message)
         elif event.NAME in LOGGED_EVENTS:
             fields = event.to_dict()
             del fields["event"]
