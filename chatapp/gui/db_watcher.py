@@ -70,3 +70,4 @@ class DatabaseWatcher(QObject):
     def stop(self) -> None:
         self._poll.stop()
         self._settle.stop()
+        self._watcher.blockSignals(True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPoint, QSettings, Qt, QTimer
@@ -38,6 +39,7 @@ from chatapp.gui.message_model import MAX_LOADED_ROWS, PAGE_SIZE, MessageListMod
 from chatapp.gui.search_runner import SearchRunner
 from chatapp.gui.sidebar import Sidebar
 from chatapp.gui.theme import FONT_SIZE_KEY, THEME_KEY, AppearanceMenus
+from chatapp.gui.turns import Listing, read_listing
 from chatapp.gui.welcome import WelcomePane
 from chatapp.store import ConversationRecord, ModelVersionRecord, Store
 from chatapp.store.errors import StoreError
@@ -138,7 +140,11 @@ class MainWindow(QMainWindow):
         self.settings = saved_settings.data_settings(store.path)
         self.decoding_panel = DecodingPanel(user_presets, self, settings=self.settings)
         self.controller = ChatController(
-            store, self.engine, self.messages, lambda: self.decoding_panel.config
+            context.actions,
+            self.engine,
+            self.messages,
+            lambda: self.decoding_panel.config,
+            show_archived=self.sidebar.archived_box.isChecked,
         )
         self._build_layout()
         self._build_menus()
@@ -154,7 +160,8 @@ class MainWindow(QMainWindow):
         self.refresh_conversations()
         self.open_conversation(self._last_used_conversation())
         self.db_watcher = DatabaseWatcher(store.path, self)  # `main.py chat --db` meanwhile
-        self.db_watcher.changed.connect(self.refresh_conversations)
+        self.db_watcher.changed.connect(self.refresh_conversations_in_background)
+        context.actions.changed.connect(lambda _: self.db_watcher.note_own_write())
         self._restore_state()
         QTimer.singleShot(0, self.composer.focus)
 
@@ -276,7 +283,7 @@ class MainWindow(QMainWindow):
         )
         self.controller.turn_not_saved.connect(self.give_back_unsent)
         self.controller.busy_changed.connect(self._on_busy)
-        self.controller.conversations_changed.connect(self.refresh_conversations)
+        self.controller.conversations_changed.connect(self.show_listing)
         self.controller.reply_stored.connect(self._on_reply_stored)
         self.messages.rowsInserted.connect(lambda *_: self.chat_view.request_follow())
         for changed in (self.messages.modelReset, self.messages.rowsInserted,
@@ -288,7 +295,9 @@ class MainWindow(QMainWindow):
         self.sidebar.new_requested.connect(self.new_conversation)
         self.sidebar.rename_requested.connect(self.rename_conversation)
         self.sidebar.pin_requested.connect(
-            lambda cid, pinned: self._store_call(self.store.pin_conversation, cid, pinned)
+            lambda cid, pinned: self._change_conversations(
+                lambda store: store.pin_conversation(cid, pinned)
+            )
         )
         self.sidebar.archive_requested.connect(self.archive_conversation)
         self.sidebar.delete_requested.connect(self.delete_conversation)
@@ -337,14 +346,17 @@ class MainWindow(QMainWindow):
         self.banner.show_message(f"The model could not be loaded: {message}")
 
     # Conversations -----------------------------------------------------------------------------
-    def _store_call(self, function: object, *args: object) -> object:
-        try:
-            result = function(*args)
-        except (StoreError, ValueError) as error:
-            self.banner.show_message(str(error))
-            return None
-        self.refresh_conversations()
-        return result
+    def _change_conversations(
+        self, op: Callable[[Store], object], then: Callable[[], None] | None = None
+    ) -> None:
+        """Change conversations in the background, then show the list as it is now."""
+
+        def done(_: object) -> None:
+            self.refresh_conversations()
+            if then is not None:
+                then()
+
+        self.context.actions.run(op, success=done, changes=Change.CONVERSATIONS)
 
     def _last_used_conversation(self) -> int | None:
         """The chat open when the app last closed; else the one used most recently (not the
@@ -358,28 +370,32 @@ class MainWindow(QMainWindow):
         return newest.id if newest else None
 
     def refresh_conversations(self) -> None:
-        if self.controller.conversation_id is not None:
-            self.conversations.set_draft(False)  # its first turn stored it
+        """Read the list now (a user's change to it, or start-up)."""
         try:
-            records = self.store.list_conversations(
-                include_archived=self.sidebar.archived_box.isChecked()
-            )
+            listing = read_listing(self.store, archived=self.sidebar.archived_box.isChecked())
         except StoreError as error:
             self.banner.show_message(str(error))
             return
-        self.conversations.set_records(records)
-        self._update_teach_counts()
-        self.sidebar.select(self.controller.conversation_id)
+        self.show_listing(listing)
 
-    def _update_teach_counts(self) -> None:
-        try:
-            counts = self.store.training_pair_counts()
-        except StoreError:
-            return  # the list's own refresh already said what is wrong
-        self.teach_label.setText(
-            f"To fine-tune: {counts.get('corrected', 0)} corrected · "
-            f"{counts.get('liked', 0)} liked · {counts.get('user', 0)} turns"
+    def refresh_conversations_in_background(self) -> None:
+        """Read the list off the GUI thread (another program wrote the database)."""
+        archived = self.sidebar.archived_box.isChecked()
+        self.context.actions.run(
+            lambda store: read_listing(store, archived=archived), success=self.show_listing
         )
+
+    def show_listing(self, listing: Listing) -> None:
+        if self.controller.conversation_id is not None:
+            self.conversations.set_draft(False)  # its first turn stored it
+        self.conversations.set_records(listing.conversations)
+        counts = listing.pair_counts
+        if counts is not None:
+            self.teach_label.setText(
+                f"To fine-tune: {counts.get('corrected', 0)} corrected · "
+                f"{counts.get('liked', 0)} liked · {counts.get('user', 0)} turns"
+            )
+        self.sidebar.select(self.controller.conversation_id)
 
     def _update_welcome(self, *_: object) -> None:
         empty = self.messages.rowCount() == 0
@@ -410,12 +426,18 @@ class MainWindow(QMainWindow):
         current = self.store.get_conversation(conversation_id).title
         title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=current)
         if ok and title.strip():
-            self._store_call(self.store.rename_conversation, conversation_id, title.strip())
+            self._change_conversations(
+                lambda store: store.rename_conversation(conversation_id, title.strip())
+            )
 
     def archive_conversation(self, conversation_id: int, archived: bool) -> None:
-        self._store_call(self.store.archive_conversation, conversation_id, archived)
-        if archived and conversation_id == self.controller.conversation_id:
-            self.open_conversation(None)
+        def close_it() -> None:
+            if archived and conversation_id == self.controller.conversation_id:
+                self.open_conversation(None)
+
+        self._change_conversations(
+            lambda store: store.archive_conversation(conversation_id, archived), close_it
+        )
 
     def delete_conversation(self, conversation_id: int) -> None:
         """Delete at once, with Undo in the banner: the conversation is kept as an archive
@@ -662,6 +684,7 @@ class MainWindow(QMainWindow):
         self.settings.sync()  # the data dir's settings file, written now rather than at exit
         self.controller.stop()
         self.searcher.close()
+        self.db_watcher.stop()  # no refresh from a store about to close
         self.context.signals.closing.emit()
         self.context.shut_down()
         super().closeEvent(event)
