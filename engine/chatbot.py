@@ -217,6 +217,7 @@ class Chatbot:
                 mmi_weight=config.mmi_weight,
                 backward=self.backward,
                 device=self.device,
+                anti_lm_weight=config.anti_lm_weight,
             )
         if not ranked:  # stopped before scoring, or nothing but empty replies: the first as is
             ranked = [ScoredCandidate(generation.hypotheses[0], 0, 0.0, 0.0, 0.0)]

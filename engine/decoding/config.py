@@ -38,6 +38,9 @@ KNOBS: dict[str, KnobSpec] = {
     "mmi_weight": KnobSpec(
         0.0, 5.0, "Rerank: how much a reply must fit your turn in particular (0: likeliest)."
     ),
+    "anti_lm_weight": KnobSpec(
+        0.0, 2.0, "Rerank: how much a reply that could follow anything is held back (0: off)."
+    ),
 }  # fmt: skip
 INTEGER_KNOBS = frozenset(
     {"max_length", "min_length", "beam_size", "no_repeat_ngram_size", "n_best", "top_k",
@@ -65,6 +68,9 @@ class DecodeConfig:
     # length of the context turn (backward model), or, without one, (log p(reply | context) -
     # mmi_weight * mean log p(reply | neutral contexts)) / length (anti-LM).
     mmi_weight: float = 0.5
+    # rerank with a backward model: minus anti_lm_weight * mean log p(reply | neutral contexts) /
+    # length as well, which holds back replies likely after anything ("what do you mean?").
+    anti_lm_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

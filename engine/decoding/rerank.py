@@ -7,6 +7,7 @@ per token, so long replies stuffed with the topic word do not win on length:
 
 - with a backward model p(context | reply):
   score = log p(reply | context) / |reply| + λ · log p(last turn | reply) / |last turn|
+          − γ · mean log p(reply | neutral) / |reply|   (γ = anti_lm_weight, 0 by default)
 - without one (anti-LM), the forward model scored against a few neutral contexts stands in
   for p(reply):
   score = (log p(reply | context) − λ · mean log p(reply | neutral)) / |reply|
@@ -39,7 +40,7 @@ class ScoredCandidate:
     index: int  # its row in the generation (for its attention)
     forward: float  # log p(reply | context) per token, eos counted
     mmi: float  # the MMI term per token (before the weight); higher fits the context better
-    score: float  # forward + mmi_weight * mmi
+    score: float  # forward + mmi_weight * mmi (+ anti_lm_weight * the anti-LM term)
 
 
 @torch.inference_mode()
@@ -77,6 +78,7 @@ def rerank(
     mmi_weight: float,
     backward: Seq2Seq | None,
     device: torch.device,
+    anti_lm_weight: float = 0.0,
 ) -> list[ScoredCandidate]:
     """The distinct non-empty candidates, best first (none when every one is empty)."""
     candidates = unique_candidates(hypotheses)
@@ -87,16 +89,22 @@ def rerank(
     # for a reply that ended; one cut at max_length is scored over the tokens it has.
     forward = [hypothesis.log_prob for _, hypothesis in candidates]
     lengths = [len(h.tokens) + (1 if h.finished else 0) for _, h in candidates]
+    anti = [0.0] * len(replies)
     if backward is not None:
         mmi = _backward_terms(backward, tokenizer, replies, last_turn, device)
+        if anti_lm_weight > 0:
+            anti = [
+                anti_lm_weight * term for term in _anti_lm_terms(model, tokenizer, replies, device)
+            ]
     else:
         mmi = _anti_lm_terms(model, tokenizer, replies, device)
     scored = []
-    for (index, hypothesis), length, log_p, term in zip(candidates, lengths, forward, mmi):
+    for (index, hypothesis), length, log_p, term, held_back in zip(
+        candidates, lengths, forward, mmi, anti
+    ):
         per_token = log_p / max(length, 1)
-        scored.append(
-            ScoredCandidate(hypothesis, index, per_token, term, per_token + mmi_weight * term)
-        )
+        score = per_token + mmi_weight * term + held_back
+        scored.append(ScoredCandidate(hypothesis, index, per_token, term, score))
     scored.sort(key=lambda candidate: candidate.score, reverse=True)
     return scored
 

@@ -16,7 +16,13 @@ from engine.batching import collate
 from engine.checkpoint import load_checkpoint
 from engine.data import Example, backward_examples
 from engine.decoding.config import DecodeConfig
-from engine.decoding.rerank import ANTI_LM, BACKWARD, pair_log_probs, unique_candidates
+from engine.decoding.rerank import (
+    ANTI_LM,
+    BACKWARD,
+    _anti_lm_terms,
+    pair_log_probs,
+    unique_candidates,
+)
 from engine.decoding.strategies import Hypothesis, MultiSample
 from engine.errors import ConfigError
 from engine.tokenizer import BOS_ID, EOS_ID
@@ -118,6 +124,23 @@ def test_rerank_with_a_backward_model(bot_with_backward: Path) -> None:
     assert all(a.mmi_score is not None and a.mmi_score <= 0 for a in reply.alternatives)
 
 
+def test_anti_lm_weight_holds_back_replies_likely_after_anything(bot_with_backward: Path) -> None:
+    bot = Chatbot.load(bot_with_backward, device="cpu")
+    config = RERANK.replace(mmi_weight=1.0, temperature=2.0, anti_lm_weight=1.5)
+    reply = bot.reply(["hello"], config)
+    best = reply.alternatives[0]
+    assert best.text == reply.text and best.forward_score is not None and best.mmi_score is not None
+    # Its score: forward + λ · backward term + γ · (−mean log p(reply | neutral openers) / length).
+    tokens = [[*reply.tokens, EOS_ID]]
+    neutral = _anti_lm_terms(bot.model, bot.tokenizer, tokens, torch.device("cpu"))
+    expected = best.forward_score + 1.0 * best.mmi_score + 1.5 * neutral[0]
+    assert math.isclose(best.score, expected, rel_tol=1e-4, abs_tol=1e-4)
+    for alternative in reply.alternatives:  # the term is positive: rare anywhere, more credit
+        assert alternative.score > alternative.forward_score + 1.0 * alternative.mmi_score
+    scores = [alternative.score for alternative in reply.alternatives]
+    assert scores == sorted(scores, reverse=True)
+
+
 def test_a_forward_model_in_backward_is_refused_with_a_reason(tiny_model_dir, tmp_path) -> None:
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)
@@ -131,7 +154,7 @@ def test_a_forward_model_in_backward_is_refused_with_a_reason(tiny_model_dir, tm
 @pytest.mark.parametrize(
     ("changes", "message"),
     [({"candidates": 1}, "candidates"), ({"mmi_weight": -1.0}, "mmi_weight"),
-     ({"candidates": 2.5}, "candidates")],
+     ({"candidates": 2.5}, "candidates"), ({"anti_lm_weight": 2.5}, "anti_lm_weight")],
 )  # fmt: skip
 def test_rerank_knobs_are_validated(changes: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
