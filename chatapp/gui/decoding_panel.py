@@ -316,19 +316,17 @@ class PanelScrollArea(QScrollArea):
             self.updateGeometry()  # a new font: let the dock take the panel's new width
         return super().eventFilter(watched, event)
 
-    def _width_for(self, panel_width: int) -> int:
-        return panel_width + self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
+    def _widened(self, hint: QSize, panel_hint: QSize | None) -> QSize:
+        """`hint` as wide as the panel's `panel_hint` plus the vertical scroll bar."""
+        if panel_hint is None:
+            return hint
+        extra = self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
+        return QSize(panel_hint.width() + extra, hint.height())
 
     def minimumSizeHint(self) -> QSize:
-        hint = super().minimumSizeHint()
         panel = self.widget()
-        if panel is None:
-            return hint
-        return QSize(self._width_for(panel.minimumSizeHint().width()), hint.height())
+        return self._widened(super().minimumSizeHint(), panel.minimumSizeHint() if panel else None)
 
     def sizeHint(self) -> QSize:
-        hint = super().sizeHint()
         panel = self.widget()
-        if panel is None:
-            return hint
-        return QSize(self._width_for(panel.sizeHint().width()), hint.height())
+        return self._widened(super().sizeHint(), panel.sizeHint() if panel else None)
