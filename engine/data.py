@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import stat
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,3 +194,15 @@ def write_jsonl(examples: Iterable[Example], path: str | Path) -> None:
                 "conversation": example.conversation,
             }
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+def normalise(text: str) -> str:
+    """Case, spacing and punctuation folded away: "What's your NAME ?" -> "whats your name".
+
+    How saved pairs are told apart (one pair counts once) and how a turn matches a correction
+    exactly; here, free of torch, so the fine-tune dialog can count pairs without loading it."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(_PUNCTUATION.sub("", folded).split())

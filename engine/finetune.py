@@ -40,11 +40,10 @@ import torch.nn.functional as F
 from engine.batching import EncodedExample, collate, encode_examples, make_batches
 from engine.chatbot import BACKWARD_DIR, Chatbot
 from engine.checkpoint import load_checkpoint, save_checkpoint
-from engine.data import Example, backward_examples
+from engine.data import Example, backward_examples, normalise
 from engine.decoding.config import PRESETS
 from engine.errors import ConfigError
 from engine.finetune_config import FinetuneConfig
-from engine.memory import normalise
 from engine.model import Seq2Seq
 from engine.pipeline import load_splits
 from engine.tokenizer import PAD_ID

@@ -13,8 +13,6 @@ No Qt, no SQLAlchemy: the app hands `Correction`s in and reads the `MemoryMatch`
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from engine.batching import encode_context
+from engine.data import normalise
 from engine.tokenizer import BOS_ID
 
 if TYPE_CHECKING:
@@ -34,14 +33,6 @@ if TYPE_CHECKING:
 # mostly score 0.4-0.8: this catches the same question typed again, not a paraphrase.
 NEAR_THRESHOLD = 0.90
 SCORE_MARGIN = 2.5  # nats per token the taught reply may trail the model's own reply by
-
-_PUNCTUATION = re.compile(r"[^\w\s]")
-
-
-def normalise(text: str) -> str:
-    """Case, spacing and punctuation folded away: "What's your NAME ?" -> "whats your name"."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(_PUNCTUATION.sub("", folded).split())
 
 
 @dataclass(frozen=True)

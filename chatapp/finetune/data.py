@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from chatapp.store import PAIR_KINDS, Store, TrainingPair
-from engine.data import Example
-from engine.memory import normalise
+from engine.data import Example, normalise
 
 # Measured with `bench/finetune.py --teach 5`: five corrections alone fine-tune safely (the
 # original corpus's perplexity +1.7%, within the guard), though from so few the model itself
