@@ -158,21 +158,24 @@ def test_a_saved_correction_shows_under_the_reply_and_the_counts_follow(
 
     monkeypatch.setattr(QInputDialog, "getMultiLineText", answer)
     click_chip(qtbot, window, 1, "correct")
+    assert window.context.actions.wait_idle()  # the store is written off the GUI thread
     assert store.get_message(reply.id).corrected_text == "my name is ada."
     chips = dict(window.delegate.chips(window.messages.index(1)))
     assert chips["correct"] == "Edit correction…"
-    assert "1 corrected" in window.teach_label.text()
+    qtbot.waitUntil(lambda: "1 corrected" in window.teach_label.text())
     window.chat_view.setCurrentIndex(window.messages.index(1))
     shot(window.chat_view, "corrected_reply.png")
 
     click_chip(qtbot, window, 1, "correct")  # editable: the dialog starts from the correction
     assert asked[1] == "my name is ada."
+    assert window.context.actions.wait_idle()
     assert store.get_message(reply.id).corrected_text == "my name is ada lovelace."
 
     second = send_and_wait(qtbot, window, "hello")
     click_chip(qtbot, window, 3, "like")
+    assert window.context.actions.wait_idle()
     assert store.get_message(second.id).rating == 1
-    assert "1 liked" in window.teach_label.text()
+    qtbot.waitUntil(lambda: "1 liked" in window.teach_label.text())
 
 
 # Item 13 -------------------------------------------------------------------------------------
