@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QStyleOptionViewItem
 from chatapp.gui.conversation_model import (
     ArchivedRole,
     ConversationIdRole,
+    ConversationListModel,
     DraftRole,
     GroupRole,
     PreviewRole,
@@ -56,8 +57,7 @@ def import_conversations(store: Store, *conversations: dict[str, Any]) -> None:
 
 
 def column(window: Any, role: int) -> list[Any]:
-    model = window.conversations
-    return [model.index(row).data(role) for row in range(model.rowCount())]
+    return column_of(window.conversations, role)
 
 
 # Item 2 --------------------------------------------------------------------------------------
@@ -256,3 +256,21 @@ def test_a_first_launch_shows_a_welcome_with_openers(qtbot, window, store):
         qtbot.mouseClick(window.welcome.buttons[0], Qt.MouseButton.LeftButton)
     assert not window.welcome.isVisible() and window.chat_view.isVisible()
     assert store.history(window.controller.conversation_id)[0] == "Hi! How are you today?"
+
+
+def test_the_grouped_list_with_a_draft_passes_qtmodeltester(qtmodeltester, qtbot, store):
+    import_conversations(
+        store, conversation("p", "pinned", 9, pinned=True), conversation("t", "today", 0)
+    )
+    model = ConversationListModel()
+    model.set_records(store.list_conversations())
+    model.set_draft(True)
+    qtmodeltester.check(model)
+    assert column_of(model, GroupRole) == ["", "Pinned", "Today"]
+    assert model.row_of(None) == 0 and model.index(0).data(ConversationIdRole) is None
+    model.set_draft(False)
+    assert model.rowCount() == 2 and model.record(0).title == "pinned"
+
+
+def column_of(model: ConversationListModel, role: int) -> list[Any]:
+    return [model.index(row).data(role) for row in range(model.rowCount())]
