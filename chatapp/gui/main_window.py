@@ -38,7 +38,7 @@ from chatapp.gui.message_delegate import MessageDelegate
 from chatapp.gui.message_model import MAX_LOADED_ROWS, PAGE_SIZE, MessageListModel, RecordRole
 from chatapp.gui.search_runner import SearchRunner
 from chatapp.gui.sidebar import Sidebar
-from chatapp.gui.theme import FONT_SIZE_KEY, THEME_KEY, AppearanceMenus
+from chatapp.gui.theme import AppearanceMenus, apply_font_size, apply_theme
 from chatapp.gui.turns import Listing, read_listing
 from chatapp.gui.welcome import WelcomePane
 from chatapp.store import ConversationRecord, ModelVersionRecord, Store
@@ -115,8 +115,15 @@ class ChatView(QListView):
 
 class MainWindow(QMainWindow):
     def __init__(self, context: AppContext) -> None:
+        # What the user sets lives with the data dir (beside the database), not in QSettings().
+        settings = saved_settings.data_settings(context.store.path)
+        # Before any widget is made, this window included: a widget made earlier is first laid
+        # out at the old size (the dock cut off) until the font change reaches it.
+        font_size, theme = saved_settings.saved_appearance(settings)
+        apply_theme(theme)
+        apply_font_size(font_size)
         super().__init__()
-        self.context = context
+        self.context, self.settings = context, settings
         self.store, self.engine = context.store, context.engine
         store = context.store
         self.setWindowTitle(APP_NAME)
@@ -136,8 +143,6 @@ class MainWindow(QMainWindow):
                 user_presets[preset.name] = DecodeConfig.from_dict(preset.config)
             except ValueError:
                 continue  # a preset of an older version with knobs that no longer exist
-        # What the user sets lives with the data dir (beside the database), not in QSettings().
-        self.settings = saved_settings.data_settings(store.path)
         self.decoding_panel = DecodingPanel(user_presets, self, settings=self.settings)
         self.controller = ChatController(
             context.actions,
@@ -235,10 +240,6 @@ class MainWindow(QMainWindow):
         settings_menu = bar.addMenu("&Settings")
         self.appearance = AppearanceMenus(
             settings_menu, self.settings, self.chat_view.scheduleDelayedItemsLayout
-        )
-        self.appearance.apply_saved(
-            saved_settings.checked_value(self.settings, FONT_SIZE_KEY, saved_settings.is_font_size),
-            saved_settings.checked_value(self.settings, THEME_KEY, saved_settings.is_theme),
         )
         self.ctrl_enter_action = QAction("Send with Ctrl+&Enter (Enter adds a line)", self)
         self.ctrl_enter_action.setCheckable(True)

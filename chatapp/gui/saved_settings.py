@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from chatapp.gui.theme import THEMES
+from chatapp.gui.theme import DEFAULT_FONT_SIZE, DEFAULT_THEME, FONT_SIZE_KEY, THEME_KEY, THEMES
 
 FONT_SIZES = range(6, 33)  # what `apply_font_size` applies
 _reset_keys: list[str] = []
@@ -78,6 +78,16 @@ def is_font_size(value: object) -> bool:
 
 def is_theme(value: object) -> bool:
     return value in THEMES
+
+
+def saved_appearance(settings: QSettings) -> tuple[int, str]:
+    """The font size and theme saved in `settings`, or the defaults (Normal, the system's)."""
+    font_size = checked_value(settings, FONT_SIZE_KEY, is_font_size)
+    theme = checked_value(settings, THEME_KEY, is_theme)
+    return (
+        int(str(font_size)) if font_size is not None else DEFAULT_FONT_SIZE,
+        str(theme) if theme is not None else DEFAULT_THEME,
+    )
 
 
 def is_saved_state(value: object) -> bool:

@@ -10,6 +10,7 @@ disabled and the dock's buttons and check boxes keep their outlines.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QPointF, QRect, QSettings, QSize, Qt
 from PySide6.QtGui import (
@@ -46,6 +47,7 @@ _SCHEMES = {
     "dark": Qt.ColorScheme.Dark,
 }
 _system_style: str | None = None
+_current_theme = DEFAULT_THEME
 
 
 def fusion_palette(*, dark: bool) -> QPalette:
@@ -174,11 +176,16 @@ class AppStyle(QProxyStyle):
             painter.restore()
 
 
+def current_theme() -> str:
+    return _current_theme
+
+
 def apply_theme(theme: str) -> None:
-    global _system_style
+    global _system_style, _current_theme
     app = QApplication.instance()
     if not isinstance(app, QApplication) or theme not in THEMES:
         return
+    _current_theme = theme
     if _system_style is None:
         _system_style = app.style().name()
     # "system" keeps the platform's own style; an explicit scheme needs Fusion, which follows it.
@@ -229,10 +236,18 @@ class AppearanceMenus(QObject):
         self.theme_actions = self._group(
             menu.addMenu("&Theme"), {theme: theme.capitalize() for theme in THEMES}, self.set_theme
         )
+        self._check(self.font_actions, QApplication.font().pointSize())
+        self._check(self.theme_actions, current_theme())
+
+    @staticmethod
+    def _check(actions: dict[Any, QAction], current: object) -> None:
+        """Mark the entry in force (none for a size set by hand that no entry names)."""
+        for value, action in actions.items():
+            action.setChecked(value == current)
 
     def _group(
-        self, menu: QMenu, labels: dict, choose: Callable[[object], None]
-    ) -> dict[object, QAction]:
+        self, menu: QMenu, labels: dict[Any, str], choose: Callable[[Any], None]
+    ) -> dict[Any, QAction]:
         group = QActionGroup(menu)
         group.setExclusive(True)
         actions = {}
@@ -245,23 +260,13 @@ class AppearanceMenus(QObject):
             actions[value] = action
         return actions
 
-    def apply_saved(self, font_size: int | None, theme: str | None) -> None:
-        """Apply what was saved (None: the default) and check it in the menus."""
-        self.set_theme(theme or DEFAULT_THEME, save=False)
-        self.set_font_size(font_size or DEFAULT_FONT_SIZE, save=False)
-
-    def set_font_size(self, points: object, *, save: bool = True) -> None:
-        apply_font_size(int(str(points)))
-        action = self.font_actions.get(int(str(points)))
-        for each in self.font_actions.values():  # a size set by hand matches no entry
-            each.setChecked(each is action)
-        if save:
-            self._settings.setValue(FONT_SIZE_KEY, int(str(points)))
+    def set_font_size(self, points: int) -> None:
+        apply_font_size(points)
+        self._check(self.font_actions, points)
+        self._settings.setValue(FONT_SIZE_KEY, points)
         self._on_font_changed()
 
-    def set_theme(self, theme: object, *, save: bool = True) -> None:
-        apply_theme(str(theme))
-        if str(theme) in self.theme_actions:
-            self.theme_actions[str(theme)].setChecked(True)
-        if save:
-            self._settings.setValue(THEME_KEY, str(theme))
+    def set_theme(self, theme: str) -> None:
+        apply_theme(theme)
+        self._check(self.theme_actions, theme)
+        self._settings.setValue(THEME_KEY, theme)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint, QRect, Qt, QTimer
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication, QPlainTextEdit, QStyleOptionViewItem
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QPlainTextEdit,
+    QStyleOptionViewItem,
+)
 
 from chatapp.gui.main_window import MainWindow
 from tests.chatapp.gui.bare_window import open_bare_window, save_shot
@@ -39,6 +44,14 @@ def text_bands(image: QImage, rect: QRect) -> int:
     return bands
 
 
+def shown_bands(window: MainWindow, row: int) -> int:
+    """The bands of text in row `row`'s bubble, scrolled into view."""
+    window.chat_view.scrollTo(
+        window.messages.index(row), QAbstractItemView.ScrollHint.PositionAtTop
+    )
+    return text_bands(window.chat_view.viewport().grab().toImage(), bubble(window, row))
+
+
 def conversation_window(qtbot, store, *texts: str) -> MainWindow:
     conversation = store.create_conversation()
     for text in texts:
@@ -58,10 +71,9 @@ def test_shift_enter_lines_show_on_their_own_lines_and_size_the_bubble(qtbot, st
     long_bubble = bubble(window, 3)
     assert long_bubble.height() > one + 3 * line  # a very long line wraps…
     assert long_bubble.right() <= window.chat_view.viewport().width()  # …inside the view
-    image = window.chat_view.viewport().grab().toImage()
-    assert text_bands(image, bubble(window, 0)) == 1
-    assert text_bands(image, bubble(window, 1)) == 2  # not "line oneline two"
-    assert text_bands(image, bubble(window, 2)) == 2
+    assert shown_bands(window, 0) == 1
+    assert shown_bands(window, 1) == 2  # not "line oneline two"
+    assert shown_bands(window, 2) == 2
     save_shot(window, "bubbles_multiline.png", tmp_path)
 
 
@@ -74,8 +86,7 @@ def test_a_multi_line_alternative_is_shown_on_its_lines(qtbot, store):
     window.open_conversation(conversation.id)
     row = window.messages.rowCount() - 1
     assert window.messages.index(row).data() == "first line\nsecond line\nthird line"
-    image = window.chat_view.viewport().grab().toImage()
-    assert text_bands(image, bubble(window, row)) == 3
+    assert shown_bands(window, row) == 3
 
 
 def test_the_edit_dialog_shows_every_line_of_the_turn(qtbot, store):
