@@ -1,11 +1,13 @@
 """What happens when the user sends, stops, regenerates, rates or corrects: store + engine.
 
-The controller is the one place where the GUI writes to the store. A user turn is committed
-before its reply is asked for; a reply is committed when it is finished (or stopped). Turns
-typed while a reply is generating wait in a queue, shown greyed, and are answered in order.
-Text is stored exactly as typed (NUL, controls, any script); only unpaired surrogates, which
-SQLite cannot hold, become U+FFFD, and the user is told. A turn the store refuses (locked,
-disk full) is handed back through `turn_not_saved`, so the window can put it back in the box.
+Every store read and write of a turn runs through the app's `StoreActions`, off the GUI
+thread (`turns.py`); the controller keeps the order. A user turn is committed before its reply
+is asked for; a reply is committed when it is finished (or stopped). Turns typed while a reply
+is generating (or while the turn before is being saved) wait in a queue, shown greyed, and are
+answered in order. Text is stored exactly as typed (NUL, controls, any script); only unpaired
+surrogates, which SQLite cannot hold, become U+FFFD, and the user is told. A turn the store
+refuses (locked, disk full) is handed back through `turn_not_saved`, so the window can put it
+back in the box.
 """
 
 from __future__ import annotations
@@ -17,9 +19,18 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from chatapp.correction_memory import to_corrections
+from chatapp.gui.actions import Change, StoreActions
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.message_model import MessageListModel
+from chatapp.gui.turns import (
+    SavedReply,
+    SavedTurn,
+    TurnContext,
+    read_context,
+    save_edit,
+    save_reply,
+    save_turn,
+)
 from chatapp.store import (  # MAX_MESSAGE_CHARS: the store's one limit
     MAX_MESSAGE_CHARS,
     GenerationInfo,
@@ -34,19 +45,20 @@ if TYPE_CHECKING:
     from engine import Reply
 
 ATTENTION_CACHE_REPLIES = 100  # attention maps kept for Details… (the rest are recomputed)
+TURN_CHANGES = Change.CONVERSATIONS | Change.MESSAGES
 
 
 @dataclass
 class ActiveRequest:
-    request_id: int
     kind: str  # "reply" | "regenerate"
-    conversation_id: int
+    conversation_id: int | None  # None: a new chat, stored when its first turn is saved
     message_id: int | None = None  # the reply being regenerated
+    request_id: int | None = None  # the engine's, once the turn is saved and a reply asked for
 
 
 @dataclass
 class QueuedTurn:
-    conversation_id: int
+    conversation_id: int | None  # None: the new chat's (not stored yet)
     text: str
     shown: bool  # a greyed row is in the view for it
 
@@ -57,18 +69,20 @@ class ChatController(QObject):
     notice = Signal(str)  # something the user should know that is not an error
     turn_not_saved = Signal(str)  # the text of a turn the store refused: give it back
     reply_stored = Signal(object, object)  # MessageRecord, engine.Reply
-    conversations_changed = Signal()
+    conversations_changed = Signal(object)  # turns.Listing: the sidebar, read with the turn
 
     def __init__(
         self,
-        store: Store,
+        actions: StoreActions,
         engine: EngineClient,
         messages: MessageListModel,
         config: Callable[[], DecodeConfig],
+        show_archived: Callable[[], bool] = lambda: False,
     ) -> None:
         super().__init__()
-        self.store, self.engine, self.messages = store, engine, messages
-        self._config = config
+        self.actions, self.engine, self.messages = actions, engine, messages
+        self.store: Store = actions.store  # for reads the user asked for (a click, a dialog)
+        self._config, self._show_archived = config, show_archived
         self._queue: deque[QueuedTurn] = deque()
         self._active: ActiveRequest | None = None
         self.model_ready = False
@@ -108,40 +122,34 @@ class ChatController(QObject):
             self.messages.begin_reply()
 
     def new_conversation(self) -> None:
-        """Open an empty chat; it is stored when its first turn is sent (`_create`), so
-        pressing New several times leaves no empty conversations behind."""
+        """Open an empty chat; it is stored when its first turn is saved, so pressing New
+        several times leaves no empty conversations behind."""
         self.open_conversation(None)
 
-    def _create(self) -> int:
-        record = self.store.create_conversation()
-        self.open_conversation(record.id)
-        self.conversations_changed.emit()
-        return record.id
-
     # Sending -----------------------------------------------------------------------------
-    def send(self, text: str) -> bool:
-        """Send (or queue) a user turn; False (and an error) if it was refused or not saved."""
+    def _refusal(self, text: str) -> str | None:
         if not text.strip():
-            self.error.emit("The message is empty: type something to send.")
-            return False
+            return "The message is empty: type something to send."
         if len(text) > MAX_MESSAGE_CHARS:
-            self.error.emit(
+            return (
                 f"The message is too long ({len(text):,} characters; the limit is "
                 f"{MAX_MESSAGE_CHARS:,}). Nothing was sent."
             )
+        return None
+
+    def send(self, text: str) -> bool:
+        """Send (or queue) a user turn; False (and an error) if it was refused. A turn the
+        store cannot save comes back through `turn_not_saved`."""
+        refusal = self._refusal(text)
+        if refusal is not None:
+            self.error.emit(refusal)
             return False
         text = self._storable(text)
-        try:
-            conversation_id = self.conversation_id or self._create()
-        except StoreError as error:
-            self.error.emit(str(error))
-            return False
         waiting = self.busy or not self.model_ready or bool(self._queue)
-        turn = QueuedTurn(conversation_id, text, shown=waiting)
-        if not waiting:
-            return self._start(turn)  # refused now: the caller still has the text to keep
-        self._queue.append(turn)
-        self.messages.append_queued(text)
+        self._queue.append(QueuedTurn(self.conversation_id, text, shown=waiting))
+        if waiting:
+            self.messages.append_queued(text)
+        self._pump()
         return True
 
     def _storable(self, text: str) -> str:
@@ -154,50 +162,62 @@ class ChatController(QObject):
         return text
 
     def _pump(self) -> None:
-        """Start the reply to the next waiting turn, once nothing else is being generated."""
-        while self._active is None and self.model_ready and self._queue:
-            turn = self._queue.popleft()
-            if not self._start(turn):
-                self.turn_not_saved.emit(turn.text)  # its text left the box when it queued
+        """Save the next waiting turn, once nothing else is being saved or generated."""
+        if self._active is None and self.model_ready and self._queue:
+            self._save(self._queue.popleft())
 
-    def _start(self, turn: QueuedTurn) -> bool:
-        """Commit `turn` and ask for its reply; False (and an error) if it cannot be saved."""
-        try:
-            record = self.store.add_user_turn(turn.conversation_id, turn.text)
-            history = self.store.history(turn.conversation_id)
-        except (StoreError, ValueError) as error:
-            if turn.shown and turn.conversation_id == self.conversation_id:
-                self.messages.take_first_queued()
-            self.error.emit(
-                "Your message could not be saved, so it was not sent (it is kept in the "
-                f"message box): {error}"
-            )
-            return False
-        if turn.conversation_id == self.conversation_id:
+    def _save(self, turn: QueuedTurn) -> None:
+        """Commit `turn` in the background; its reply is asked for once it is saved."""
+        self._active = ActiveRequest("reply", turn.conversation_id)
+        self.busy_changed.emit(True)
+        memory, archived = self.memory_enabled, self._show_archived()
+        self.actions.run(
+            lambda store: save_turn(
+                store, turn.conversation_id, turn.text, memory=memory, archived=archived
+            ),
+            success=lambda saved: self._turn_saved(turn, saved),
+            failure=lambda message: self._turn_not_saved(turn, message),
+            changes=TURN_CHANGES,
+        )
+
+    def _turn_saved(self, turn: QueuedTurn, saved: SavedTurn) -> None:
+        active, record = self._active, saved.record
+        assert active is not None
+        active.conversation_id = record.conversation_id
+        if saved.created:
+            for waiting in self._queue:  # typed into the new chat while it was being stored
+                if waiting.conversation_id is None:
+                    waiting.conversation_id = record.conversation_id
+            if self.conversation_id is None:  # the new chat is still the one shown
+                self.open_conversation(record.conversation_id)
+        elif record.conversation_id == self.conversation_id:
             if turn.shown:
                 self.messages.take_first_queued()
             self.messages.append_record(record)
             self.messages.begin_reply()
-        request_id = self._generate(history)
-        self._active = ActiveRequest(request_id, "reply", turn.conversation_id)
-        self.busy_changed.emit(True)
-        self.conversations_changed.emit()
-        return True
+        self._ask(active, saved.context)
+        self.conversations_changed.emit(saved.listing)
 
-    def _generate(self, history: list[str]) -> int:
+    def _turn_not_saved(self, turn: QueuedTurn, message: str) -> None:
+        self._active = None
+        if turn.shown and turn.conversation_id == self.conversation_id:
+            self.messages.take_first_queued()
+        self.error.emit(
+            "Your message could not be saved, so it was not sent (it is kept in the "
+            f"message box): {message}"
+        )
+        self.turn_not_saved.emit(turn.text)  # its text left the box when it was sent
+        self.busy_changed.emit(False)
+        self._pump()
+
+    def _ask(self, active: ActiveRequest, context: TurnContext) -> None:
         """Ask for a reply; the worker first gets the corrections saved up to now (the memory
         works the moment a correction is saved, whatever saved it)."""
-        records = []
-        if self.memory_enabled:
-            try:
-                records = self.store.corrections()
-            except StoreError:
-                records = []  # the reply matters more than the memory
-        self.engine.set_corrections(to_corrections(records))
-        return self.engine.generate(history, self._config())
+        self.engine.set_corrections(context.corrections)
+        active.request_id = self.engine.generate(context.history, self._config())
 
     def stop(self) -> None:
-        if self._active is not None:
+        if self._active is not None and self._active.request_id is not None:
             self.engine.cancel(self._active.request_id)
 
     def _check_idle(self) -> bool:
@@ -209,6 +229,15 @@ class ChatController(QObject):
             return False
         return True
 
+    def _context_failed(self, message: str) -> None:
+        """The turn's context could not be read, so no reply was asked for."""
+        active, self._active = self._active, None
+        if active is not None and active.conversation_id == self.conversation_id:
+            self.messages.finish_reply(self._message(active.message_id))
+        self.error.emit(message)
+        self.busy_changed.emit(False)
+        self._pump()
+
     def regenerate(self, message_id: int | None = None) -> bool:
         """Ask for another reply in place of `message_id` (default: the last bot reply)."""
         if not self._check_idle() or self.conversation_id is None:
@@ -217,11 +246,18 @@ class ChatController(QObject):
         if record is None or record.role != "bot":
             self.error.emit("There is no bot reply to regenerate yet.")
             return False
-        history = self.store.history(record.conversation_id, upto_position=record.position)
-        request_id = self._generate(history)
-        self._active = ActiveRequest(request_id, "regenerate", record.conversation_id, record.id)
+        active = ActiveRequest("regenerate", record.conversation_id, record.id)
+        self._active = active
         self.messages.mark_regenerating(record.position)
         self.busy_changed.emit(True)
+        memory = self.memory_enabled
+        self.actions.run(
+            lambda store: read_context(
+                store, record.conversation_id, upto_position=record.position, memory=memory
+            ),
+            success=lambda context: self._ask(active, context),
+            failure=self._context_failed,
+        )
         return True
 
     def edit_and_resend(self, message_id: int, new_text: str) -> bool:
@@ -233,19 +269,24 @@ class ChatController(QObject):
         if not self._check_idle():
             return False
         new_text = self._storable(new_text)
-        try:
-            record = self.store.edit_user_turn(message_id, new_text)
-            history = self.store.history(record.conversation_id)
-        except (StoreError, ValueError) as error:
-            self.error.emit(str(error))
-            return False
-        self.open_conversation(record.conversation_id)
-        self.messages.begin_reply()
-        request_id = self._generate(history)
-        self._active = ActiveRequest(request_id, "reply", record.conversation_id)
+        self._active = ActiveRequest("reply", self.conversation_id)
         self.busy_changed.emit(True)
-        self.conversations_changed.emit()
+        memory, archived = self.memory_enabled, self._show_archived()
+        self.actions.run(
+            lambda store: save_edit(store, message_id, new_text, memory=memory, archived=archived),
+            success=self._edit_saved,
+            failure=self._context_failed,
+            changes=TURN_CHANGES,
+        )
         return True
+
+    def _edit_saved(self, saved: SavedTurn) -> None:
+        active = self._active
+        assert active is not None
+        active.conversation_id = saved.record.conversation_id
+        self.open_conversation(saved.record.conversation_id)  # shows the new branch
+        self._ask(active, saved.context)
+        self.conversations_changed.emit(saved.listing)
 
     # Reply events ------------------------------------------------------------------------
     def _is_active(self, request_id: int) -> bool:
@@ -260,37 +301,59 @@ class ChatController(QObject):
     def _on_finished(self, request_id: int, reply: Reply | None) -> None:
         if not self._is_active(request_id):
             return
-        active, self._active = self._active, None
-        shown = active.conversation_id == self.conversation_id
-        record: MessageRecord | None = None
-        if reply is not None and reply.text.strip():
-            try:
-                info = GenerationInfo.from_reply(reply, self.model_version_id)
-                if active.kind == "regenerate" and active.message_id is not None:
-                    record = self.store.add_alternative(active.message_id, reply.text, info)
-                else:
-                    record = self.store.add_bot_reply(active.conversation_id, reply.text, info)
-            except StoreError as error:
-                self.error.emit(f"The reply could not be saved: {error}")
-        if record is not None:
-            self.attention_cache[record.id] = (
-                reply.context_pieces,
-                reply.reply_pieces,
-                reply.attention,
-            )
-            if len(self.attention_cache) > ATTENTION_CACHE_REPLIES:
-                # Oldest first out: a long session kept every reply's map (tens of kB each);
-                # Details… recomputes a map that is no longer here.
-                del self.attention_cache[next(iter(self.attention_cache))]
-        if shown:
-            if record is None and active.kind == "regenerate" and active.message_id is not None:
+        active = self._active
+        if reply is None or not reply.text.strip():
+            self._reply_done(active, reply, None)
+            return
+        info = GenerationInfo.from_reply(reply, self.model_version_id)
+        replacing = active.message_id if active.kind == "regenerate" else None
+        conversation_id, archived = active.conversation_id, self._show_archived()
+        self.actions.run(
+            lambda store: save_reply(
+                store,
+                reply.text,
+                info,
+                conversation_id=conversation_id,
+                replacing=replacing,
+                archived=archived,
+            ),
+            success=lambda saved: self._reply_done(active, reply, saved),
+            failure=lambda message: self._reply_not_saved(active, reply, message),
+            changes=TURN_CHANGES,
+        )
+
+    def _reply_not_saved(self, active: ActiveRequest, reply: Reply, message: str) -> None:
+        self.error.emit(f"The reply could not be saved: {message}")
+        self._reply_done(active, reply, None)
+
+    def _reply_done(
+        self, active: ActiveRequest, reply: Reply | None, saved: SavedReply | None
+    ) -> None:
+        self._active = None
+        record = saved.record if saved is not None else None
+        if record is not None and reply is not None:
+            self._remember_attention(record.id, reply)
+        if active.conversation_id == self.conversation_id:
+            if record is None and active.kind == "regenerate":
                 record = self._message(active.message_id)  # nothing new: show the old one again
             self.messages.finish_reply(record)
         if record is not None and reply is not None:
             self.reply_stored.emit(record, reply)
         self.busy_changed.emit(False)
-        self.conversations_changed.emit()
+        if saved is not None:
+            self.conversations_changed.emit(saved.listing)
         self._pump()
+
+    def _remember_attention(self, message_id: int, reply: Reply) -> None:
+        self.attention_cache[message_id] = (
+            reply.context_pieces,
+            reply.reply_pieces,
+            reply.attention,
+        )
+        if len(self.attention_cache) > ATTENTION_CACHE_REPLIES:
+            # Oldest first out: a long session kept every reply's map (tens of kB each);
+            # Details… recomputes a map that is no longer here.
+            del self.attention_cache[next(iter(self.attention_cache))]
 
     @Slot(int, str)
     def _on_failed(self, request_id: int, message: str) -> None:
@@ -298,8 +361,7 @@ class ChatController(QObject):
             return
         active, self._active = self._active, None
         if active.conversation_id == self.conversation_id:
-            old = self._message(active.message_id) if active.message_id else None
-            self.messages.finish_reply(old)
+            self.messages.finish_reply(self._message(active.message_id))
         self.error.emit(message)
         self.busy_changed.emit(False)
         self._pump()
@@ -321,40 +383,56 @@ class ChatController(QObject):
                 return record
         return None
 
-    def _apply(self, action: Callable[[], MessageRecord]) -> MessageRecord | None:
-        try:
-            record = action()
-        except (StoreError, ValueError) as error:
-            self.error.emit(str(error))
-            return None
-        if record.conversation_id == self.conversation_id:
-            self.messages.replace_record(record)
-        return record
+    def _apply(
+        self,
+        op: Callable[[Store], MessageRecord | None],
+        then: Callable[[MessageRecord], None] | None = None,
+    ) -> None:
+        """Change a message in the background; the view shows the record the store returns."""
 
-    def rate(self, message_id: int, rating: int) -> MessageRecord | None:
-        current = self._message(message_id)
-        if current is not None and current.rating == rating:
-            rating = 0  # pressing the same thumb again takes the rating back
-        return self._apply(lambda: self.store.rate(message_id, rating))
+        def show(record: MessageRecord | None) -> None:
+            if record is None:
+                return
+            if record.conversation_id == self.conversation_id:
+                self.messages.replace_record(record)
+            if then is not None:
+                then(record)
 
-    def correct(self, message_id: int, text: str | None) -> MessageRecord | None:
+        self.actions.run(op, success=show, failure=self.error.emit, changes=Change.MESSAGES)
+
+    def rate(self, message_id: int, rating: int) -> None:
+        def toggle(store: Store) -> MessageRecord:
+            current = store.get_message(message_id)
+            # Pressing the same thumb again takes the rating back.
+            return store.rate(message_id, 0 if current.rating == rating else rating)
+
+        self._apply(toggle)
+
+    def correct(self, message_id: int, text: str | None) -> None:
         cleaned = self._storable(text) if text and text.strip() else None
-        return self._apply(lambda: self.store.correct(message_id, cleaned))
+        self._apply(lambda store: store.correct(message_id, cleaned))
 
-    def step_alternative(self, message_id: int, delta: int) -> MessageRecord | None:
-        alternatives = self.store.alternatives(message_id)
-        current = next((i for i, a in enumerate(alternatives) if a.chosen), 0)
-        target = current + delta
-        if not alternatives or not 0 <= target < len(alternatives):
-            return None
-        record = self._apply(lambda: self.store.choose_alternative(alternatives[target].id))
-        if record is not None and record.role == "user" and self.conversation_id is not None:
-            # Another edit of a user turn: the turns after it are that branch's own.
-            self.open_conversation(self.conversation_id)
-        return record
+    def step_alternative(self, message_id: int, delta: int) -> None:
+        def step(store: Store) -> MessageRecord | None:
+            alternatives = store.alternatives(message_id)
+            current = next((i for i, a in enumerate(alternatives) if a.chosen), 0)
+            target = current + delta
+            if not alternatives or not 0 <= target < len(alternatives):
+                return None
+            return store.choose_alternative(alternatives[target].id)
 
-    def use_text_as_alternative(self, message_id: int, text: str) -> MessageRecord | None:
+        def reopen(record: MessageRecord) -> None:
+            if record.role == "user" and record.conversation_id == self.conversation_id:
+                # Another edit of a user turn: the turns after it are that branch's own.
+                self.open_conversation(self.conversation_id)
+
+        self._apply(step, reopen)
+
+    def use_text_as_alternative(self, message_id: int, text: str) -> None:
         """Make one of the beam's n-best texts the reply (kept as an alternative)."""
-        base = self._message(message_id)
-        info = GenerationInfo.like(base) if base is not None else None
-        return self._apply(lambda: self.store.add_alternative(message_id, text, info))
+
+        def add(store: Store) -> MessageRecord:
+            info = GenerationInfo.like(store.get_message(message_id))
+            return store.add_alternative(message_id, text, info)
+
+        self._apply(add)

@@ -178,7 +178,8 @@ def test_a_database_locked_by_another_process(qtbot, tiny_model_dir, tmp_path):
         assert holder.stdout and holder.stdout.readline().strip() == "locked"
         window.composer.set_text("during the lock")
         window.send("during the lock")
-        assert "locked by another program" in window.banner.text()
+        # The turn is saved off the GUI thread: the refusal comes back a moment later.
+        qtbot.waitUntil(lambda: "locked by another program" in window.banner.text())
         assert window.composer.text() == "during the lock", "the unsaved turn stays in the box"
         window.open_conversation(conversation)  # reading goes on (WAL)
         assert window.messages.rowCount() == 2

@@ -57,3 +57,9 @@ def click_chip(qtbot, window: MainWindow, row: int, action: str) -> None:
     rect = window.delegate.chip_center(option, index, action)
     assert rect is not None, f"no {action!r} chip on row {row}"
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(rect.center()))
+    settle(qtbot, window)
+
+
+def settle(qtbot, window: MainWindow) -> None:
+    """Wait until the store actions asked for so far have run and reported back."""
+    qtbot.waitUntil(lambda: not window.context.actions.busy, timeout=REPLY_TIMEOUT_MS)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from engine.decoding.config import DecodeConfig
-from tests.chatapp.gui.helpers import send_and_wait
+from tests.chatapp.gui.helpers import send_and_wait, settle
 
 
 def test_reranked_reply_shows_every_candidate_with_both_scores(qtbot, window, store, tmp_path):
@@ -34,4 +34,5 @@ def test_reranked_reply_shows_every_candidate_with_both_scores(qtbot, window, st
     if len(reply.nbest) > 1:
         dialog.nbest_list.setCurrentRow(len(reply.nbest) - 1)
         dialog._use_selected()
+        settle(qtbot, window)  # the alternative is stored off the GUI thread
         assert store.history(window.controller.conversation_id)[-1] == reply.nbest[-1]["text"]

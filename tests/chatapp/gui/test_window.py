@@ -8,7 +8,7 @@ from chatapp.gui.conversation_model import ConversationListModel, PinnedRole
 from chatapp.gui.message_model import MAX_LOADED_ROWS, PAGE_SIZE, MessageListModel
 from chatapp.gui.transfer import export_conversation, import_archive_file
 from chatapp.store import Store
-from tests.chatapp.gui.helpers import send_and_wait
+from tests.chatapp.gui.helpers import send_and_wait, settle
 
 
 def test_search_finds_a_message_in_another_conversation(qtbot, window, store):
@@ -50,12 +50,14 @@ def test_export_writes_a_file_that_imports_back(qtbot, window, store, tmp_path):
 def test_conversation_menu_actions(qtbot, window, store, monkeypatch):
     send_and_wait(qtbot, window, "pin me")
     conversation = window.controller.conversation_id
-    window.sidebar.pin_requested.emit(conversation, True)
+    with qtbot.waitSignal(window.context.actions.changed):  # written off the GUI thread
+        window.sidebar.pin_requested.emit(conversation, True)
     assert store.get_conversation(conversation).pinned
     first = window.conversations.index(0)
     assert first.data(PinnedRole) and not first.data(Qt.ItemDataRole.DecorationRole).isNull()
     assert "📌" not in first.data()  # a drawn icon: an emoji is a box without an emoji font
-    window.sidebar.archive_requested.emit(conversation, True)
+    with qtbot.waitSignal(window.context.actions.changed):
+        window.sidebar.archive_requested.emit(conversation, True)
     assert window.conversations.rowCount() == 0
     window.sidebar.archived_box.setChecked(True)
     assert window.conversations.rowCount() == 1
@@ -160,6 +162,7 @@ def test_details_show_the_nbest_list_and_the_attention_map(qtbot, window, store)
     # Picking another n-best entry makes it the reply the conversation continues from.
     dialog.nbest_list.setCurrentRow(1)
     dialog._use_selected()
+    settle(qtbot, window)  # the alternative is stored off the GUI thread
     conversation = window.controller.conversation_id
     assert store.history(conversation)[-1] == reply.nbest[1]["text"]
     assert len(store.alternatives(reply.id)) == 2

@@ -1,0 +1,111 @@
+"""What one chat turn reads and writes, as functions of the store.
+
+The controller hands these to `StoreActions`, so they run off the GUI thread: committing a
+user turn, reading the path the reply continues and the saved corrections, committing the
+reply, and reading the sidebar's new listing (and what fine-tuning can learn from), all in the
+background. Each returns a frozen
+result for the GUI thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatapp.correction_memory import to_corrections
+from chatapp.store import ConversationRecord, GenerationInfo, MessageRecord, Store, StoreError
+from engine.memory import Correction
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What the sidebar and the status bar show about the store."""
+
+    conversations: list[ConversationRecord]
+    pair_counts: dict[str, int] | None  # what fine-tuning can learn from; None: not readable
+
+
+def read_listing(store: Store, *, archived: bool) -> Listing:
+    conversations = store.list_conversations(include_archived=archived)
+    try:
+        counts: dict[str, int] | None = store.training_pair_counts()
+    except StoreError:
+        counts = None  # the list matters more than the counts
+    return Listing(conversations, counts)
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """What a reply is generated from."""
+
+    history: list[str]  # the visible path up to the turn being answered
+    corrections: list[Correction]  # the memory, as saved up to now (empty when it is off)
+
+
+@dataclass(frozen=True)
+class SavedTurn:
+    record: MessageRecord  # the user turn as committed
+    context: TurnContext
+    created: bool  # its conversation was made for it (a new chat's first turn)
+    listing: Listing  # the sidebar after it
+
+
+def read_corrections(store: Store, enabled: bool) -> list[Correction]:
+    """The saved corrections the reply consults; a failure to read them costs only the memory
+    (the reply matters more)."""
+    if not enabled:
+        return []
+    try:
+        return to_corrections(store.corrections())
+    except StoreError:
+        return []
+
+
+def read_context(
+    store: Store, conversation_id: int, *, upto_position: int | None = None, memory: bool
+) -> TurnContext:
+    history = store.history(conversation_id, upto_position=upto_position)
+    return TurnContext(history, read_corrections(store, memory))
+
+
+def save_turn(
+    store: Store, conversation_id: int | None, text: str, *, memory: bool, archived: bool
+) -> SavedTurn:
+    """Commit a user turn (making its conversation first when it is a new chat's)."""
+    created = conversation_id is None
+    if conversation_id is None:
+        conversation_id = store.create_conversation().id
+    record = store.add_user_turn(conversation_id, text)
+    context = read_context(store, conversation_id, memory=memory)
+    return SavedTurn(record, context, created, read_listing(store, archived=archived))
+
+
+def save_edit(
+    store: Store, message_id: int, text: str, *, memory: bool, archived: bool
+) -> SavedTurn:
+    """Commit an edited user turn as a new branch."""
+    record = store.edit_user_turn(message_id, text)
+    context = read_context(store, record.conversation_id, memory=memory)
+    return SavedTurn(record, context, False, read_listing(store, archived=archived))
+
+
+@dataclass(frozen=True)
+class SavedReply:
+    record: MessageRecord
+    listing: Listing
+
+
+def save_reply(
+    store: Store,
+    text: str,
+    info: GenerationInfo,
+    *,
+    conversation_id: int,
+    replacing: int | None,
+    archived: bool,
+) -> SavedReply:
+    """Commit a finished reply: a new one, or an alternative to the reply `replacing`."""
+    if replacing is not None:
+        record = store.add_alternative(replacing, text, info)
+    else:
+        record = store.add_bot_reply(conversation_id, text, info)
+    return SavedReply(record, read_listing(store, archived=archived))
