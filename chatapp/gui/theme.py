@@ -205,13 +205,6 @@ def apply_theme(theme: str) -> None:
         app.setPalette(fusion_palette(dark=theme == "dark"))
 
 
-def is_dark() -> bool:
-    app = QApplication.instance()
-    if not isinstance(app, QApplication):
-        return False
-    return app.palette().color(QPalette.ColorRole.Window).lightness() < 128
-
-
 def apply_font_size(points: int) -> None:
     app = QApplication.instance()
     if isinstance(app, QApplication) and 6 <= points <= 32:
