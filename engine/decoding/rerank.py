@@ -30,6 +30,13 @@ from engine.tokenizer import EOS_ID, Tokenizer
 
 # Short openers that say nothing: what a reply scores after them is how likely it is anyway.
 NEUTRAL_CONTEXTS = ("hi", "ok", "yes", "hello")
+# Everyday turns of every kind (a greeting, a question, news, a reaction, a laugh): what a reply
+# scores after them estimates how likely it is after anything, for the anti-LM term beside the
+# backward model. Openers alone made "yeah" and "hahaha" look rare, so they won the rerank.
+MARGINAL_CONTEXTS = (
+    "hi", "how are you?", "what do you do for fun?", "i just got back from work.",
+    "that's cool", "lol", "do you like music?", "ok",
+)  # fmt: skip
 BACKWARD = "backward model"
 ANTI_LM = "anti-LM"
 
@@ -93,9 +100,8 @@ def rerank(
     if backward is not None:
         mmi = _backward_terms(backward, tokenizer, replies, last_turn, device)
         if anti_lm_weight > 0:
-            anti = [
-                anti_lm_weight * term for term in _anti_lm_terms(model, tokenizer, replies, device)
-            ]
+            marginal = _anti_lm_terms(model, tokenizer, replies, device, MARGINAL_CONTEXTS)
+            anti = [anti_lm_weight * term for term in marginal]
     else:
         mmi = _anti_lm_terms(model, tokenizer, replies, device)
     scored = []
@@ -126,10 +132,14 @@ def _backward_terms(
 
 
 def _anti_lm_terms(
-    model: Seq2Seq, tokenizer: Tokenizer, replies: Sequence[Sequence[int]], device: torch.device
+    model: Seq2Seq,
+    tokenizer: Tokenizer,
+    replies: Sequence[Sequence[int]],
+    device: torch.device,
+    contexts: Sequence[str] = NEUTRAL_CONTEXTS,
 ) -> list[float]:
     """−mean log p(reply | neutral context), per token of the reply."""
-    neutral = [encode_context(tokenizer, [text], model.config) for text in NEUTRAL_CONTEXTS]
+    neutral = [encode_context(tokenizer, [text], model.config) for text in contexts]
     sources = [context for context in neutral for _ in replies]
     targets = [reply for _ in neutral for reply in replies]
     scores = pair_log_probs(model, sources, targets, device)

@@ -19,6 +19,7 @@ from engine.decoding.config import DecodeConfig
 from engine.decoding.rerank import (
     ANTI_LM,
     BACKWARD,
+    MARGINAL_CONTEXTS,
     _anti_lm_terms,
     pair_log_probs,
     unique_candidates,
@@ -29,6 +30,7 @@ from engine.tokenizer import BOS_ID, EOS_ID
 from tests.engine.fakes import bigram_table
 from tests.engine.test_strategies import drive
 
+CPU = torch.device("cpu")
 RERANK = DecodeConfig(strategy="rerank", candidates=8, temperature=0.8, seed=5)
 
 
@@ -132,7 +134,7 @@ def test_anti_lm_weight_holds_back_replies_likely_after_anything(bot_with_backwa
     assert best.text == reply.text and best.forward_score is not None and best.mmi_score is not None
     # Its score: forward + λ · backward term + γ · (−mean log p(reply | neutral openers) / length).
     tokens = [[*reply.tokens, EOS_ID]]
-    neutral = _anti_lm_terms(bot.model, bot.tokenizer, tokens, torch.device("cpu"))
+    neutral = _anti_lm_terms(bot.model, bot.tokenizer, tokens, CPU, MARGINAL_CONTEXTS)
     expected = best.forward_score + 1.0 * best.mmi_score + 1.5 * neutral[0]
     assert math.isclose(best.score, expected, rel_tol=1e-4, abs_tol=1e-4)
     for alternative in reply.alternatives:  # the term is positive: rare anywhere, more credit
