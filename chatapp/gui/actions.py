@@ -117,7 +117,7 @@ class StoreActions(QObject):
         self.changed.emit(changes)
 
     def wait_idle(self, timeout_ms: int = 5000) -> bool:
-        """Let every queued action finish and report (for shut-down and scripts)."""
+        """Let every queued action finish and report (for tests and scripts)."""
         deadline = QDeadlineTimer(timeout_ms)
         while self._pending and not deadline.hasExpired():
             QCoreApplication.processEvents()

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from engine import Reply
 
 ATTENTION_CACHE_REPLIES = 100  # attention maps kept for Details… (the rest are recomputed)
-TURN_CHANGES = Change.CONVERSATIONS | Change.MESSAGES
+TURN_CHANGES = Change.CONVERSATIONS | Change.MESSAGES  # its listing comes with it
 
 
 @dataclass

@@ -167,6 +167,7 @@ class MainWindow(QMainWindow):
         self.db_watcher = DatabaseWatcher(store.path, self)  # `main.py chat --db` meanwhile
         self.db_watcher.changed.connect(self.refresh_conversations_in_background)
         context.actions.changed.connect(lambda _: self.db_watcher.note_own_write())
+        context.actions.changed.connect(self._on_store_changed)
         self._restore_state()
         QTimer.singleShot(0, self.composer.focus)
 
@@ -350,14 +351,9 @@ class MainWindow(QMainWindow):
     def _change_conversations(
         self, op: Callable[[Store], object], then: Callable[[], None] | None = None
     ) -> None:
-        """Change conversations in the background, then show the list as it is now."""
-
-        def done(_: object) -> None:
-            self.refresh_conversations()
-            if then is not None:
-                then()
-
-        self.context.actions.run(op, success=done, changes=Change.CONVERSATIONS)
+        """Change conversations in the background; `changed` then shows the list as it is."""
+        success = (lambda _: then()) if then is not None else None
+        self.context.actions.run(op, success=success, changes=Change.CONVERSATIONS)
 
     def _last_used_conversation(self) -> int | None:
         """The chat open when the app last closed; else the one used most recently (not the
@@ -385,6 +381,14 @@ class MainWindow(QMainWindow):
         self.context.actions.run(
             lambda store: read_listing(store, archived=archived), success=self.show_listing
         )
+
+    def _on_store_changed(self, changes: Change) -> None:
+        """Show the list after a change that did not bring its own (a turn's action does)."""
+        if changes == Change.CONVERSATIONS:
+            self.refresh_conversations()  # an import, a restore: the list as it is now
+        elif changes == Change.MESSAGES:
+            # A rating or a correction changes what fine-tuning can learn from (status bar).
+            self.refresh_conversations_in_background()
 
     def show_listing(self, listing: Listing) -> None:
         if self.controller.conversation_id is not None:
@@ -544,8 +548,6 @@ class MainWindow(QMainWindow):
                 self.show_details(record)
             case ChipAction.EDIT:
                 self.ask_edit(record)
-        if chip in (ChipAction.LIKE, ChipAction.DISLIKE, ChipAction.CORRECT):
-            self._update_teach_counts()
 
     def chip_menu(self, point: QPoint) -> QMenu | None:
         index = self.chat_view.indexAt(point)
