@@ -457,7 +457,6 @@ class MainWindow(QMainWindow):
             title, archive = result
             if conversation_id == self.controller.conversation_id:
                 self.open_conversation(None)
-            self.refresh_conversations()
             self.banner.show_message(
                 f"Deleted “{title}”.",
                 kind="info",
@@ -471,7 +470,7 @@ class MainWindow(QMainWindow):
         uid = archive["conversations"][0]["uid"]
 
         def restored(record: ConversationRecord | None) -> None:
-            self.refresh_conversations()
+            # The list is read once `changed` comes (`_on_store_changed`), right after this.
             if record is not None:
                 self.open_conversation(record.id)
 

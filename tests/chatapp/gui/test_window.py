@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from chatapp.gui.conversation_model import ConversationListModel, PinnedRole
+from chatapp.gui.conversation_model import (
+    ConversationIdRole,
+    ConversationListModel,
+    PinnedRole,
+)
 from chatapp.gui.message_model import MAX_LOADED_ROWS, PAGE_SIZE, MessageListModel
 from chatapp.gui.transfer import export_conversation, import_archive_file
 from chatapp.store import Store
@@ -71,6 +75,7 @@ def test_conversation_menu_actions(qtbot, window, store, monkeypatch):
     (restored,) = store.list_conversations(include_archived=True)
     assert store.history(restored.id)[0] == "pin me" and restored.pinned and restored.archived
     assert window.controller.conversation_id == restored.id
+    assert window.sidebar.list_view.currentIndex().data(ConversationIdRole) == restored.id
 
 
 def stored_conversation(store, messages: int) -> int:
