@@ -100,10 +100,11 @@ def test_a_full_disk_under_the_database_loses_nothing_committed(qtbot, tiny_mode
         text = f"turn {index} " + "z" * 15_000
         window.composer.set_text(text)
         window.send(text)
-        if "disk is full" in window.banner.text():
-            break
-        accepted.append(text)
+        # The turn, then its reply, are written off the GUI thread: wait for both.
         qtbot.waitUntil(lambda: not window.controller.busy, timeout=REPLY_TIMEOUT_MS)
+        if "disk is full" in window.banner.text() and "not sent" in window.banner.text():
+            break  # the turn was the write that did not fit
+        accepted.append(text)
         if "disk is full" in window.banner.text():
             break  # the reply was the write that did not fit
     else:
@@ -232,6 +233,7 @@ def test_deleting_the_database_file_while_open_refuses_writes_and_keeps_reads(
     store.path.unlink()
     fast.composer.set_text("after the deletion")
     fast.send("after the deletion")
+    qtbot.waitUntil(lambda: not fast.controller.busy)  # the turn is written off the GUI thread
     assert "was deleted or replaced while the app had it open" in fast.banner.text()
     assert fast.composer.text() == "after the deletion"
     assert not store.path.exists(), "nothing was written to a new file at the old path"
