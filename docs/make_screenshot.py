@@ -1,60 +1,238 @@
-"""Make docs/screenshot.png: the real main window, offscreen, with a short conversation.
+"""Make the README's screenshots: the real main window, offscreen, replies from the real model.
 
-QT_QPA_PLATFORM=offscreen python docs/make_screenshot.py [--model DIR] [--out PNG]
+    QT_QPA_PLATFORM=offscreen python docs/make_screenshot.py [--theme light|dark] [--model DIR]
+
+Without --theme it makes both, each in a fresh process (and a fresh data dir):
+
+- docs/screenshot.png (light): a short conversation, the last reply selected so its chips
+  show, and the decoding dock.
+- docs/screenshot-dark.png (dark): a message typed over three lines with Shift+Enter, a user
+  turn edited through its Edit chip and stepped back with ‹ (so it shows ‹ 1/2 ›, the original
+  branch with its later turns), and older chats dated back so the sidebar shows its date
+  groups.
+
+Everything goes through the window as a user would drive it (keys into the composer, the
+chips' signal, the edit dialog); only the older chats' dates are set in the database.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from PySide6.QtCore import QEventLoop, QSettings, QTimer
+from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QInputDialog
+from sqlalchemy import update
 
 from chatapp.gui.app import AppOptions, create_window, make_application, open_store
+from chatapp.gui.chip_actions import ChipAction
+from chatapp.gui.conversation_model import GroupRole
+from chatapp.gui.main_window import MainWindow
+from chatapp.gui.message_model import AlternativeRole, RecordRole
+from chatapp.gui.saved_settings import data_settings
+from chatapp.gui.theme import THEME_KEY
+from chatapp.store import Store
+from chatapp.store.models import Conversation, Message
 
-PROMPTS = ("Hi! How are you today?", "What do you like to do on weekends?", "Do you have any pets?")
+DOCS = Path(__file__).resolve().parent
+OUTPUTS = {"light": DOCS / "screenshot.png", "dark": DOCS / "screenshot-dark.png"}
+SIZE = (1240, 820)
+SEED = 7
+
+LIGHT_PROMPTS = ("Hi! How are you today?", "What do you like to do on weekends?",
+                 "Do you have any pets?")  # fmt: skip
+# The dark one: older chats (days ago, opener) for the sidebar's groups, then today's chat.
+OLDER_CHATS = (
+    (24, "Where would you like to travel?"),
+    (5, "What is your favourite food?"),
+    (3, "Tell me about your family."),
+    (1, "Can you recommend a good film?"),
+)
+MULTI_LINE = ("Hi! I just got back from a trip.", "We went hiking in the mountains.",
+              "Have you ever been hiking?")  # fmt: skip
+EDITED_TURN = ("What kind of music do you like?", "What do you like to read?")  # before, after
+LAST_TURN = "Do you play an instrument?"
 
 
 def wait_for(signal: object, timeout_ms: int = 60_000) -> None:
-    loop = QEventLoop()
-    signal.connect(loop.quit)
+    """Run the event loop until `signal` comes; fail (no screenshot) if it does not."""
+    loop, came = QEventLoop(), []
+
+    def done(*_: object) -> None:
+        came.append(True)
+        loop.quit()
+
+    signal.connect(done)
     QTimer.singleShot(timeout_ms, loop.quit)
     loop.exec()
+    signal.disconnect(done)
+    if not came:
+        raise SystemExit(f"gave up after {timeout_ms / 1000:.0f} s waiting for {signal}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", help="model directory (default: the shipped model)")
-    parser.add_argument("--out", default=str(Path(__file__).with_name("screenshot.png")))
-    args = parser.parse_args()
-    app = make_application()
+def settle(window: MainWindow) -> None:
+    """Let the store's background actions report and the view lay itself out."""
+    window.context.actions.wait_idle(10_000)
+    for _ in range(3):
+        QApplication.processEvents()
+
+
+def type_and_send(window: MainWindow, lines: tuple[str, ...] | str) -> None:
+    """Type into the composer (Shift+Enter between lines), press Enter, wait for the reply."""
+    edit = window.composer.edit
+    for number, line in enumerate((lines,) if isinstance(lines, str) else lines):
+        if number:
+            QTest.keyClick(edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+        QTest.keyClicks(edit, line)
+    QTest.keyClick(edit, Qt.Key.Key_Return)
+    wait_for(window.controller.reply_stored)
+    settle(window)
+
+
+def row_of(window: MainWindow, text: str) -> int:
+    for row in range(window.messages.rowCount()):
+        record = window.messages.index(row).data(RecordRole)
+        if record is not None and record.text == text:
+            return row
+    raise LookupError(f"no message {text!r} in the chat view")
+
+
+def answer_next_dialog(text: str) -> None:
+    """Fill in and accept the text dialog the next action opens (Edit's)."""
+
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, QInputDialog):
+            dialog.setTextValue(text)
+            dialog.accept()
+        else:
+            QTimer.singleShot(50, answer)
+
+    QTimer.singleShot(50, answer)
+
+
+def select_row(window: MainWindow, row: int) -> None:
+    """Select a message, as a click would: its chips show (only the selected one's do)."""
+    index = window.messages.index(row)
+    window.chat_view.setCurrentIndex(index)
+    window.chat_view.scrollToBottom()
+    QApplication.processEvents()
+
+
+def date_back(store: Store, conversation_id: int, days: int, hour: int) -> None:
+    """Move a conversation and its messages `days` back (the sidebar groups by last use)."""
+    when = (datetime.now().astimezone() - timedelta(days=days)).replace(hour=hour, minute=12)
+    with store._db.write() as session:
+        session.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id)
+            .values(created_at=when, updated_at=when)
+        )
+        session.execute(
+            update(Message)
+            .where(Message.conversation_id == conversation_id)
+            .values(created_at=when)
+        )
+
+
+def light_scene(window: MainWindow, store: Store) -> None:
+    for prompt in LIGHT_PROMPTS:
+        type_and_send(window, prompt)
+    select_row(window, window.messages.rowCount() - 1)
+
+
+def dark_scene(window: MainWindow, store: Store) -> None:
+    for days, opener in OLDER_CHATS:
+        window.new_conversation()
+        type_and_send(window, opener)
+        date_back(store, window.controller.conversation_id, days, hour=19 - days % 5)
+    window.new_conversation()
+    for turn in (MULTI_LINE, EDITED_TURN[0], LAST_TURN):
+        type_and_send(window, turn)
+    # Edit the middle turn through its Edit chip: a second branch with its own reply...
+    answer_next_dialog(EDITED_TURN[1])
+    window.delegate.action_triggered.emit(ChipAction.EDIT, row_of(window, EDITED_TURN[0]))
+    wait_for(window.controller.reply_stored)
+    settle(window)
+    # ...then back to the first version with its ‹ chip: ‹ 1/2 ›, the later turns still there.
+    row = row_of(window, EDITED_TURN[1])
+    window.delegate.action_triggered.emit(ChipAction.PREVIOUS, row)
+    settle(window)
+    window.refresh_conversations()  # the older chats' new dates
+    settle(window)
+    edited = row_of(window, EDITED_TURN[0])
+    select_row(window, edited)
+    # What the picture is for; a change in the app that loses one fails here, not in review.
+    groups = {window.conversations.index(r).data(GroupRole) for r in range(len(OLDER_CHATS) + 1)}
+    missing = {"Today", "Yesterday", "Previous 7 days", "Older"} - groups
+    if missing:
+        raise SystemExit(f"the sidebar does not show the groups {sorted(missing)}")
+    if window.messages.index(edited).data(AlternativeRole) != (0, 2):
+        raise SystemExit("the edited turn does not show ‹ 1/2 ›")
+    if row_of(window, "\n".join(MULTI_LINE)) != 0 or row_of(window, LAST_TURN) < edited:
+        raise SystemExit("the multi-line turn or the first branch's later turns are missing")
+
+
+SCENES: dict[str, Callable[[MainWindow, Store], None]] = {"light": light_scene, "dark": dark_scene}
+
+
+def make(theme: str, out: Path, model: str | None) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
+        # Window positions (global QSettings) from the temporary folder, not the user's.
         QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, data_dir)
         QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-        options = AppOptions(model=args.model, data_dir=data_dir, device="cpu")
+        app = make_application()
+        options = AppOptions(model=model, data_dir=data_dir, device="cpu")
         store = open_store(options)
+        settings = data_settings(store.path)  # what the user chose lives with the data dir
+        settings.setValue(THEME_KEY, theme)
+        settings.sync()
         window = create_window(options, store)
-        window.resize(1180, 760)
+        window.resize(*SIZE)
         window.show()
         wait_for(window.context.switcher.model_ready)
         window.decoding_panel.set_config(
-            window.decoding_panel.presets()["balanced"].replace(seed=7)
+            window.decoding_panel.presets()["balanced"].replace(seed=SEED)
         )
-        for prompt in PROMPTS:
-            window.composer.edit.setPlainText(prompt)
-            window.composer.send_requested.emit(prompt)
-            wait_for(window.controller.reply_stored)
+        SCENES[theme](window, store)
         app.processEvents()
-        window.grab().save(args.out)
+        if not window.grab().save(str(out)):
+            raise SystemExit(f"could not write {out}")
         window.close()
         store.close()
-    print(args.out)
+    print(out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--theme", choices=sorted(SCENES), help="one screenshot (default: both)")
+    parser.add_argument("--model", help="model directory (default: the shipped model)")
+    parser.add_argument("--out", type=Path, help="where to save it (with --theme)")
+    args = parser.parse_args()
+    if args.theme is not None:
+        make(args.theme, args.out or OUTPUTS[args.theme], args.model)
+        return 0
+    if args.out is not None:
+        parser.error("--out needs --theme")
+    for theme in SCENES:  # each in a fresh process: a new app, as a user would start it
+        command = [sys.executable, __file__, "--theme", theme]
+        if args.model:
+            command += ["--model", args.model]
+        if subprocess.run(command, check=False).returncode:
+            return 1
     return 0
 
 
