@@ -7,6 +7,7 @@ import itertools
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from chatapp.gui.engine_worker import EngineWorker
+from chatapp.store.records import CorrectionRecord
 from engine.decoding.config import DecodeConfig
 
 SHUTDOWN_WAIT_MS = 1500
@@ -51,10 +52,10 @@ class EngineClient(QObject):
     def load_model(self, directory: str | None) -> None:
         self._load_requested.emit(directory or "")
 
-    def set_corrections(self, corrections: list) -> None:
-        """The saved corrections (`engine.memory.Correction`s) that replies consult, in order
-        before any generation asked for after this call."""
-        self._corrections_changed.emit(list(corrections))
+    def set_corrections(self, records: list[CorrectionRecord]) -> None:
+        """The saved corrections that replies consult, in order before any generation asked
+        for after this call (the worker turns them into the engine's, with torch loaded)."""
+        self._corrections_changed.emit(list(records))
 
     def generate(self, history: list[str], config: DecodeConfig) -> int:
         request_id = next(self._ids)

@@ -19,8 +19,9 @@ from engine.decoding.config import DecodeConfig
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
+    from chatapp.store.records import CorrectionRecord
     from engine import Chatbot, Reply
-    from engine.memory import Correction, CorrectionMemory
+    from engine.memory import CorrectionMemory
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,12 @@ class EngineWorker(QObject):
         self.model_loaded.emit(info)
 
     @Slot(object)
-    def set_corrections(self, corrections: list[Correction]) -> None:
+    def set_corrections(self, records: list[CorrectionRecord]) -> None:
         """The saved corrections the replies consult (an empty list: the memory is off)."""
+        from chatapp.correction_memory import to_corrections
         from engine.memory import CorrectionMemory
+
+        corrections = to_corrections(records)
 
         if self._memory is None:
             self._memory = CorrectionMemory()

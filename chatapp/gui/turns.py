@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatapp.correction_memory import to_corrections
 from chatapp.store import ConversationRecord, GenerationInfo, MessageRecord, Store, StoreError
-from engine.memory import Correction
+from chatapp.store.records import CorrectionRecord
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class TurnContext:
     """What a reply is generated from."""
 
     history: list[str]  # the visible path up to the turn being answered
-    corrections: list[Correction]  # the memory, as saved up to now (empty when it is off)
+    corrections: list[CorrectionRecord]  # the memory as saved up to now (empty when it is off)
 
 
 @dataclass(frozen=True)
@@ -49,13 +48,13 @@ class SavedTurn:
     listing: Listing  # the sidebar after it
 
 
-def read_corrections(store: Store, enabled: bool) -> list[Correction]:
+def read_corrections(store: Store, enabled: bool) -> list[CorrectionRecord]:
     """The saved corrections the reply consults; a failure to read them costs only the memory
     (the reply matters more)."""
     if not enabled:
         return []
     try:
-        return to_corrections(store.corrections())
+        return store.corrections()
     except StoreError:
         return []
 
