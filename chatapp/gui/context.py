@@ -60,7 +60,8 @@ class AppContext:
 
     @staticmethod
     def settings() -> QSettings:
-        """The app's settings (organization and application names are set at start-up)."""
+        """The app-wide settings (window state, the last folder used); the user's choices
+        live with the data dir (`saved_settings.data_settings`, the window's `settings`)."""
         return QSettings()
 
     def shut_down(self) -> None:
