@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QAbstractSpinBox, QInputDialog
 from chatapp.gui import saved_settings
 from chatapp.gui.decoding_panel import SETTINGS_KEY, DecodingPanel, knob_applies
 from chatapp.store import Store
-from engine.decoding.config import KNOBS, DecodeConfig
+from engine.decoding.config import DEFAULT_PRESET, KNOBS, DecodeConfig, decode_preset
 from tests.chatapp.gui.bare_window import open_bare_window
 
 BEAM = DecodeConfig(strategy="beam", beam_size=5, n_best=5)
@@ -130,7 +130,8 @@ def test_decoding_settings_live_with_the_data_dir(qtbot, tmp_path):
         assert beside.parent == tmp_path / "first" and beside.is_file()
         fresh = open_bare_window(qtbot, second)  # another data dir starts from the defaults
         assert fresh.decoding_panel.config.beam_size == DecodeConfig().beam_size
-        assert fresh.decoding_panel.knob_widgets["min_length"].value() == 1
+        default_min = decode_preset(DEFAULT_PRESET).min_length
+        assert fresh.decoding_panel.knob_widgets["min_length"].value() == default_min
         fresh.close()
         again = open_bare_window(qtbot, first)  # the first one's settings come back
         assert again.decoding_panel.config.beam_size == 16
