@@ -166,8 +166,9 @@ def main() -> None:
     beam = DecodeConfig(strategy="beam", beam_size=5, n_best=5, **fixed)
     sample = DecodeConfig(strategy="sample", temperature=0.7, top_k=40, top_p=0.9, seed=0, **fixed)
 
-    rerank = DecodeConfig(strategy="rerank", candidates=16, temperature=0.6, top_k=40, top_p=0.9,
-                          mmi_weight=0.5, seed=0, **fixed)  # fmt: skip
+    # The default preset's scoring: the backward model and the anti-LM term (8 everyday turns).
+    rerank = DecodeConfig(strategy="rerank", candidates=16, temperature=0.9, top_k=40, top_p=0.9,
+                          mmi_weight=3.0, anti_lm_weight=1.0, seed=0, **fixed)  # fmt: skip
 
     configs = {"greedy": greedy, "beam5": beam, "sample": sample, "beam5_per_hyp": beam,
                "rerank16": rerank}  # fmt: skip
