@@ -1,8 +1,10 @@
 """The layer rules of docs/ARCHITECTURE.md hold: import-linter checks the contracts in
-pyproject.toml ([tool.importlinter]) over the real import graph."""
+pyproject.toml ([tool.importlinter]) over the real import graph; and functions stay short
+enough to read in one screen."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -21,3 +23,22 @@ def test_the_import_contracts_are_kept() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_function_in_the_engine_or_the_app_is_longer_than_80_lines() -> None:
+    long = []
+    for package in ("engine", "chatapp"):
+        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+            if "migrations" in path.parts:  # Alembic's generated upgrade steps
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                    if lines > MAX_FUNCTION_LINES:
+                        long.append(
+                            f"{path.relative_to(REPO_ROOT)}:{node.lineno} {node.name} ({lines})"
+                        )
+    assert not long, "split these into smaller functions:\n" + "\n".join(long)
