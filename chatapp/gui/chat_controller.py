@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from chatapp.gui.actions import Change, StoreActions
 from chatapp.gui.engine_client import EngineClient
+from chatapp.gui.feedback import ReplyFeedback
 from chatapp.gui.message_model import MessageListModel
 from chatapp.gui.turns import (
     SavedReply,
@@ -63,7 +64,7 @@ class QueuedTurn:
     shown: bool  # a greyed row is in the view for it
 
 
-class ChatController(QObject):
+class ChatController(ReplyFeedback, QObject):
     busy_changed = Signal(bool)
     error = Signal(str)
     notice = Signal(str)  # something the user should know that is not an error
@@ -366,7 +367,7 @@ class ChatController(QObject):
         self.busy_changed.emit(False)
         self._pump()
 
-    # Feedback on replies -------------------------------------------------------------------
+    # Messages the user pointed at ---------------------------------------------------------
     def _message(self, message_id: int | None) -> MessageRecord | None:
         if message_id is None:
             return None
@@ -382,57 +383,3 @@ class ChatController(QObject):
             if record.role == "bot":
                 return record
         return None
-
-    def _apply(
-        self,
-        op: Callable[[Store], MessageRecord | None],
-        then: Callable[[MessageRecord], None] | None = None,
-    ) -> None:
-        """Change a message in the background; the view shows the record the store returns."""
-
-        def show(record: MessageRecord | None) -> None:
-            if record is None:
-                return
-            if record.conversation_id == self.conversation_id:
-                self.messages.replace_record(record)
-            if then is not None:
-                then(record)
-
-        self.actions.run(op, success=show, failure=self.error.emit, changes=Change.MESSAGES)
-
-    def rate(self, message_id: int, rating: int) -> None:
-        def toggle(store: Store) -> MessageRecord:
-            current = store.get_message(message_id)
-            # Pressing the same thumb again takes the rating back.
-            return store.rate(message_id, 0 if current.rating == rating else rating)
-
-        self._apply(toggle)
-
-    def correct(self, message_id: int, text: str | None) -> None:
-        cleaned = self._storable(text) if text and text.strip() else None
-        self._apply(lambda store: store.correct(message_id, cleaned))
-
-    def step_alternative(self, message_id: int, delta: int) -> None:
-        def step(store: Store) -> MessageRecord | None:
-            alternatives = store.alternatives(message_id)
-            current = next((i for i, a in enumerate(alternatives) if a.chosen), 0)
-            target = current + delta
-            if not alternatives or not 0 <= target < len(alternatives):
-                return None
-            return store.choose_alternative(alternatives[target].id)
-
-        def reopen(record: MessageRecord) -> None:
-            if record.role == "user" and record.conversation_id == self.conversation_id:
-                # Another edit of a user turn: the turns after it are that branch's own.
-                self.open_conversation(self.conversation_id)
-
-        self._apply(step, reopen)
-
-    def use_text_as_alternative(self, message_id: int, text: str) -> None:
-        """Make one of the beam's n-best texts the reply (kept as an alternative)."""
-
-        def add(store: Store) -> MessageRecord:
-            info = GenerationInfo.like(store.get_message(message_id))
-            return store.add_alternative(message_id, text, info)
-
-        self._apply(add)
