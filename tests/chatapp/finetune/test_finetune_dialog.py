@@ -81,10 +81,9 @@ def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
     monkeypatch.setattr(dialog, "confirm_flagged", lambda: asked.append(True) or True)
     qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
     assert bool(asked) == dialog.result.forgetting_flag  # a flagged version needs a yes
-    qtbot.waitUntil(
-        lambda: window.store.active_model_version().id == new_id, timeout=LOAD_TIMEOUT_MS
-    )
-    assert window.controller.model_version_id == new_id
+    # The switch is recorded off the GUI thread, then reaches the chat.
+    qtbot.waitUntil(lambda: window.controller.model_version_id == new_id, timeout=LOAD_TIMEOUT_MS)
+    assert window.store.active_model_version().id == new_id
     assert Path(window.model_label.toolTip()).resolve() == Path(dialog.result.model_dir)
     with qtbot.waitSignal(window.controller.reply_stored, timeout=LOAD_TIMEOUT_MS) as reply:
         window.send("hello")
