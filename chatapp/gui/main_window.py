@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
+    QFrame,
     QInputDialog,
     QLabel,
     QMainWindow,
@@ -215,6 +216,10 @@ class MainWindow(QMainWindow):
             "What File › Fine-tune can learn from: replies you corrected, replies you marked "
             "Good, and your own turns."
         )
+        divider = QFrame(self)  # the reply's timing and the fine-tune counts read as two things
+        divider.setFrameShape(QFrame.Shape.VLine)
+        divider.setFrameShadow(QFrame.Shadow.Sunken)
+        self.statusBar().addPermanentWidget(divider)
         self.statusBar().addPermanentWidget(self.teach_label)
 
     def _connect(self) -> None:
