@@ -68,8 +68,8 @@ class DecodeConfig:
     # length of the context turn (backward model), or, without one, (log p(reply | context) -
     # mmi_weight * mean log p(reply | neutral contexts)) / length (anti-LM).
     mmi_weight: float = 0.5
-    # rerank with a backward model: minus anti_lm_weight * mean log p(reply | neutral contexts) /
-    # length as well, which holds back replies likely after anything ("what do you mean?").
+    # rerank with a backward model: the best two are reordered with minus anti_lm_weight * mean
+    # log p(reply | everyday turns) / length, which holds back replies likely after anything.
     anti_lm_weight: float = 0.0
 
     def __post_init__(self) -> None:

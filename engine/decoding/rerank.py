@@ -7,7 +7,8 @@ per token, so long replies stuffed with the topic word do not win on length:
 
 - with a backward model p(context | reply):
   score = log p(reply | context) / |reply| + λ · log p(last turn | reply) / |last turn|
-          − γ · mean log p(reply | neutral) / |reply|   (γ = anti_lm_weight, 0 by default)
+  and, with anti_lm_weight γ > 0, the best two by that score are reordered by adding
+          − γ · mean log p(reply | everyday turn) / |reply|
 - without one (anti-LM), the forward model scored against a few neutral contexts stands in
   for p(reply):
   score = (log p(reply | context) − λ · mean log p(reply | neutral)) / |reply|
@@ -19,7 +20,7 @@ teacher-forced batch (of the backward model, or of the neutral contexts), not on
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -37,6 +38,7 @@ MARGINAL_CONTEXTS = (
     "hi", "how are you?", "what do you do for fun?", "i just got back from work.",
     "that's cool", "lol", "do you like music?", "ok",
 )  # fmt: skip
+ANTI_LM_SHORTLIST = 2  # how many of the best by MMI the anti-LM term reorders
 BACKWARD = "backward model"
 ANTI_LM = "anti-LM"
 
@@ -96,23 +98,41 @@ def rerank(
     # for a reply that ended; one cut at max_length is scored over the tokens it has.
     forward = [hypothesis.log_prob for _, hypothesis in candidates]
     lengths = [len(h.tokens) + (1 if h.finished else 0) for _, h in candidates]
-    anti = [0.0] * len(replies)
     if backward is not None:
         mmi = _backward_terms(backward, tokenizer, replies, last_turn, device)
-        if anti_lm_weight > 0:
-            marginal = _anti_lm_terms(model, tokenizer, replies, device, MARGINAL_CONTEXTS)
-            anti = [anti_lm_weight * term for term in marginal]
     else:
         mmi = _anti_lm_terms(model, tokenizer, replies, device)
     scored = []
-    for (index, hypothesis), length, log_p, term, held_back in zip(
-        candidates, lengths, forward, mmi, anti
-    ):
+    for (index, hypothesis), length, log_p, term in zip(candidates, lengths, forward, mmi):
         per_token = log_p / max(length, 1)
-        score = per_token + mmi_weight * term + held_back
+        score = per_token + mmi_weight * term
         scored.append(ScoredCandidate(hypothesis, index, per_token, term, score))
     scored.sort(key=lambda candidate: candidate.score, reverse=True)
+    if backward is not None and anti_lm_weight > 0:
+        scored = _hold_back_generic(scored, model, tokenizer, anti_lm_weight, device)
     return scored
+
+
+def _hold_back_generic(
+    scored: list[ScoredCandidate],
+    model: Seq2Seq,
+    tokenizer: Tokenizer,
+    anti_lm_weight: float,
+    device: torch.device,
+) -> list[ScoredCandidate]:
+    """The best few by MMI, reordered with the anti-LM term; the rest follow as they were.
+
+    Scoring every candidate after every everyday turn cost 8x the backward pass (a reranked
+    reply took 8x a sampled one); a shortlist of two costs one backward pass more (3.8x)."""
+    shortlist, rest = scored[:ANTI_LM_SHORTLIST], scored[ANTI_LM_SHORTLIST:]
+    replies = [[*candidate.hypothesis.tokens, EOS_ID] for candidate in shortlist]
+    marginal = _anti_lm_terms(model, tokenizer, replies, device, MARGINAL_CONTEXTS)
+    held = [
+        replace(candidate, score=candidate.score + anti_lm_weight * term)
+        for candidate, term in zip(shortlist, marginal)
+    ]
+    held.sort(key=lambda candidate: candidate.score, reverse=True)
+    return [*held, *rest]
 
 
 def _backward_terms(

@@ -18,6 +18,7 @@ from engine.data import Example, backward_examples
 from engine.decoding.config import DecodeConfig
 from engine.decoding.rerank import (
     ANTI_LM,
+    ANTI_LM_SHORTLIST,
     BACKWARD,
     MARGINAL_CONTEXTS,
     _anti_lm_terms,
@@ -137,8 +138,15 @@ def test_anti_lm_weight_holds_back_replies_likely_after_anything(bot_with_backwa
     neutral = _anti_lm_terms(bot.model, bot.tokenizer, tokens, CPU, MARGINAL_CONTEXTS)
     expected = best.forward_score + 1.0 * best.mmi_score + 1.5 * neutral[0]
     assert math.isclose(best.score, expected, rel_tol=1e-4, abs_tol=1e-4)
-    for alternative in reply.alternatives:  # the term is positive: rare anywhere, more credit
-        assert alternative.score > alternative.forward_score + 1.0 * alternative.mmi_score
+    # The best few by MMI get the term (positive: the rarer anywhere, the more credit), the
+    # rest keep their MMI score and follow.
+    mmi = [a.forward_score + 1.0 * a.mmi_score for a in reply.alternatives]
+    shortlist = min(ANTI_LM_SHORTLIST, len(mmi))
+    for alternative, plain in zip(reply.alternatives[:shortlist], mmi):
+        assert alternative.score > plain
+    for alternative, plain in zip(reply.alternatives[shortlist:], mmi[shortlist:]):
+        assert math.isclose(alternative.score, plain, rel_tol=1e-6, abs_tol=1e-9)
+    assert min(mmi[:shortlist]) >= max(mmi[shortlist:], default=-math.inf)
     scores = [alternative.score for alternative in reply.alternatives]
     assert scores == sorted(scores, reverse=True)
 
