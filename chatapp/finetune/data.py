@@ -29,7 +29,7 @@ WHAT_TEACHES = {
 }
 WHAT_COUNTS = (
     "What counts: a bot reply you corrected, a bot reply you rated up, "
-    "or (with “your own turns” / --include user) the messages you wrote yourself. "
+    "or, with “your own turns” chosen, the messages you wrote yourself. "
     "The same exchange counts once."
 )
 

@@ -123,7 +123,7 @@ class FinetuneDialog(QDialog):
         self.setObjectName("finetuneDialog")
         self.setWindowTitle("Fine-tune on my conversations")
         self.setModal(False)
-        self.resize(880, 820)
+        self.resize(860, 680)  # no taller than the main window's default 720 px
         self.context = context
         self.switcher = context.switcher
         self.process: FinetuneProcess | None = None
@@ -356,8 +356,11 @@ class FinetuneDialog(QDialog):
             self.progress.setValue(1000)
             self.progress.setFormat("%p%")
         elif isinstance(event, DoneEvent):
+            # The child still closes the store and exits: "Done" waits for that, and it can no
+            # longer be cancelled (the new version is already saved).
             self.result = event
-            self._show_result(event)
+            self.cancel_button.setEnabled(False)
+            self.status.setText("Saved the new version; finishing…")
         elif isinstance(event, ErrorEvent):
             self.error_message = event.message
 
@@ -375,6 +378,7 @@ class FinetuneDialog(QDialog):
             self.status.setText("Cancelled. Nothing was saved; the current model is unchanged.")
         elif self.result is not None and exit_code == 0:
             self._set_state("done")
+            self._show_result(self.result)
             self.context.actions.announce(Change.MODELS)  # an open Models dialog shows it
         else:
             self._fail(

@@ -59,8 +59,13 @@ def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
     # The window stays usable while the child trains.
     qtbot.waitUntil(lambda: dialog.plot.points[0] > 0, timeout=RUN_TIMEOUT_MS)
     assert window.composer.isEnabled()
+    qtbot.waitUntil(lambda: dialog.result is not None or dialog.state != "running",
+                    timeout=RUN_TIMEOUT_MS)  # fmt: skip
+    if dialog.state == "running":  # saved, the child still exiting: not "Done", no cancel
+        assert "Done" not in dialog.status.text() and not dialog.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: dialog.state != "running", timeout=RUN_TIMEOUT_MS)
     assert dialog.state == "done", dialog.error_message + dialog.stderr_tail()
+    assert dialog.status.text().startswith("Done in") and not dialog.cancel_button.isEnabled()
 
     metrics = dialog.result.metrics
     assert metrics["after"]["taught_perplexity"] < metrics["before"]["taught_perplexity"]
@@ -142,6 +147,12 @@ def test_start_is_refused_without_enough_pairs(qtbot, window: MainWindow):
     dialog.kind_boxes["user"].setChecked(True)  # the seeded users only opened conversations
     assert "Not enough saved examples" in dialog.data_hint.text()
     assert "0 selected" in dialog.data_hint.text()
+    assert "--" not in dialog.data_hint.text()  # no command-line flag inside the GUI
+
+
+def test_the_dialog_fits_under_the_main_window(qtbot, window: MainWindow):
+    dialog = open_dialog(qtbot, window)
+    assert dialog.height() <= 720 and dialog.minimumSizeHint().height() <= 720
 
 
 def test_a_flagged_version_is_not_used_without_a_yes(
@@ -158,6 +169,8 @@ def test_a_flagged_version_is_not_used_without_a_yes(
         "valid_perplexity_change": 0.05, "forgetting_budget": 0.03, "forgetting_flag": True,
     }  # fmt: skip
     dialog.handle_event(decode_event(done))
+    assert "Done" not in dialog.status.text()  # not before the child has exited
+    dialog._on_finished(0, False)
     assert "may have forgotten general chat" in dialog.status.text()
     assert "+5.0%" in dialog.results_box.flag_label.text()
     assert dialog.results_box.recall_label.text().count("9 of 10") == 1
