@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -155,14 +157,23 @@ class FinetuneDialog(QDialog):
         top = QHBoxLayout()
         top.addWidget(data_box, 1)
         top.addWidget(settings_box, 1)
+        content = QWidget(self)
+        column = QVBoxLayout(content)
+        column.addWidget(intro)
+        column.addLayout(top)
+        column.addWidget(self.progress)
+        column.addWidget(self.status)
+        column.addWidget(self.plot, 2)
+        column.addWidget(self.results_box, 3)
+        column.addWidget(self.error_box)
+        # Everything but the buttons scrolls: with the outcome shown the content is taller
+        # than a 720-px main window, and squeezing it clipped the wrapped help texts.
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(content)
         layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addLayout(top)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addWidget(self.plot, 2)
-        layout.addWidget(self.results_box, 3)
-        layout.addWidget(self.error_box)
+        layout.addWidget(scroll)
         layout.addLayout(self._build_buttons())
 
     def _build_data_box(self) -> QGroupBox:
