@@ -414,6 +414,7 @@ class _TeachRun:
     teacher: Seq2Seq | None  # the starting model, for distillation on replayed rows
     batch_tokens: int
     total_steps: int
+    first_replay: list[EncodedExample] = field(default_factory=list)  # epoch 0's, encoded once
     started: float = field(default_factory=time.monotonic)
     step: int = 0
     tokens_seen: int = 0
@@ -430,8 +431,11 @@ class _TeachRun:
 
     def epoch_data(self, epoch: int) -> tuple[list[EncodedExample], list[float]]:
         """The saved pairs and this epoch's fresh draw of replayed corpus examples."""
-        seed = _replay_seed(self.config, epoch)
-        replay = self.encode(replay_examples(self.replay_pool, self.replay_count, seed=seed))
+        if epoch == 0 and self.first_replay:
+            replay = self.first_replay  # drawn and encoded already, to size the batches
+        else:
+            seed = _replay_seed(self.config, epoch)
+            replay = self.encode(replay_examples(self.replay_pool, self.replay_count, seed=seed))
         return [*self.taught, *replay], [*self.taught_weights, *([1.0] * len(replay))]
 
 
@@ -457,10 +461,8 @@ def _start_teaching(
         parameter.requires_grad_(any(parameter is other for other in trained))
     taught = encode([pair.example for pair in training])
     replay_count = round(config.replay * len(training))
-    first = [
-        *taught,
-        *encode(replay_examples(replay_pool, replay_count, seed=_replay_seed(config, 0))),
-    ]
+    first_replay = encode(replay_examples(replay_pool, replay_count, seed=_replay_seed(config, 0)))
+    first = [*taught, *first_replay]
     batch_tokens = config.batch_tokens_for(sum(len(s) + len(t) for s, t in first))
     steps_per_epoch = len(make_batches(first, max_tokens=batch_tokens, shuffle=False))
     return _TeachRun(
@@ -470,6 +472,7 @@ def _start_teaching(
         optimizer=torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=0.0),
         trained=trained, anchor=[parameter.detach().clone() for parameter in model.parameters()],
         teacher=teacher, batch_tokens=batch_tokens, total_steps=steps_per_epoch * config.epochs,
+        first_replay=first_replay,
     )  # fmt: skip
 
 
