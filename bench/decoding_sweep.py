@@ -65,6 +65,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="seeds per setting, averaged")
     parser.add_argument("--json-out", help="also write the JSON here")
     args = parser.parse_args()
+    # Every setting is checked before anything runs: a typo in the last should not cost the
+    # minutes the others take.
+    settings = [parse_setting(text) for text in args.setting]
     torch.set_num_threads(1)
     bot = Chatbot.load(args.model, device="cpu")
     if args.scorer == "anti-lm":
@@ -78,8 +81,7 @@ def main() -> None:
     judge = load_judge()
     result: dict[str, object] = {"model": args.model, "rerank_scorer": bot.mmi_scorer,
                                  "prompts": len(examples), "settings": {}}  # fmt: skip
-    for text in args.setting:
-        name, config = parse_setting(text)
+    for name, config in settings:
         started = time.perf_counter()
         runs = [
             generation_metrics(bot, examples, config, judge, seed_offset=run * 100_003)
