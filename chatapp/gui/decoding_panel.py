@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chatapp.gui.knob_labels import knob_label
 from engine.decoding.config import (
     DEFAULT_PRESET,
     INTEGER_KNOBS,
@@ -122,7 +123,7 @@ class DecodingPanel(QWidget):
             widget.setKeyboardTracking(False)
             widget.setObjectName(f"knob_{name}")
             widget.setToolTip(f"{spec.help} Range {spec.minimum:g}–{spec.maximum:g}.")
-            label = QLabel(name.replace("_", " ").capitalize(), self)
+            label = QLabel(knob_label(name), self)
             label.setToolTip(widget.toolTip())
             form.addRow(label, widget)
             self.knob_widgets[name], self.knob_labels[name] = widget, label

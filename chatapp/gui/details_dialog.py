@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from chatapp.gui.attention_view import AttentionView
+from chatapp.gui.knob_labels import knob_label
 from chatapp.store.records import MessageRecord
 from engine.decoding.config import KNOBS
 
@@ -167,7 +168,7 @@ def settings_table(decoding: object, parent: QWidget) -> QTableWidget:
 def _setting_name(key: object) -> str:
     if key == "seed":  # the seed this reply used is told above; this is what was asked for
         return "Seed setting"
-    return str(key).replace("_", " ").capitalize()
+    return knob_label(str(key))
 
 
 KNOBS_BY_LABEL = {_setting_name(name): spec.help for name, spec in KNOBS.items()}

@@ -73,6 +73,14 @@ def test_knobs_that_do_not_apply_to_the_strategy_are_disabled(qtbot, panel):
     assert set(KNOBS) <= set(panel.knob_labels)
 
 
+def test_the_rerank_knobs_are_labelled_as_people_write_them(panel):
+    labels = {name: label.text() for name, label in panel.knob_labels.items()}
+    assert labels["mmi_weight"] == "MMI weight (λ)" and labels["anti_lm_weight"] == "Anti-LM weight"
+    assert labels["top_p"] == "Top-p" and labels["temperature"] == "Temperature"
+    # λ reaches the 7 of "balanced" and beyond, up to the knob's own maximum.
+    assert panel.knob_widgets["mmi_weight"].maximum() == KNOBS["mmi_weight"].maximum >= 7
+
+
 def test_a_saved_preset_can_be_renamed_and_deleted(qtbot, panel, monkeypatch):
     names = iter(["mine", "ours"])
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: (next(names), True))

@@ -71,7 +71,7 @@ def test_the_settings_tab_is_a_table_not_json(qtbot, store, tmp_path):
     table = dialog.settings_table
     rows = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
     assert table.item(0, 0).text() == "Strategy" and rows["Strategy"] == "sample"
-    assert rows["Temperature"] == "0.7" and rows["Top k"] == "40" and rows["Max length"] == "32"
+    assert rows["Temperature"] == "0.7" and rows["Top-k"] == "40" and rows["Max length"] == "32"
     assert rows["Seed setting"] == "random each reply"
     save_shot(dialog, "details_settings.png", tmp_path)
 

@@ -1,0 +1,16 @@
+"""What the decoding knobs are called on screen; the engine names them for code."""
+
+from __future__ import annotations
+
+# Names that read wrong once capitalised ("Mmi weight", "Anti lm weight", "Top p"); none is
+# wider than "No repeat ngram size", which sets how narrow the decoding dock can get.
+_LABELS = {
+    "top_k": "Top-k",
+    "top_p": "Top-p",
+    "mmi_weight": "MMI weight (λ)",
+    "anti_lm_weight": "Anti-LM weight",
+}
+
+
+def knob_label(name: str) -> str:
+    return _LABELS.get(name) or name.replace("_", " ").capitalize()
