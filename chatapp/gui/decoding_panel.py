@@ -34,10 +34,14 @@ from engine.decoding.config import (
     PRESETS,
     STRATEGIES,
     DecodeConfig,
+    former_preset,
 )
 from engine.errors import ConfigError
 
 SETTINGS_KEY = "decoding/config"
+# The preset the saved values are, by name ("" for custom values): a built-in preset restores
+# as it is now, so improved presets reach people who had chosen them.
+PRESET_KEY = "decoding/preset"
 CUSTOM = "(custom)"
 # The knobs only some strategies read (engine/decoding/generate.py); the rest apply to all.
 STRATEGY_KNOBS = {
@@ -175,13 +179,20 @@ class DecodingPanel(QWidget):
         self.preset_combo.blockSignals(False)
 
     def _restore(self) -> DecodeConfig:
+        name = str(self._settings.value(PRESET_KEY, ""))
+        if name in PRESETS:
+            return PRESETS[name]
         saved = self._settings.value(SETTINGS_KEY, "")
-        if saved:
-            try:
-                return DecodeConfig.from_json(str(saved))
-            except ConfigError:
-                pass  # settings from an older version: fall back to the default preset
-        return PRESETS[DEFAULT_PRESET]
+        if not saved:
+            return PRESETS[DEFAULT_PRESET]
+        try:
+            config = DecodeConfig.from_json(str(saved))
+        except ConfigError:
+            return PRESETS[DEFAULT_PRESET]  # settings this version cannot read
+        if not self._settings.contains(PRESET_KEY):
+            # Saved by a version that kept values only: a preset's old values are that preset.
+            return PRESETS.get(former_preset(config) or "", config)
+        return config
 
     def _show(self, config: DecodeConfig) -> None:
         self._updating = True
@@ -230,6 +241,8 @@ class DecodingPanel(QWidget):
         self._config = config
         self._show(config)
         self._settings.setValue(SETTINGS_KEY, config.to_json())
+        preset = self.preset_combo.currentText()
+        self._settings.setValue(PRESET_KEY, "" if preset == CUSTOM else preset)
 
     def set_knob(self, name: str, value: float | int | str | None) -> None:
         """Change one setting as the user would (used by menus and tests)."""

@@ -165,8 +165,46 @@ PRESETS: dict[str, DecodeConfig] = {
 }  # fmt: skip
 DEFAULT_PRESET = "balanced"
 
+# The values the built-in presets had in earlier versions, which saved a panel's settings as
+# values only. Read back, such settings are the preset by name, so an upgrade brings the
+# preset's better values instead of leaving the user on a "custom" copy of the old ones.
+FORMER_PRESETS: dict[str, tuple[DecodeConfig, ...]] = {
+    "precise": (
+        DecodeConfig(strategy="beam", n_best=5, repetition_penalty=1.0),
+        DecodeConfig(
+            strategy="rerank", candidates=32, temperature=0.8, mmi_weight=3.0, seed=0,
+        ),
+        DecodeConfig(
+            strategy="rerank", candidates=32, temperature=0.9, mmi_weight=3.0, seed=0,
+        ),
+        DecodeConfig(
+            strategy="rerank", candidates=32, temperature=0.9, mmi_weight=3.0, seed=0,
+            anti_lm_weight=1.0, min_length=2,
+        ),
+    ),
+    "balanced": (
+        DecodeConfig(strategy="sample"),
+        DecodeConfig(strategy="rerank", temperature=0.9, mmi_weight=3.0),
+        DecodeConfig(
+            strategy="rerank", temperature=0.9, mmi_weight=3.0, anti_lm_weight=1.0, min_length=2,
+        ),
+    ),
+    "creative": (
+        DecodeConfig(strategy="sample", temperature=1.0, top_k=0, top_p=0.95,
+                     repetition_penalty=1.3),
+    ),
+}  # fmt: skip
+
 
 def decode_preset(name: str) -> DecodeConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown decoding preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+def former_preset(config: DecodeConfig) -> str | None:
+    """The built-in preset whose values `config` was in an earlier version, if any."""
+    for name, former in FORMER_PRESETS.items():
+        if config in former and config not in PRESETS.values():
+            return name
+    return None

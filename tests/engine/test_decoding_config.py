@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from engine.decoding.config import (
+    FORMER_PRESETS,
     INTEGER_KNOBS,
     KNOBS,
     PRESETS,
     STRATEGIES,
     DecodeConfig,
     decode_preset,
+    former_preset,
 )
 from engine.errors import ConfigError
 
@@ -105,3 +108,18 @@ def test_from_json_errors() -> None:
 def test_unknown_preset() -> None:
     with pytest.raises(ConfigError, match="unknown decoding preset 'wild'"):
         decode_preset("wild")
+
+
+def test_only_an_earlier_versions_preset_values_are_read_as_that_preset():
+    last_balanced = DecodeConfig(
+        strategy="rerank", temperature=0.9, mmi_weight=3.0, anti_lm_weight=1.0, min_length=2
+    )
+    assert former_preset(last_balanced) == "balanced"
+    assert (
+        former_preset(DecodeConfig(strategy="beam", n_best=5, repetition_penalty=1.0)) == "precise"
+    )
+    # Today's presets are themselves, and values nobody shipped are the user's own.
+    assert all(former_preset(config) is None for config in PRESETS.values())
+    assert former_preset(dataclasses.replace(last_balanced, mmi_weight=3.5)) is None
+    for name, configs in FORMER_PRESETS.items():
+        assert name in PRESETS and all(config != PRESETS[name] for config in configs)

@@ -10,12 +10,38 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QAbstractSpinBox, QInputDialog
 
 from chatapp.gui import saved_settings
-from chatapp.gui.decoding_panel import SETTINGS_KEY, DecodingPanel, knob_applies
+from chatapp.gui.decoding_panel import (
+    CUSTOM,
+    PRESET_KEY,
+    SETTINGS_KEY,
+    DecodingPanel,
+    knob_applies,
+)
 from chatapp.store import Store
-from engine.decoding.config import DEFAULT_PRESET, KNOBS, DecodeConfig, decode_preset
+from engine.decoding.config import DEFAULT_PRESET, KNOBS, PRESETS, DecodeConfig, decode_preset
 from tests.chatapp.gui.bare_window import open_bare_window
 
 BEAM = DecodeConfig(strategy="beam", beam_size=5, n_best=5)
+# What the previous version wrote for its "balanced" (values only, no preset name), and what
+# the first version wrote for its "precise" (before rerank's knobs existed).
+LAST_VERSIONS_BALANCED = (
+    '{"strategy": "rerank", "max_length": 32, "min_length": 2, "beam_size": 5, '
+    '"length_penalty": 1.0, "no_repeat_ngram_size": 3, "n_best": 3, "temperature": 0.9, '
+    '"top_k": 40, "top_p": 0.9, "repetition_penalty": 1.2, "seed": null, '
+    '"block_context_ngrams": 0, "candidates": 16, "mmi_weight": 3.0, "anti_lm_weight": 1.0}'
+)
+FIRST_VERSIONS_PRECISE = (
+    '{"strategy": "beam", "max_length": 32, "min_length": 1, "beam_size": 5, '
+    '"length_penalty": 1.0, "no_repeat_ngram_size": 3, "n_best": 5, "temperature": 0.7, '
+    '"top_k": 40, "top_p": 0.9, "repetition_penalty": 1.0, "seed": null, '
+    '"block_context_ngrams": 0}'
+)
+
+
+def reopened(qtbot, path: Path) -> DecodingPanel:
+    panel = DecodingPanel(settings=QSettings(str(path), QSettings.Format.IniFormat))
+    qtbot.addWidget(panel)
+    return panel
 
 
 @pytest.fixture
@@ -79,6 +105,36 @@ def test_the_rerank_knobs_are_labelled_as_people_write_them(panel):
     assert labels["top_p"] == "Top-p" and labels["temperature"] == "Temperature"
     # λ reaches the 7 of "balanced" and beyond, up to the knob's own maximum.
     assert panel.knob_widgets["mmi_weight"].maximum() == KNOBS["mmi_weight"].maximum >= 7
+
+
+@pytest.mark.parametrize(
+    ("saved", "preset"), [(LAST_VERSIONS_BALANCED, "balanced"), (FIRST_VERSIONS_PRECISE, "precise")]
+)
+def test_an_earlier_versions_preset_opens_as_todays(qtbot, tmp_path, saved, preset):
+    path = tmp_path / "old.ini"
+    old = QSettings(str(path), QSettings.Format.IniFormat)
+    old.setValue(SETTINGS_KEY, saved)
+    old.sync()
+    panel = reopened(qtbot, path)
+    assert panel.config == PRESETS[preset] and panel.preset_combo.currentText() == preset
+    if preset == "balanced":
+        assert panel.knob_widgets["mmi_weight"].value() == PRESETS["balanced"].mmi_weight != 3.0
+
+
+def test_a_chosen_preset_is_saved_by_name_and_custom_values_as_they_are(qtbot, panel, tmp_path):
+    path = tmp_path / "panel.ini"
+    panel.preset_combo.setCurrentText("creative")
+    panel._settings.sync()
+    stale = QSettings(str(path), QSettings.Format.IniFormat)
+    assert stale.value(PRESET_KEY) == "creative"
+    stale.setValue(SETTINGS_KEY, FIRST_VERSIONS_PRECISE)  # values a later preset has dropped
+    stale.sync()
+    assert reopened(qtbot, path).config == PRESETS["creative"]  # the preset as it is today
+    custom = PRESETS["balanced"].mmi_weight - 0.5
+    panel.set_knob("mmi_weight", custom)
+    panel._settings.sync()
+    again = reopened(qtbot, path)
+    assert again.config.mmi_weight == custom and again.preset_combo.currentText() == CUSTOM
 
 
 def test_a_saved_preset_can_be_renamed_and_deleted(qtbot, panel, monkeypatch):
