@@ -17,9 +17,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from chatapp.correction_memory import SETTING_KEY as MEMORY_KEY
+from chatapp.gui.decoding_panel import SETTINGS_KEY as DECODING_KEY
 from chatapp.gui.theme import DEFAULT_FONT_SIZE, DEFAULT_THEME, FONT_SIZE_KEY, THEME_KEY, THEMES
 
 FONT_SIZES = range(6, 33)  # what `apply_font_size` applies
+# What versions before the data-dir settings kept in the user's global QSettings. The first data
+# dir opened after the upgrade takes them over, once: they are moved, not copied, so another
+# data dir still starts from the defaults.
+FORMERLY_GLOBAL_KEYS = (DECODING_KEY, THEME_KEY, FONT_SIZE_KEY, MEMORY_KEY)
 _reset_keys: list[str] = []
 
 
@@ -30,7 +36,21 @@ def settings_path(db_path: Path) -> Path:
 
 def data_settings(db_path: Path) -> QSettings:
     """The user's choices saved with the data dir of the database at `db_path`."""
-    return QSettings(str(settings_path(db_path)), QSettings.Format.IniFormat)
+    settings = QSettings(str(settings_path(db_path)), QSettings.Format.IniFormat)
+    _take_over_global_choices(settings)
+    return settings
+
+
+def _take_over_global_choices(settings: QSettings) -> None:
+    former = QSettings()
+    keys = [key for key in FORMERLY_GLOBAL_KEYS if former.contains(key)]
+    for key in keys:
+        if not settings.contains(key):
+            settings.setValue(key, former.value(key))
+        former.remove(key)
+    if keys:
+        settings.sync()
+        former.sync()
 
 
 def checked_value(settings: QSettings, key: str, check: Callable[[object], bool]) -> object:

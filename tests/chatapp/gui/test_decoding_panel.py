@@ -204,3 +204,30 @@ def test_decoding_settings_live_with_the_data_dir(qtbot, tmp_path):
     finally:
         first.close()
         second.close()
+
+
+def test_settings_an_earlier_version_kept_globally_move_to_the_first_data_dir(qtbot, tmp_path):
+    former = QSettings()
+    former.setValue(SETTINGS_KEY, LAST_VERSIONS_BALANCED)
+    former.setValue("ui/font_size", 16)
+    former.sync()
+    stores = []
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        stores.append(Store.open(tmp_path / name / "conversations.db"))
+    try:
+        window = open_bare_window(qtbot, stores[0])
+        assert window.decoding_panel.config == PRESETS["balanced"]  # today's, not the old λ
+        assert window.font().pointSize() == 16
+        window.close()
+        assert not QSettings().contains(SETTINGS_KEY) and not QSettings().contains("ui/font_size")
+        beside = QSettings(
+            str(saved_settings.settings_path(stores[0].path)), QSettings.Format.IniFormat
+        )
+        assert int(beside.value("ui/font_size")) == 16
+        other = open_bare_window(qtbot, stores[1])  # moved, not copied
+        assert other.font().pointSize() != 16
+        other.close()
+    finally:
+        for store in stores:
+            store.close()
