@@ -33,12 +33,14 @@ class ReplyTimings:
 @dataclass(frozen=True)
 class Candidate:
     """One entry of the n-best list: its text and ranking score; a reranked one also keeps
-    log p(reply | context) and the MMI term (per token)."""
+    log p(reply | context) and the MMI term (per token), and whether it was cut at the length
+    limit (rerank ranks those below every finished reply, whatever their score)."""
 
     text: str
     score: float
     forward: float | None = None
     mmi: float | None = None
+    cut: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class GenerationInfo:
             reranked = strategy == "rerank"
             nbest = tuple(
                 Candidate(a.text, a.score, a.forward_score if reranked else None,
-                          a.mmi_score if reranked else None)
+                          a.mmi_score if reranked else None, cut=reranked and not a.finished)
                 for a in reply.alternatives
             )  # fmt: skip
         return cls(
@@ -83,7 +85,9 @@ class GenerationInfo:
             model_version_id=record.model_version_id,
             decoding=record.decoding,
             nbest=tuple(
-                Candidate(e["text"], e["score"], e.get("forward"), e.get("mmi"))
+                Candidate(
+                    e["text"], e["score"], e.get("forward"), e.get("mmi"), e.get("cut") is True
+                )
                 for e in record.nbest
             )
             if record.nbest is not None
@@ -108,6 +112,8 @@ class GenerationInfo:
             for name in ("forward", "mmi"):
                 if getattr(candidate, name) is not None:
                     entry[name] = getattr(candidate, name)
+            if candidate.cut:
+                entry["cut"] = True
             if self.scorer is not None:
                 entry["scorer"] = self.scorer
             entries.append(entry)

@@ -224,11 +224,14 @@ def storable_text(text: str) -> tuple[str, int]:
 
 def _nbest_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     """One n-best candidate: its text and ranking score; a reranked one also keeps its two
-    parts (log p(reply | context) and the MMI term, per token) and what scored the MMI term."""
+    parts (log p(reply | context) and the MMI term, per token), what scored the MMI term, and
+    whether it was cut at the length limit."""
     kept: dict[str, Any] = {"text": str(entry["text"]), "score": float(entry["score"])}
     for name in ("forward", "mmi"):
         if entry.get(name) is not None:
             kept[name] = float(entry[name])
+    if entry.get("cut") is True:
+        kept["cut"] = True
     if entry.get("scorer") is not None:
         kept["scorer"] = str(entry["scorer"])
     return kept

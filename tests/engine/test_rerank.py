@@ -93,8 +93,8 @@ def test_rerank_without_backward_uses_anti_lm(tiny_bot: Chatbot) -> None:
     assert tiny_bot.backward is None and tiny_bot.mmi_scorer == ANTI_LM
     reply = tiny_bot.reply(["hello"], RERANK)
     assert reply.scorer == ANTI_LM and reply.text
-    scores = [alternative.score for alternative in reply.alternatives]
-    assert scores == sorted(scores, reverse=True)
+    ranks = [(alternative.finished, alternative.score) for alternative in reply.alternatives]
+    assert ranks == sorted(ranks, reverse=True)  # finished replies first, each part by score
     assert len({a.text for a in reply.alternatives}) == len(reply.alternatives)
     assert reply.alternatives[0].text == reply.text
     for alternative in reply.alternatives:
@@ -146,9 +146,22 @@ def test_anti_lm_weight_holds_back_replies_likely_after_anything(bot_with_backwa
         assert alternative.score > plain
     for alternative, plain in zip(reply.alternatives[shortlist:], mmi[shortlist:]):
         assert math.isclose(alternative.score, plain, rel_tol=1e-6, abs_tol=1e-9)
-    assert min(mmi[:shortlist]) >= max(mmi[shortlist:], default=-math.inf)
-    scores = [alternative.score for alternative in reply.alternatives]
-    assert scores == sorted(scores, reverse=True)
+    by_mmi = [(a.finished, plain) for a, plain in zip(reply.alternatives, mmi)]
+    assert min(by_mmi[:shortlist]) >= max(by_mmi[shortlist:], default=(False, -math.inf))
+    ranks = [(alternative.finished, alternative.score) for alternative in reply.alternatives]
+    assert ranks == sorted(ranks, reverse=True)
+
+
+def test_a_reply_cut_at_the_length_limit_ranks_below_every_finished_one(tiny_bot: Chatbot):
+    # Short replies only, so that some candidates end and some are cut.
+    config = RERANK.replace(candidates=16, temperature=1.5, max_length=10, mmi_weight=2.0)
+    reply = tiny_bot.reply(["hello"], config)
+    finished = [a.finished for a in reply.alternatives]
+    assert any(finished) and not all(finished), "the fixture should give both kinds"
+    assert finished == sorted(finished, reverse=True)
+    assert reply.alternatives[0].finished and reply.text == reply.alternatives[0].text
+    cut = [a.score for a in reply.alternatives if not a.finished]
+    assert cut == sorted(cut, reverse=True)
 
 
 def test_a_forward_model_in_backward_is_refused_with_a_reason(tiny_model_dir, tmp_path) -> None:

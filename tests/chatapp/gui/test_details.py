@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPlainTextEdit
 
 from chatapp.gui.attention_view import MIN_CELL, AttentionView, merge_pieces
-from chatapp.gui.details_dialog import DetailsDialog
+from chatapp.gui.details_dialog import DetailsDialog, nbest_line
 from chatapp.store.records import MessageRecord
 from tests.chatapp.gui.bare_window import save_shot
 
@@ -124,3 +124,11 @@ def test_a_long_reply_s_map_fits_the_dialog_without_scrolling(qtbot, store, tmp_
     assert not area.verticalScrollBar().isVisible()
     assert area.widget().cell_size() >= MIN_CELL
     save_shot(dialog, "details_attention.png", tmp_path)
+
+
+def test_an_n_best_line_says_when_a_candidate_was_cut_at_the_length_limit():
+    entry = {"text": "i like jazz and", "score": -0.2, "forward": -0.9, "mmi": -1.0,
+             "scorer": "backward model"}  # fmt: skip
+    assert "cut at the length limit" not in nbest_line(entry)
+    assert "cut at the length limit" in nbest_line({**entry, "cut": True})
+    assert "cut at the length limit" not in nbest_line({**entry, "cut": "yes"})  # from a file

@@ -19,8 +19,8 @@ def test_reranked_reply_shows_every_candidate_with_both_scores(qtbot, window, st
     assert stored[-1] == reply.text
     assert reply.nbest and reply.nbest[0]["text"] == reply.text
     assert all(entry["scorer"] == "anti-LM" for entry in reply.nbest)  # the tiny model has none
-    scores = [entry["score"] for entry in reply.nbest]
-    assert scores == sorted(scores, reverse=True)
+    ranks = [(not entry.get("cut", False), entry["score"]) for entry in reply.nbest]
+    assert ranks == sorted(ranks, reverse=True)  # finished replies first, each part by score
     dialog = window.show_details(reply)
     qtbot.addWidget(dialog)
     lines = [dialog.nbest_list.item(row).text() for row in range(dialog.nbest_list.count())]

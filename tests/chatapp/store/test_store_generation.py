@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from chatapp.store import GenerationInfo, Store
 from engine.chatbot import Alternative, Reply
 from engine.decoding.config import DecodeConfig
@@ -45,6 +47,20 @@ def test_a_reranked_reply_keeps_every_candidate_with_both_scores_and_the_scorer(
     picked = store.add_alternative(record.id, "i do.", GenerationInfo.like(record))
     assert picked.nbest == record.nbest and picked.decoding == record.decoding
     assert picked.seed is None and picked.timings is None
+
+
+def test_a_candidate_cut_at_the_length_limit_is_marked_and_reads_back(store: Store):
+    cut = Alternative("i like jazz and rock and", -0.2, False, forward_score=-0.9, mmi_score=-1.0)
+    reply = reranked_reply()
+    reply = dataclasses.replace(reply, alternatives=[*reply.alternatives, cut])
+    conversation = store.create_conversation()
+    store.add_user_turn(conversation.id, "do you like music?")
+    record = store.add_bot_reply(
+        conversation.id, reply.text, GenerationInfo.from_reply(reply, model_version_id=None)
+    )
+    assert [entry.get("cut", False) for entry in record.nbest] == [False, False, True]
+    picked = store.add_alternative(record.id, "i do.", GenerationInfo.like(record))
+    assert picked.nbest == record.nbest
 
 
 def test_a_reply_from_a_saved_correction_records_which_one(store: Store):
