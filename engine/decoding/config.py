@@ -68,7 +68,7 @@ class DecodeConfig:
     candidates: int = 16  # rerank: replies sampled in one batch
     # rerank: score = log p(reply | context) / length + mmi_weight * log p(context | reply) /
     # length of the context turn (backward model), or, without one, (log p(reply | context) -
-    # mmi_weight * mean log p(reply | neutral contexts)) / length (anti-LM).
+    # mmi_weight / 10 * mean log p(reply | neutral contexts)) / length (anti-LM).
     mmi_weight: float = 0.5
     # rerank with a backward model: the best two are reordered with minus anti_lm_weight * mean
     # log p(reply | everyday turns) / length, which holds back replies likely after anything.
