@@ -191,7 +191,7 @@ def nbest_line(entry: dict) -> str:
     line = f"{_number(entry.get('score')):8.3f}   {entry.get('text', '')}"
     if entry.get("forward") is None:
         return line
-    cut = " · cut at the length limit, so ranked below the finished replies"
+    cut = "\n           cut at the length limit, so ranked below the finished replies"
     return (
         f"{line}\n           fits the conversation {_number(entry.get('forward')):.3f} · "
         f"fits your turn in particular {_number(entry.get('mmi')):.3f} "

@@ -126,9 +126,20 @@ def test_a_long_reply_s_map_fits_the_dialog_without_scrolling(qtbot, store, tmp_
     save_shot(dialog, "details_attention.png", tmp_path)
 
 
-def test_an_n_best_line_says_when_a_candidate_was_cut_at_the_length_limit():
-    entry = {"text": "i like jazz and", "score": -0.2, "forward": -0.9, "mmi": -1.0,
-             "scorer": "backward model"}  # fmt: skip
-    assert "cut at the length limit" not in nbest_line(entry)
-    assert "cut at the length limit" in nbest_line({**entry, "cut": True})
-    assert "cut at the length limit" not in nbest_line({**entry, "cut": "yes"})  # from a file
+def test_a_candidate_cut_at_the_length_limit_is_marked_in_the_n_best_list(qtbot, store, tmp_path):
+    parts = {"forward": -0.9, "mmi": -1.0, "scorer": "backward model"}
+    nbest = [
+        {"text": "hi there", "score": -1.0, **parts},
+        {"text": "hi there, i was just going to the shop and then i", "score": -0.2,
+         **parts, "cut": True},
+        {"text": "hello!", "score": -2.0, **parts, "cut": "yes"},  # not a flag: from a file
+    ]  # fmt: skip
+    dialog = open_details(qtbot, stored_reply(store, nbest=nbest))
+    dialog.resize(700, 500)
+    dialog.tabs.setCurrentIndex(1)
+    lines = [dialog.nbest_list.item(row).text() for row in range(dialog.nbest_list.count())]
+    marked = ["cut at the length limit" in line for line in lines]
+    assert marked == [False, True, False]
+    assert nbest_line(nbest[1]).count("\n") == 2  # a line of its own, so the list stays narrow
+    qtbot.waitUntil(lambda: not dialog.nbest_list.horizontalScrollBar().isVisible())
+    save_shot(dialog, "nbest-cut.png", tmp_path)
