@@ -393,6 +393,7 @@ class MessagesMixin:
         with self._db.write() as session:
             message = get_message(session, message_id, "bot")
             message.corrected_text = text
+            message.corrected_at = utcnow() if text is not None else None
             session.flush()
             return _records(session, [message])[0]
 

@@ -137,6 +137,8 @@ class Message(Base):
     chosen: Mapped[bool] = mapped_column(Boolean, server_default=sql("1"))
     rating: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
     corrected_text: Mapped[str | None] = mapped_column(Text)
+    # When the correction was made: the latest teaching of a prompt wins (revision 0005).
+    corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     stopped: Mapped[bool] = mapped_column(Boolean, server_default=sql("0"))
     model_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_versions.id", ondelete="SET NULL")

@@ -90,6 +90,7 @@ class CorrectionRecord:
     prompt: str  # the user turn before it on the visible path
     text: str  # the correction
     created_at: datetime  # when the corrected reply was made
+    corrected_at: datetime  # when the correction was made: the latest teaching wins
 
 
 @dataclass(frozen=True)

@@ -147,17 +147,19 @@ def count_pairs(session: Session) -> dict[str, int]:
 
 
 def collect_corrections(session: Session) -> list[CorrectionRecord]:
-    """Every correction with the user turn before it on the visible path, oldest first."""
+    """Every correction with the user turn before it on the visible path, in the order the
+    corrections were made (not their replies): the memory lets the latest teaching win."""
     prompt = aliased(Message)
+    corrected_at = func.coalesce(Message.corrected_at, Message.created_at)  # before 0005: unknown
     rows = session.execute(
         select(Message.id, Message.conversation_id, prompt.text, Message.corrected_text,
-               Message.created_at)
+               Message.created_at, Message.corrected_at)
         .join(prompt, prompt.id == Message.follows_id)  # the user turn it answers, any branch
         .where(Message.role == "bot", Message.corrected_text.is_not(None), prompt.role == "user")
-        .order_by(Message.created_at, Message.id)
+        .order_by(corrected_at, Message.id)
     ).all()  # fmt: skip
     return [
-        CorrectionRecord(row[0], row[1], row[2], row[3], row[4])
+        CorrectionRecord(row[0], row[1], row[2], row[3], row[4], row[5] or row[4])
         for row in rows
         if row[2].strip() and row[3].strip()
     ]
