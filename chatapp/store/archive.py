@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chatapp.store.archive_tree import check_tree
 from chatapp.store.errors import ArchiveError
 from chatapp.store.messages import MAX_MESSAGE_CHARS, follow_the_line, text_problem
 from chatapp.store.models import Conversation, Message, ModelVersion, utcnow
@@ -173,6 +174,12 @@ def _is_message_text(value: Any) -> bool:
     return isinstance(value, str) and text_problem(value) is None
 
 
+def _is_stored_text(value: Any) -> bool:
+    """A message's text: the store's rules, except that an earlier version stored blank
+    replies (a model can end a reply at once); such an archive imports whole."""
+    return isinstance(value, str) and (not value.strip() or text_problem(value) is None)
+
+
 _MESSAGE_TEXT = (
     f"text that is not empty or only whitespace, at most {MAX_MESSAGE_CHARS:,} characters"
 )
@@ -188,7 +195,7 @@ _MESSAGE_FIELDS: tuple[_Field, ...] = (
     ("uid", _is_uid, "a uid", _REQUIRED),
     ("position", lambda v: _is_int(v) and 0 <= v < 2**31, "an int from 0 to 2**31 - 1", _REQUIRED),
     ("role", lambda v: v in ROLES, "'user' or 'bot'", _REQUIRED),
-    ("text", _is_message_text, _MESSAGE_TEXT, _REQUIRED),
+    ("text", _is_stored_text, _MESSAGE_TEXT, _REQUIRED),  # a blank user turn: below
     ("created_at", _is_time, "an ISO-8601 time", _REQUIRED),
     ("parent_uid", _or_none(_is_uid), "a uid or null", None),
     ("follows_uid", _or_none(_is_uid), "a uid or null", None),
@@ -255,6 +262,9 @@ def _check_conversation(item: Any, where: str) -> tuple[dict[str, Any], list[dic
         _check_fields(m, f"{where}.messages[{i}]", _MESSAGE_FIELDS)
         for i, m in enumerate(item["messages"])
     ]
+    for i, message in enumerate(messages):
+        if message["role"] == "user" and not message["text"].strip():
+            _fail(f"{where}.messages[{i}].text", f"expected {_MESSAGE_TEXT}, got a blank turn")
     # The store's invariants: the visible path is positions 0..k-1, one chosen message at
     # each; other branches may run past it; parents and followed slots are known.
     chosen = sorted(m["position"] for m in messages if m["chosen"])
@@ -267,6 +277,7 @@ def _check_conversation(item: Any, where: str) -> tuple[dict[str, Any], list[dic
         for key in ("parent_uid", "follows_uid"):
             if message[key] is not None and message[key] not in uids:
                 _fail(f"{where}.messages[{i}].{key}", "not a message of this conversation")
+    check_tree(messages, where)
     return conversation, messages
 
 
