@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from chatapp.gui.knob_labels import knob_label
+from chatapp.gui.wheel_guard import guard_wheel
 from engine.decoding.config import (
     DEFAULT_PRESET,
     INTEGER_KNOBS,
@@ -102,6 +103,8 @@ class DecodingPanel(QWidget):
         self.strategy_combo = QComboBox(self)
         self.strategy_combo.setObjectName("strategyCombo")
         self.strategy_combo.addItems(list(STRATEGIES))
+        guard_wheel(self.preset_combo)
+        guard_wheel(self.strategy_combo)
         self.strategy_combo.setToolTip(
             "greedy: the likeliest word each step; beam: the likeliest reply among several; "
             "sample: draw words at random; rerank: sample several replies and keep the one "
@@ -126,6 +129,7 @@ class DecodingPanel(QWidget):
             # size used to apply "1" first, which capped N best to 1.
             widget.setKeyboardTracking(False)
             widget.setObjectName(f"knob_{name}")
+            guard_wheel(widget)  # scrolling the panel must not change a knob
             widget.setToolTip(f"{spec.help} Range {spec.minimum:g}–{spec.maximum:g}.")
             label = QLabel(knob_label(name), self)
             label.setToolTip(widget.toolTip())

@@ -55,6 +55,7 @@ from chatapp.gui.actions import Change
 from chatapp.gui.finetune_process import FinetuneProcess
 from chatapp.gui.finetune_results import FinetuneResults
 from chatapp.gui.loss_plot import LossPlot
+from chatapp.gui.wheel_guard import guard_wheel
 from chatapp.store import PAIR_KINDS, ModelVersionRecord, StoreError
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ def knob_spin(knob: Knob, value: float | None, parent: QWidget) -> QSpinBox | QD
         spin.setSpecialValueText("no limit")
     spin.setValue(spin.minimum() if value is None else value)
     spin.setToolTip(knob.help[0].upper() + knob.help[1:] + ".")
+    guard_wheel(spin)  # scrolling the dialog must not change a knob
     return spin
 
 
