@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,46 +16,18 @@ from engine.decoding.generate import Generation, StopCallback, TokenCallback, ge
 from engine.decoding.rerank import ANTI_LM, BACKWARD, ScoredCandidate, rerank
 from engine.default_model import default_model_dir
 from engine.device import resolve_device
-from engine.errors import CheckpointError, GenerationError
+from engine.errors import CheckpointError, DataError, GenerationError
 from engine.model import Seq2Seq
+from engine.pooled_reply import pooled_reply
+from engine.reply import Alternative, Reply
+from engine.retrieval import INDEX_FILE, ReplyIndex
 from engine.tokenizer import BOS_ID, EOS_ID
 
 if TYPE_CHECKING:
-    from engine.memory import CorrectionMemory, MemoryMatch
+    from engine.memory import CorrectionMemory
 
 MAX_TURN_CHARS = 20_000  # longer turns are cut (the model reads ~100 tokens of context anyway)
 BACKWARD_DIR = "backward"  # the p(context | reply) model that `rerank` scores with
-
-
-@dataclass(frozen=True)
-class Alternative:
-    text: str
-    score: float
-    finished: bool
-    # rerank only: log p(reply | context) per token, and the MMI term it was weighed against
-    forward_score: float | None = None
-    mmi_score: float | None = None
-
-
-@dataclass(frozen=True)
-class Reply:
-    text: str
-    tokens: list[int]
-    alternatives: list[Alternative]  # the n-best list, best first (the reply itself included)
-    config: DecodeConfig
-    seed: int | None  # the sampling seed actually used, so a reply can be reproduced
-    cancelled: bool
-    first_token_ms: float | None
-    total_ms: float
-    context_pieces: list[str] = field(default_factory=list)
-    reply_pieces: list[str] = field(default_factory=list)
-    attention: list[list[float]] = field(default_factory=list)  # (reply pieces, context pieces)
-    scorer: str | None = None  # rerank only: "backward model" or "anti-LM"
-    memory: MemoryMatch | None = None  # a saved correction that matched (engine/memory.py)
-
-    @property
-    def tokens_per_second(self) -> float:
-        return len(self.tokens) / max(self.total_ms / 1000, 1e-9)
 
 
 class Chatbot:
@@ -69,6 +41,23 @@ class Chatbot:
         self.backward: Seq2Seq | None = None
         self.backward_problem: str | None = None  # why a backward/ folder could not be used
         self.memory: CorrectionMemory | None = None  # saved corrections consulted by `reply`
+        self.index: ReplyIndex | None = None  # replies people wrote, for the `pool` strategy
+        self.index_problem: str | None = None  # why no index could be opened
+
+    def load_index(self) -> None:
+        """Open the reply index beside the model, else the shipped model's (it is text, so a
+        fine-tuned version of the shipped model shares it); none leaves `pool` to the model's
+        own candidates (and says why)."""
+        for folder in (self.checkpoint.directory, default_model_dir()):
+            if (folder / INDEX_FILE).is_file():
+                try:
+                    self.index = ReplyIndex.open(folder / INDEX_FILE)
+                except DataError as error:
+                    self.index_problem = str(error)
+                else:
+                    self.index_problem = None
+                return
+        self.index_problem = f"no {INDEX_FILE} beside the model"
 
     def load_backward(self) -> None:
         """Use the model folder's `backward/` model for `rerank`, if it has a usable one; a
@@ -106,6 +95,7 @@ class Chatbot:
         checkpoint = load_checkpoint(model_dir or default_model_dir(), device=torch_device)
         bot = cls(checkpoint, torch_device)
         bot.load_backward()
+        bot.load_index()
         if quantize and quantize != "none":
             bot.quantize(quantize)
         return bot
@@ -169,6 +159,8 @@ class Chatbot:
             should_stop=should_stop,
             device=self.device,
         )
+        if config.strategy == "pool":
+            return pooled_reply(self, generation, config, history, context, started=started)
         if config.strategy == "rerank":
             reranked = self._reranked(generation, config, context, history[-1], started)
             return self._consult_memory(history, reranked)
@@ -194,9 +186,30 @@ class Chatbot:
 
     def _consult_memory(self, history: list[str], reply: Reply) -> Reply:
         """A saved correction matching the last turn may give the reply (engine/memory.py)."""
+        reply = self._with_text(history, reply)
         if self.memory is None or not len(self.memory):
             return reply
         return self.memory.consult(self, history, reply)
+
+    def _with_text(self, history: list[str], reply: Reply) -> Reply:
+        """`reply`, or if its text is blank (a model can end a reply at once) the first
+        candidate with text; with none, the blank reply, which callers show as "(no reply)"
+        and never store."""
+        if reply.text.strip():
+            return reply
+        kept = [alternative for alternative in reply.alternatives if alternative.text.strip()]
+        if not kept:
+            return reply
+        tokens = self.tokenizer.encode(kept[0].text)[: self.config.max_response_tokens]
+        _, pieces, attention = self.attention(history, kept[0].text)
+        return replace(
+            reply,
+            text=kept[0].text,
+            tokens=tokens,
+            alternatives=kept,
+            reply_pieces=pieces,
+            attention=attention,
+        )
 
     def _reranked(
         self,

@@ -1,18 +1,21 @@
-"""Corrections as an immediate memory: a saved correction can answer a matching turn at once.
+"""Corrections as an immediate memory: the first source of the `pool` strategy's candidates.
 
-A correction says what the bot should have answered to one user turn (its prompt). When a new
-conversation's last turn matches a prompt, the taught reply joins the candidates:
-- exactly, after normalising case, spacing and punctuation: the taught reply is chosen;
-- nearly, when the model's own encoder representations of the two turns (the mean of the
-  encoder outputs over the normalised turn) have a cosine similarity of at least
-  `NEAR_THRESHOLD`: it is chosen when the model
-  itself scores it well, its mean log-probability per token at most `SCORE_MARGIN` nats below
-  the model's own reply's, given the same context.
-No Qt, no SQLAlchemy: the app hands `Correction`s in and reads the `MemoryMatch` on a reply.
+A correction says what the bot should have answered to one user turn (its prompt). A new turn
+brings a taught reply into the pool when it asks the same question:
+- exactly, after folding case, spacing and sentence punctuation (symbols and digits count, so
+  "what is 22" is not "what is 2+2"): the taught reply is the reply;
+- in other words: the model's own encoder representations of the two turns (the mean of the
+  encoder outputs) have a cosine similarity of at least `NEAR_THRESHOLD`, and the two turns ask
+  about the same person (a question about "you" is not one about "me" or "them"). The taught
+  reply then joins the pool with `TAUGHT_BONUS`, and the seq2seq scorer decides whether it fits.
+The latest correction of a prompt wins. No Qt, no SQLAlchemy: the app hands `Correction`s in
+(oldest first) and reads the `MemoryMatch` on a reply.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -21,10 +24,24 @@ import torch
 
 from engine.batching import encode_context
 from engine.data import normalise
+from engine.decoding.pool import TAUGHT_BONUS, PoolEntry
+from engine.reply import Alternative
+from engine.sources import ReplySource
 from engine.tokenizer import BOS_ID
 
 if TYPE_CHECKING:
-    from engine.chatbot import Chatbot, Reply
+    from engine.chatbot import Chatbot
+    from engine.reply import Reply
+
+# Sentence punctuation that does not change a question; symbols (+, -, /, =, ...) and digits do.
+_SOFT_PUNCTUATION = re.compile(r"[.,!?;:'\"\u2018\u2019\u201c\u201d\u00bf\u00a1]")
+# Who a question is about: asking "your name" is not asking "my name" or "their age".
+_SECOND_PERSON = frozenset({"you", "your", "yours", "yourself", "u", "ur", "youre", "youve"})
+_THIRD_PERSON = frozenset(
+    {"he", "him", "his", "she", "her", "hers", "they", "them", "their", "theirs"}
+)
+_FIRST_PERSON_ONLY = frozenset({"my", "mine", "myself", "me"})
+EXACT_BONUS = 100.0  # the same question: the taught reply is the reply
 
 # Measured with `bench/finetune.py --teach 24`: the 24 persona questions typed again ("so what
 # is your name") score 0.93-1.0 against their own prompt, with the shipped model and with the
@@ -51,6 +68,9 @@ class MemoryMatch:
     taught_score: float | None  # mean log-prob per token of the taught reply (None: not scored)
     model_score: float | None  # the same for the model's own reply
     chosen: bool  # the taught reply is the reply
+
+    def decided(self, *, chosen: bool) -> MemoryMatch:
+        return replace(self, chosen=chosen)
 
     def describe(self) -> dict[str, object]:
         """A JSON-friendly summary, for a reply's stored details."""
@@ -87,7 +107,7 @@ class CorrectionMemory:
         """Replace the corrections (the latest one for a prompt wins); cached vectors stay."""
         by_prompt: dict[str, Correction] = {}
         for correction in corrections:
-            key = normalise(correction.prompt)
+            key = exact_key(correction.prompt)
             if key and correction.reply.strip():
                 by_prompt[key] = correction
         self._by_prompt = by_prompt
@@ -115,20 +135,38 @@ class CorrectionMemory:
         return keys, torch.stack([self._vectors[key] for key in keys])  # (N, H)
 
     def lookup(self, bot: Chatbot, turn: str) -> MemoryMatch | None:
-        """The correction whose prompt matches `turn` (exact first, else the nearest above the
-        threshold), not yet scored; None when nothing matches."""
-        key = normalise(turn)
+        """The correction whose prompt asks what `turn` asks (exact first, else the nearest
+        above the threshold about the same person), not yet scored; None when none does."""
+        key = exact_key(turn)
         if not key or not self._by_prompt:
             return None
         if key in self._by_prompt:
             return MemoryMatch(self._by_prompt[key], True, 1.0, None, None, chosen=True)
         keys, vectors = self._prompt_vectors(bot)
         similarities = vectors @ self.vector(bot, turn)  # (N,)
-        best = int(similarities.argmax())
-        similarity = float(similarities[best])
-        if similarity < self.threshold:
-            return None
-        return MemoryMatch(self._by_prompt[keys[best]], False, similarity, None, None, False)
+        for best in similarities.argsort(descending=True).tolist():
+            similarity = float(similarities[best])
+            if similarity < self.threshold:
+                return None
+            correction = self._by_prompt[keys[best]]
+            if same_person(turn, correction.prompt):
+                return MemoryMatch(correction, False, similarity, None, None, False)
+        return None
+
+    def pool_entries(self, bot: Chatbot, turn: str) -> tuple[list[PoolEntry], MemoryMatch | None]:
+        """The taught reply for `turn`, as the pool's first candidate, and its match."""
+        match = self.lookup(bot, turn)
+        if match is None:
+            return [], None
+        text = " ".join(match.correction.reply.split())
+        entry = PoolEntry(
+            text,
+            tuple(bot.tokenizer.encode(text)),
+            ReplySource.CORRECTION,
+            origin=f"your correction of {match.correction.when or 'a reply'}",
+            bonus=EXACT_BONUS if match.exact else TAUGHT_BONUS,
+        )
+        return [entry], match
 
     def consult(self, bot: Chatbot, history: list[str], reply: Reply) -> Reply:
         """`reply`, or the taught reply in its place, with the match recorded on it."""
@@ -141,9 +179,7 @@ class CorrectionMemory:
         model_score = mean_log_prob(bot, context, reply.text) if reply.text.strip() else None
         chosen = match.exact or model_score is None or taught_score >= model_score - self.margin
         match = replace(match, taught_score=taught_score, model_score=model_score, chosen=chosen)
-        from engine.chatbot import Alternative
-
-        candidate = Alternative(taught, taught_score, True)
+        candidate = Alternative(taught, taught_score, True, source=ReplySource.CORRECTION)
         if not chosen:
             return replace(reply, alternatives=[*reply.alternatives, candidate], memory=match)
         tokens = bot.tokenizer.encode(taught)
@@ -155,6 +191,7 @@ class CorrectionMemory:
             reply_pieces=bot.tokenizer.pieces(tokens),
             attention=[],
             memory=match,
+            source=ReplySource.CORRECTION,
         )
 
 
@@ -167,3 +204,24 @@ def mean_log_prob(bot: Chatbot, context: list[int], text: str) -> float:
     target_out = torch.tensor([target], device=bot.device)
     loss = bot.model.loss(src, torch.tensor([len(context)]), target_in, target_out)
     return -float(loss)
+
+
+def exact_key(text: str) -> str:
+    """A turn as the memory compares it: case, spacing and sentence punctuation folded away
+    ("What's your NAME ?" -> "whats your name"); symbols and digits kept ("what is 2+2"), and a
+    turn of only punctuation or emoji kept as it is ("?", "👍")."""
+    folded = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return " ".join(_SOFT_PUNCTUATION.sub("", folded).split()) or folded
+
+
+def _persons(text: str) -> tuple[bool, bool, bool]:
+    words = set(re.findall(r"\w+", normalise(text).replace("'", "")))
+    second = bool(words & _SECOND_PERSON)
+    first_only = not second and bool(words & _FIRST_PERSON_ONLY)
+    return second, bool(words & _THIRD_PERSON), first_only
+
+
+def same_person(turn: str, prompt: str) -> bool:
+    """Whether two questions are about the same person: "what is my name?" is not "what is
+    your name?", nor "how old are they?" "how old are you?"."""
+    return _persons(turn) == _persons(prompt)

@@ -26,6 +26,7 @@ from chatapp.gui.attention_view import AttentionView
 from chatapp.gui.knob_labels import knob_label
 from chatapp.store.records import MessageRecord
 from engine.decoding.config import KNOBS
+from engine.sources import ReplySource
 
 
 def memory_lines(decoding: object) -> list[str]:
@@ -47,6 +48,16 @@ def memory_lines(decoding: object) -> list[str]:
     else:
         first = f"Your correction for “{prompt}” matched, but the model's own reply scored higher"
     return [f"{first} ({how}; the reply you corrected is from {when}).", ""]
+
+
+def provenance_line(decoding: object) -> str:
+    """Where the reply came from, in words (a reply with no record of it is the model's)."""
+    provenance = decoding.get("provenance") if isinstance(decoding, dict) else None
+    if not isinstance(provenance, dict):
+        return f"Source: {ReplySource.MODEL.label}"
+    source = ReplySource.parse(provenance.get("source"))
+    origin = str(provenance.get("origin") or "")
+    return f"Source: {source.label}" + (f" ({origin})" if origin else "")
 
 
 class DetailsDialog(QDialog):
@@ -81,6 +92,7 @@ class DetailsDialog(QDialog):
         timings = record.timings if isinstance(record.timings, dict) else {}
         lines = [
             *memory_lines(record.decoding),
+            provenance_line(record.decoding),
             f"Model version: {version_name}",
             f"Seed: {record.seed if record.seed is not None else '—'}",
             f"Stopped by the user: {'yes' if record.stopped else 'no'}",
@@ -143,7 +155,7 @@ def settings_table(decoding: object, parent: QWidget) -> QTableWidget:
     rows = [
         (_setting_name(key), _setting_value(key, value))
         for key, value in sorted(decoding.items() if isinstance(decoding, dict) else [])
-        if key != "memory"  # told in words above the table
+        if key not in ("memory", "provenance")  # told in words above the table
     ]
     rows.sort(key=lambda row: row[0] != "Strategy")
     table = QTableWidget(len(rows), 2, parent)
@@ -187,8 +199,13 @@ def _setting_value(key: object, value: object) -> str:
 
 
 def nbest_line(entry: dict) -> str:
-    """One n-best row: the ranking score, and for a reranked candidate its two parts."""
+    """One n-best row: the ranking score, and for a reranked candidate its two parts; a
+    candidate the model did not write says who did."""
     line = f"{_number(entry.get('score')):8.3f}   {entry.get('text', '')}"
+    if isinstance(entry.get("source"), str) and entry["source"] != ReplySource.MODEL.value:
+        origin = str(entry.get("origin") or "")
+        label = ReplySource.parse(entry["source"]).label
+        line += f"\n           {label}" + (f" ({origin})" if origin else "")
     if entry.get("forward") is None:
         return line
     cut = "\n           cut at the length limit, so ranked below the finished replies"

@@ -69,7 +69,7 @@ class ReplyFeedback:
         """Make one of the beam's n-best texts the reply (kept as an alternative)."""
 
         def add(store: Store) -> MessageRecord:
-            info = GenerationInfo.like(store.get_message(message_id))
+            info = GenerationInfo.like(store.get_message(message_id), text)
             return store.add_alternative(message_id, text, info)
 
         self._apply(add)

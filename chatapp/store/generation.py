@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from chatapp.store.records import MessageRecord
     from engine import Reply
 
-RANKED_STRATEGIES = ("beam", "rerank")  # the strategies whose n-best list is kept
+RANKED_STRATEGIES = ("beam", "rerank", "pool")  # the strategies whose n-best list is kept
+SCORED_STRATEGIES = ("rerank", "pool")  # their candidates keep the forward and MMI terms
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class Candidate:
     forward: float | None = None
     mmi: float | None = None
     cut: bool = False
+    source: str = "model"  # engine.sources.ReplySource's value: who wrote it
+    origin: str = ""  # the corpus conversation or correction it came from
 
 
 @dataclass(frozen=True)
@@ -53,16 +56,19 @@ class GenerationInfo:
     scorer: str | None = None  # rerank only: what scored the MMI term
     memory: Mapping[str, Any] | None = None  # the saved correction that answered, if one did
     stopped: bool = False  # cut short by Stop
+    source: str = "model"  # who wrote the reply (engine.sources.ReplySource's value)
+    origin: str = ""  # the corpus conversation or correction it came from
 
     @classmethod
     def from_reply(cls, reply: Reply, model_version_id: int | None) -> GenerationInfo:
         strategy = reply.config.strategy
         nbest = None
         if strategy in RANKED_STRATEGIES:
-            reranked = strategy == "rerank"
+            reranked = strategy in SCORED_STRATEGIES
             nbest = tuple(
                 Candidate(a.text, a.score, a.forward_score if reranked else None,
-                          a.mmi_score if reranked else None, cut=reranked and not a.finished)
+                          a.mmi_score if reranked else None, cut=reranked and not a.finished,
+                          source=a.source.value, origin=a.origin)
                 for a in reply.alternatives
             )  # fmt: skip
         return cls(
@@ -73,35 +79,51 @@ class GenerationInfo:
                 reply.first_token_ms, reply.total_ms, len(reply.tokens), reply.tokens_per_second
             ),
             nbest=nbest,
-            scorer=reply.scorer if strategy == "rerank" else None,
+            scorer=reply.scorer if strategy in SCORED_STRATEGIES else None,
             memory=reply.memory.describe() if reply.memory is not None else None,
             stopped=reply.cancelled,
+            source=reply.source.value,
+            origin=reply.origin,
         )
 
     @classmethod
-    def like(cls, record: MessageRecord) -> GenerationInfo:
-        """The provenance of an existing reply, for a text picked from its n-best list."""
-        return cls(
-            model_version_id=record.model_version_id,
-            decoding=record.decoding,
-            nbest=tuple(
+    def like(cls, record: MessageRecord, text: str | None = None) -> GenerationInfo:
+        """The provenance of an existing reply, for `text` picked from its n-best list: the
+        same settings and list, and the picked candidate's own source."""
+        nbest = (
+            tuple(
                 Candidate(
-                    e["text"], e["score"], e.get("forward"), e.get("mmi"), e.get("cut") is True
+                    e["text"], e["score"], e.get("forward"), e.get("mmi"), e.get("cut") is True,
+                    source=str(e.get("source", "model")), origin=str(e.get("origin", "")),
                 )
                 for e in record.nbest
             )
             if record.nbest is not None
-            else None,
+            else None
+        )  # fmt: skip
+        picked = next((c for c in nbest or () if c.text == text), None)
+        decoding = record.decoding
+        if isinstance(decoding, Mapping):
+            decoding = {key: value for key, value in decoding.items() if key != "provenance"}
+        return cls(
+            model_version_id=record.model_version_id,
+            decoding=decoding,
+            nbest=nbest,
             scorer=next((e["scorer"] for e in record.nbest or () if e.get("scorer")), None),
+            source=picked.source if picked is not None else "model",
+            origin=picked.origin if picked is not None else "",
         )
 
     def decoding_column(self) -> dict[str, Any] | None:
         """The stored decoding settings; a memory answer is recorded with them (Details…)."""
         if self.decoding is None:
             return None
-        if self.memory is None:
-            return dict(self.decoding)
-        return {**self.decoding, "memory": dict(self.memory)}
+        column = dict(self.decoding)
+        if self.memory is not None:
+            column["memory"] = dict(self.memory)
+        if self.source != "model":  # a model-written reply says nothing more (as before)
+            column["provenance"] = {"source": self.source, "origin": self.origin}
+        return column
 
     def nbest_column(self) -> list[dict[str, Any]] | None:
         if self.nbest is None:
@@ -114,6 +136,8 @@ class GenerationInfo:
                     entry[name] = getattr(candidate, name)
             if candidate.cut:
                 entry["cut"] = True
+            if candidate.source != "model":
+                entry["source"], entry["origin"] = candidate.source, candidate.origin
             if self.scorer is not None:
                 entry["scorer"] = self.scorer
             entries.append(entry)

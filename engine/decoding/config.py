@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.errors import ConfigError
 
-STRATEGIES = ("greedy", "beam", "sample", "rerank")
+STRATEGIES = ("greedy", "beam", "sample", "rerank", "pool")
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,30 @@ KNOBS: dict[str, KnobSpec] = {
     "anti_lm_weight": KnobSpec(
         0.0, 2.0, "Rerank: how much a reply that could follow anything is held back (0: off)."
     ),
+    "retrieved": KnobSpec(
+        0, 64, "Pool: how many replies people wrote (training corpus) join the candidates."
+    ),
+    "generated_offset": KnobSpec(
+        -10.0, 10.0, "Pool: added to the model's own replies' scores (below 0: people's first)."
+    ),
+    "match_weight": KnobSpec(
+        0.0, 10.0, "Pool: how much a person's reply counts by how near its turn is to yours."
+    ),
+    "fluency_floor": KnobSpec(
+        0.0, 10.0, "Drop candidates this many nats per token less likely than the best (0: off)."
+    ),
 }  # fmt: skip
 INTEGER_KNOBS = frozenset(
     {"max_length", "min_length", "beam_size", "no_repeat_ngram_size", "n_best", "top_k",
-     "block_context_ngrams", "candidates"}
+     "block_context_ngrams", "candidates", "retrieved"}
 )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class DecodeConfig:
-    strategy: str = "sample"  # greedy | beam | sample | rerank (sample N, keep the best by MMI)
+    # greedy | beam | sample | rerank (sample N, keep the best by MMI) | pool (rerank's samples,
+    # replies people wrote and your corrections, scored on one scale: engine/decoding/pool.py)
+    strategy: str = "sample"
     max_length: int = 32
     min_length: int = 1
     beam_size: int = 5
@@ -73,6 +87,18 @@ class DecodeConfig:
     # rerank with a backward model: the best two are reordered with minus anti_lm_weight * mean
     # log p(reply | everyday turns) / length, which holds back replies likely after anything.
     anti_lm_weight: float = 0.0
+    retrieved: int = 24  # pool: replies from the training corpus's index (engine/retrieval.py)
+    # pool: added to the score of a reply the model wrote, beside replies people wrote (whose
+    # offset is 0): the two kinds do not share a scale (engine/decoding/pool.py).
+    generated_offset: float = 0.0
+    # pool: a reply people wrote loses match_weight * (1 - similarity), where similarity (0-1)
+    # is how near the turn it answered is to yours (engine/retrieval.py): the nearer the
+    # question, the likelier its answer fits.
+    match_weight: float = 0.0
+    # rerank and pool: a candidate whose log p(reply | context) per token trails the best one's
+    # by more than this is dropped before MMI weighs them (0: off), so MMI cannot pick a reply
+    # the model itself finds garbled.
+    fluency_floor: float = 0.0
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

@@ -42,7 +42,7 @@ class Generation:
     texts: list[str] = field(default_factory=list)
 
 
-SAMPLING_STRATEGIES = ("sample", "rerank")  # they draw from a seeded generator
+SAMPLING_STRATEGIES = ("sample", "rerank", "pool")  # they draw from a seeded generator
 STREAMING_STRATEGIES = ("greedy", "sample")  # one row whose text grows as it is decoded
 
 
@@ -56,7 +56,7 @@ def make_strategy(
     generator = None
     if config.strategy in SAMPLING_STRATEGIES:
         generator = torch.Generator().manual_seed(seed if seed is not None else 0)
-    if config.strategy == "rerank":
+    if config.strategy in ("rerank", "pool"):
         return MultiSample(
             count=config.candidates,
             temperature=config.temperature,

@@ -114,7 +114,7 @@ def rerank(
     forward = [hypothesis.log_prob for _, hypothesis in candidates]
     lengths = [len(h.tokens) + (1 if h.finished else 0) for _, h in candidates]
     if backward is not None:
-        mmi = _backward_terms(backward, tokenizer, replies, last_turn, device)
+        mmi = backward_terms(backward, tokenizer, replies, last_turn, device)
         weight = mmi_weight
     else:
         mmi = _anti_lm_terms(model, tokenizer, replies, device)
@@ -152,7 +152,7 @@ def _hold_back_generic(
     return [*held, *rest]
 
 
-def _backward_terms(
+def backward_terms(
     backward: Seq2Seq,
     tokenizer: Tokenizer,
     replies: Sequence[Sequence[int]],

@@ -1,0 +1,112 @@
+"""The `pool` strategy's reply: gather the candidates of every source, score them on one
+scale (engine/decoding/pool.py), and hand back the best with the whole pool as alternatives."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from engine.decoding.config import DecodeConfig
+from engine.decoding.generate import Generation
+from engine.decoding.pool import PoolEntry, ScoredEntry, score_pool
+from engine.decoding.rerank import BACKWARD
+from engine.reply import Alternative, Reply
+from engine.sources import ReplySource
+
+if TYPE_CHECKING:
+    from engine.chatbot import Chatbot
+    from engine.memory import MemoryMatch
+
+
+def gather(
+    bot: Chatbot, generation: Generation, config: DecodeConfig, history: list[str]
+) -> tuple[list[PoolEntry], MemoryMatch | None]:
+    """The pool, sources in order of precedence: the user's corrections, replies people wrote,
+    the model's own samples."""
+    entries: list[PoolEntry] = []
+    match = None
+    if bot.memory is not None and len(bot.memory):
+        taught, match = bot.memory.pool_entries(bot, history[-1])
+        entries.extend(taught)
+    if bot.index is not None and config.retrieved:
+        for found in bot.index.search(history[-1], config.retrieved):
+            tokens = tuple(bot.tokenizer.encode(found.reply))
+            origin = f"{bot.index.corpus} conversation {found.conversation}"
+            entries.append(
+                PoolEntry(
+                    found.reply, tokens, ReplySource.CORPUS, origin, similarity=found.similarity
+                )
+            )
+    for row, (text, hypothesis) in enumerate(zip(generation.texts, generation.hypotheses)):
+        entries.append(
+            PoolEntry(
+                text,
+                tuple(hypothesis.tokens),
+                ReplySource.MODEL,
+                finished=hypothesis.finished,
+                forward_sum=hypothesis.log_prob,
+                row=row,
+            )
+        )
+    return entries, match
+
+
+def pooled_reply(
+    bot: Chatbot,
+    generation: Generation,
+    config: DecodeConfig,
+    history: list[str],
+    context: list[int],
+    *,
+    started: float,
+) -> Reply:
+    entries, match = gather(bot, generation, config, history)
+    ranked: list[ScoredEntry] = []
+    if not generation.cancelled:
+        ranked = score_pool(
+            entries,
+            model=bot.model,
+            backward=bot.backward,
+            tokenizer=bot.tokenizer,
+            context=context,
+            last_turn=" ".join(history[-1].split()),
+            config=config,
+            device=bot.device,
+        )
+    if not ranked:  # stopped before scoring, or nothing but empty candidates
+        first = next(entry for entry in entries if entry.source is ReplySource.MODEL)
+        ranked = [ScoredEntry(first, 0.0, 0.0, 0.0)]
+    best = ranked[0].entry
+    if match is not None:
+        match = match.decided(chosen=best.source is ReplySource.CORRECTION)
+    total_ms = (time.perf_counter() - started) * 1000
+    attention = generation.attention[best.row] if best.source is ReplySource.MODEL else []
+    return Reply(
+        text=best.text,
+        tokens=list(best.tokens),
+        alternatives=[_alternative(item) for item in ranked],
+        config=config,
+        seed=generation.seed,
+        cancelled=generation.cancelled,
+        first_token_ms=total_ms,  # nothing shows until the pool is scored
+        total_ms=total_ms,
+        context_pieces=bot.tokenizer.pieces(context),
+        reply_pieces=bot.tokenizer.pieces(best.tokens),
+        attention=attention,
+        scorer=BACKWARD if bot.backward is not None else None,
+        memory=match,
+        source=best.source,
+        origin=best.origin,
+    )
+
+
+def _alternative(item: ScoredEntry) -> Alternative:
+    return Alternative(
+        item.entry.text,
+        item.score,
+        item.entry.finished,
+        forward_score=item.forward,
+        mmi_score=item.mmi,
+        source=item.entry.source,
+        origin=item.entry.origin,
+    )
