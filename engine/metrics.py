@@ -1,5 +1,6 @@
-"""Generation metrics for the model card: distinct-n, reply length, generic-reply rate, and
-with a `Judge` the relevance scores of the replies beside those of the real next turns."""
+"""Generation metrics for the model card: distinct-n, reply length, generic-reply rate; with a
+`Judge` the relevance scores of the replies beside those of the real next turns, and with a
+`FluencyScorer` the replies' fluency (engine/fluency.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from engine.chatbot import Chatbot
 from engine.data import Example
 from engine.decoding.config import DecodeConfig
+from engine.fluency import FluencyScorer
 from engine.judge import Judge
 
 
@@ -48,12 +50,16 @@ def uncertain_reply_rate(replies: Sequence[str]) -> float:
     return sum(1 for reply in replies if UNCERTAIN.search(reply.replace("’", "'"))) / len(replies)
 
 
+def _prompt_of(example: Example) -> str:
+    return example.context[-1] if example.context else ""
+
+
 def judge_replies(
     judge: Judge, examples: Sequence[Example], replies: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """The judge's scores for the model's replies and, scored the same way, for the real next
     turns (the human reference). The prompt is the last context turn."""
-    prompts = [example.context[-1] if example.context else "" for example in examples]
+    prompts = [_prompt_of(example) for example in examples]
     return {
         "model": judge.score(prompts, replies).to_dict(),
         "human": judge.score(prompts, [example.response for example in examples]).to_dict(),
@@ -67,6 +73,7 @@ def generation_metrics(
     judge: Judge | None = None,
     *,
     seed_offset: int = 0,
+    fluency: FluencyScorer | None = None,
 ) -> dict[str, Any]:
     replies: list[str] = []
     started = time.perf_counter()
@@ -93,4 +100,10 @@ def generation_metrics(
     }
     if judge is not None:
         metrics["judge"] = judge_replies(judge, examples, replies)
+    if fluency is not None:
+        # The model's replies only: the language model scores people's casual turns lowest of
+        # all, so a human figure beside it would invite the wrong comparison (engine/fluency.py).
+        scores = fluency.score([_prompt_of(example) for example in examples], replies)
+        mean = sum(scores) / max(len(scores), 1)
+        metrics.setdefault("judge", {}).setdefault("model", {})["fluency"] = mean
     return metrics

