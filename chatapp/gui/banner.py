@@ -1,7 +1,8 @@
 """A non-blocking message strip above the composer (errors never open a modal box).
 
 A message can carry one action button (Undo after a delete): pressing it runs the action and
-hides the strip; a later message or the time running out drops the action.
+hides the strip; a later message, closing the strip or the time running out drops the action and
+runs its `expired` callback (a deferred delete is done for real then).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Banner(QFrame):
         self.action_button.hide()
         self.action_button.clicked.connect(self._run_action)
         self._action: Callable[[], None] | None = None
+        self._expired: Callable[[], None] | None = None
         close = QToolButton(self)
         close.setText("✕")
         close.setAutoRaise(True)
@@ -46,7 +48,10 @@ class Banner(QFrame):
         kind: str = "error",
         timeout_ms: int = 0,
         action: tuple[str, Callable[[], None]] | None = None,
+        expired: Callable[[], None] | None = None,
     ) -> None:
+        """Show `text`; `expired` runs once if `action` is dropped without being pressed."""
+        self._drop_action()
         colors = {"error": "#f8d7da", "info": "#d1ecf1", "warning": "#fff3cd"}
         self.setStyleSheet(
             f"#banner {{ background: {colors.get(kind, colors['info'])}; border-radius: 4px; }}"
@@ -54,6 +59,7 @@ class Banner(QFrame):
         )
         self.label.setText(text)
         self._action = action[1] if action else None
+        self._expired = expired if action else None
         self.action_button.setText(action[0] if action else "")
         self.action_button.setVisible(action is not None)
         self.show()
@@ -63,10 +69,25 @@ class Banner(QFrame):
             self._timer.stop()
 
     def _run_action(self) -> None:
-        action, self._action = self._action, None
+        action, self._action, self._expired = self._action, None, None
         self.hide()
         if action is not None:
             action()
+
+    def _drop_action(self) -> None:
+        expired, self._action, self._expired = self._expired, None, None
+        if expired is not None:
+            expired()
+
+    def hide(self) -> None:
+        """Hide the strip; an action not pressed by now is dropped (its `expired` runs)."""
+        self._drop_action()
+        super().hide()
+
+    def expire(self) -> None:
+        """Drop the action now, as when the window closes (for a deferred delete)."""
+        self._drop_action()
+        self.action_button.hide()
 
     def text(self) -> str:
         return self.label.text() if self.isVisible() else ""

@@ -55,6 +55,7 @@ class ActiveRequest:
     conversation_id: int | None  # None: a new chat, stored when its first turn is saved
     message_id: int | None = None  # the reply being regenerated
     request_id: int | None = None  # the engine's, once the turn is saved and a reply asked for
+    dropped: bool = False  # its chat was deleted: no reply is asked for, none is saved
 
 
 @dataclass
@@ -122,6 +123,16 @@ class ChatController(ReplyFeedback, QObject):
         if active and active.conversation_id == conversation_id and active.kind == "reply":
             self.messages.begin_reply()
 
+    def forget_conversation(self, conversation_id: int) -> None:
+        """Its chat is being deleted: its queued turns go and its reply is cancelled, before
+        the delete, so no late save fails on a chat that is gone (and takes Undo with it)."""
+        self._queue = deque(t for t in self._queue if t.conversation_id != conversation_id)
+        active = self._active
+        if active is not None and active.conversation_id == conversation_id:
+            active.dropped = True
+            if active.request_id is not None:
+                self.engine.cancel(active.request_id)
+
     def new_conversation(self) -> None:
         """Open an empty chat; it is stored when its first turn is saved, so pressing New
         several times leaves no empty conversations behind."""
@@ -185,6 +196,10 @@ class ChatController(ReplyFeedback, QObject):
         active, record = self._active, saved.record
         assert active is not None
         active.conversation_id = record.conversation_id
+        if active.dropped:  # deleted while it was being saved: the turn is kept, not answered
+            self._reply_done(active, None, None)
+            self.conversations_changed.emit(saved.listing)
+            return
         if saved.created:
             for waiting in self._queue:  # typed into the new chat while it was being stored
                 if waiting.conversation_id is None:
@@ -303,7 +318,7 @@ class ChatController(ReplyFeedback, QObject):
         if not self._is_active(request_id):
             return
         active = self._active
-        if reply is None or not reply.text.strip():
+        if reply is None or not reply.text.strip() or active.dropped:
             self._reply_done(active, reply, None)
             return
         info = GenerationInfo.from_reply(reply, self.model_version_id)
@@ -363,7 +378,8 @@ class ChatController(ReplyFeedback, QObject):
         active, self._active = self._active, None
         if active.conversation_id == self.conversation_id:
             self.messages.finish_reply(self._message(active.message_id))
-        self.error.emit(message)
+        if not active.dropped:  # a deleted chat's failure would take the banner's Undo
+            self.error.emit(message)
         self.busy_changed.emit(False)
         self._pump()
 

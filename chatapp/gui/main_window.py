@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
     QFrame,
-    QInputDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -22,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from chatapp import APP_NAME
 from chatapp.correction_memory import SETTING_KEY as MEMORY_SETTING
-from chatapp.gui import saved_settings
+from chatapp.gui import saved_settings, text_dialog
 from chatapp.gui.actions import Change
 from chatapp.gui.banner import Banner
 from chatapp.gui.chat_controller import ChatController
@@ -37,12 +36,14 @@ from chatapp.gui.details_dialog import DetailsDialog
 from chatapp.gui.engine_worker import ModelInfo
 from chatapp.gui.message_delegate import MessageDelegate
 from chatapp.gui.message_model import MessageListModel, RecordRole
+from chatapp.gui.pending_delete import PendingDeletes
 from chatapp.gui.search_runner import SearchRunner
 from chatapp.gui.sidebar import Sidebar
 from chatapp.gui.theme import AppearanceMenus, apply_font_size, apply_theme
 from chatapp.gui.turns import Listing, read_listing
+from chatapp.gui.undoable import UndoableChanges
 from chatapp.gui.welcome import WelcomePane
-from chatapp.store import ConversationRecord, ModelVersionRecord, Store
+from chatapp.store import ModelVersionRecord, Store
 from chatapp.store.errors import StoreError
 from chatapp.store.records import MessageRecord, SearchHit
 from engine.decoding.config import DecodeConfig
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
 
 CHAT_MIN_WIDTH = 320  # px: below this the sidebar and the dock shrink instead
 LAST_CONVERSATION_KEY = "sidebar/last_conversation"
-UNDO_DELETE_MS = 20_000  # how long a deleted conversation can be brought back
 
 
 class MainWindow(QMainWindow):
@@ -93,6 +93,15 @@ class MainWindow(QMainWindow):
             lambda: self.decoding_panel.config,
             show_archived=self.sidebar.archived_box.isChecked,
         )
+        self.pending_deletes = PendingDeletes(context.actions, self)
+        self.undoable = UndoableChanges(
+            context,
+            self.banner,
+            self.pending_deletes,
+            close_chat=self._close_chat,
+            open_chat=self.open_conversation,
+            add_preset=self.decoding_panel.add_user_preset,
+        )
         self._build_layout()
         self._build_menus()
         self._build_status_bar()
@@ -102,7 +111,7 @@ class MainWindow(QMainWindow):
         self._model_name = ""  # the loaded model version, for Help › About
         self._details_request: int | None = None
         self.searcher = SearchRunner(self.store, self)  # search off the GUI thread
-        self.searcher.found.connect(self.sidebar.show_hits)
+        self.searcher.found.connect(self._show_hits)
         self.searcher.failed.connect(self.banner.show_message)
         self.refresh_conversations()
         self.open_conversation(self._last_used_conversation())
@@ -248,6 +257,7 @@ class MainWindow(QMainWindow):
             )
         )
         self.sidebar.archive_requested.connect(self.archive_conversation)
+        self.pending_deletes.changed.connect(self.refresh_conversations)
         self.sidebar.delete_requested.connect(self.delete_conversation)
         self.sidebar.search_requested.connect(self.search)
         self.sidebar.hit_activated.connect(self.jump_to_hit)
@@ -339,7 +349,7 @@ class MainWindow(QMainWindow):
     def show_listing(self, listing: Listing) -> None:
         if self.controller.conversation_id is not None:
             self.conversations.set_draft(False)  # its first turn stored it
-        self.conversations.set_records(listing.conversations)
+        self.conversations.set_records(self.pending_deletes.visible(listing.conversations))
         counts = listing.pair_counts
         if counts is not None:
             self.teach_label.setText(
@@ -375,60 +385,38 @@ class MainWindow(QMainWindow):
 
     def rename_conversation(self, conversation_id: int) -> None:
         current = self.store.get_conversation(conversation_id).title
-        title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=current)
-        if ok and title.strip():
+        title = text_dialog.ask_text(self, "Rename conversation", "Title:", current)
+        if title is not None and title.strip():
             self._change_conversations(
                 lambda store: store.rename_conversation(conversation_id, title.strip())
             )
 
-    def archive_conversation(self, conversation_id: int, archived: bool) -> None:
-        def close_it() -> None:
-            if archived and conversation_id == self.controller.conversation_id:
-                self.open_conversation(None)
+    def _title_of(self, conversation_id: int) -> str:
+        row = self.conversations.row_of(conversation_id)
+        return self.conversations.record(row).title if row >= 0 else "the chat"
 
-        self._change_conversations(
-            lambda store: store.archive_conversation(conversation_id, archived), close_it
+    def _close_chat(self, conversation_id: int, deleting: bool) -> None:
+        """A chat leaves the list: stop its reply and queued turns first if it is deleted."""
+        if deleting:
+            self.controller.forget_conversation(conversation_id)
+        if conversation_id == self.controller.conversation_id:
+            self.open_conversation(None)
+
+    def archive_conversation(self, conversation_id: int, archived: bool) -> None:
+        self.undoable.archive_conversation(
+            conversation_id, archived, self._title_of(conversation_id)
         )
 
     def delete_conversation(self, conversation_id: int) -> None:
-        """Delete at once, with Undo in the banner: the conversation is kept as an archive
-        (every field and branch) until the banner goes, and Undo imports it back."""
-
-        def delete(store: Store) -> tuple[str, dict[str, Any]]:
-            archive = store.export_archive(conversation_id)
-            store.delete_conversation(conversation_id)
-            return archive["conversations"][0]["title"], archive
-
-        def deleted(result: tuple[str, dict[str, Any]]) -> None:
-            title, archive = result
-            if conversation_id == self.controller.conversation_id:
-                self.open_conversation(None)
-            self.banner.show_message(
-                f"Deleted “{title}”.",
-                kind="info",
-                timeout_ms=UNDO_DELETE_MS,
-                action=("Undo", lambda: self._undo_delete(archive)),
-            )
-
-        self.context.actions.run(delete, success=deleted, changes=Change.CONVERSATIONS)
-
-    def _undo_delete(self, archive: dict[str, Any]) -> None:
-        uid = archive["conversations"][0]["uid"]
-
-        def restored(record: ConversationRecord | None) -> None:
-            # The list is read once `changed` comes (`_on_store_changed`), right after this.
-            if record is not None:
-                self.open_conversation(record.id)
-
-        self.context.actions.run(
-            lambda store: (store.import_archive(archive), store.find_conversation(uid))[1],
-            success=restored,
-            changes=Change.CONVERSATIONS,
-        )
+        """Hidden at once, with Undo in the banner; deleted for real when Undo goes."""
+        self.undoable.delete_conversation(conversation_id, self._title_of(conversation_id))
 
     def search(self, query: str) -> None:
         """Search in the background; the hits of the newest query show when they are found."""
         self.searcher.request(query)
+
+    def _show_hits(self, hits: list[SearchHit]) -> None:
+        self.sidebar.show_hits(self.pending_deletes.visible(hits, "conversation_id"))
 
     def jump_to_hit(self, hit: SearchHit) -> None:
         self.open_conversation(hit.conversation_id)
@@ -511,20 +499,20 @@ class MainWindow(QMainWindow):
         return menu
 
     def ask_correction(self, record: MessageRecord) -> None:
-        text, ok = QInputDialog.getMultiLineText(
+        text = text_dialog.ask_text(
             self, "Write a better reply",
             "What should the bot have said? (Fine-tuning learns from it.)",
-            record.corrected_text or record.text,
+            record.corrected_text or record.text, multiline=True,
         )  # fmt: skip
-        if ok:
+        if text is not None:
             self.controller.correct(record.id, text)
 
     def ask_edit(self, record: MessageRecord, text: str | None = None) -> None:
         if text is None:
-            text, ok = QInputDialog.getMultiLineText(
-                self, "Edit and resend", "Your message:", record.text
+            text = text_dialog.ask_text(
+                self, "Edit and resend", "Your message:", record.text, multiline=True
             )
-            if not ok:
+            if text is None:
                 return
         # Nothing is lost (the old turn and its replies stay a ‹ › away), so nothing to confirm.
         self.controller.edit_and_resend(record.id, text)
@@ -601,7 +589,7 @@ class MainWindow(QMainWindow):
         self.context.actions.run(rename, changes=Change.PRESETS)
 
     def _delete_preset(self, name: str) -> None:
-        self.context.actions.run(lambda store: store.delete_preset(name), changes=Change.PRESETS)
+        self.undoable.delete_preset(name)
 
     def set_memory_enabled(self, enabled: bool) -> None:
         self.settings.setValue(MEMORY_SETTING, enabled)
@@ -631,6 +619,7 @@ class MainWindow(QMainWindow):
         settings.setValue("window/splitter", self.splitter.saveState())
         self.settings.sync()  # the data dir's settings file, written now rather than at exit
         self.controller.stop()
+        self.banner.expire()  # a chat deleted inside the Undo window goes now
         self.searcher.close()
         self.db_watcher.stop()  # no refresh from a store about to close
         self.context.signals.closing.emit()
