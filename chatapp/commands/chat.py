@@ -73,6 +73,9 @@ TOO_LONG = (
 )
 
 
+NO_REPLY = "(no reply)"  # shown for a reply with no text; never stored as a turn
+
+
 def _skip_rest_of_line(stdin: BinaryIO | TextIO) -> None:
     while (chunk := stdin.readline(MAX_LINE)) and chunk[-1:] not in (b"\n", "\n"):
         pass
@@ -130,6 +133,12 @@ def chat_loop(
         except EngineError as error:
             history.pop()
             print(f"error: {error}", file=sys.stderr)
+            continue
+        if not reply.text.strip():  # every candidate was empty: say so, store nothing
+            print("note: the model gave no reply (nothing was stored); try again, or "
+                  "another decoding", file=sys.stderr)  # fmt: skip
+            stdout.write((reply_json(reply) if args.json else f"bot> {NO_REPLY}") + "\n")
+            stdout.flush()
             continue
         history.append(reply.text)
         if recorder:

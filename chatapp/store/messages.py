@@ -328,7 +328,9 @@ class MessagesMixin:
     def add_bot_reply(
         self, conversation_id: int, text: str, info: GenerationInfo | None = None
     ) -> MessageRecord:
-        """Append a finished (or stopped, possibly empty) bot reply, made as `info` says."""
+        """Append a finished (or stopped) bot reply, made as `info` says; never a blank one
+        (nothing to read, and it would be a hole in the model's context)."""
+        _require_text(text, "a reply")
         fields = _generation_fields(info)
         with self._db.write() as session:
             conversation = get_conversation(session, conversation_id)
@@ -341,6 +343,7 @@ class MessagesMixin:
 
         Later turns are kept; the window decides whether to offer regenerating only the last one.
         """
+        _require_text(text, "a reply")
         fields = _generation_fields(info)
         with self._db.write() as session:
             source = get_message(session, message_id, "bot")
@@ -458,7 +461,8 @@ class MessagesMixin:
         """The texts of the visible path as shown (the model's context), oldest first.
 
         With `upto_position`, only the turns before that position: the context for
-        regenerating the reply at `upto_position`.
+        regenerating the reply at `upto_position`. A blank reply an earlier version stored
+        is left out: there is nothing in it to read.
         """
         query = select(Message.text).where(
             Message.conversation_id == conversation_id, Message.chosen
@@ -467,7 +471,9 @@ class MessagesMixin:
             query = query.where(Message.position < upto_position)
         with self._db.read() as session:
             get_conversation(session, conversation_id)
-            return list(session.scalars(query.order_by(Message.position)))
+            return [
+                text for text in session.scalars(query.order_by(Message.position)) if text.strip()
+            ]
 
 
 def _unchoose(session: Session, message: Message) -> None:

@@ -66,8 +66,8 @@ def db(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     "fields",
     [
-        {"text": ""},
-        {"text": " \t\n\u3000"},
+        {"text": "", "role": "user"},  # a blank reply an earlier version stored imports:
+        {"text": " \t\n\u3000", "role": "user"},  # test_empty_replies.py
         {"corrected_text": ""},
         {"corrected_text": "  "},
         {"text": "x" * 1_000_001},
