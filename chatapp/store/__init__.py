@@ -16,6 +16,7 @@ from chatapp.store.errors import (
     NewerDatabaseError,
     NotFoundError,
     ReadOnlyDatabaseError,
+    Stopped,
     StoreError,
 )
 from chatapp.store.exports import escape_markdown, write_jsonl, write_markdown
@@ -58,6 +59,7 @@ __all__ = [
     "ReadOnlyDatabaseError",
     "ReplyTimings",
     "SearchHit",
+    "Stopped",
     "Store",
     "StoreError",
     "TrainingPair",

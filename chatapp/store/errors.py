@@ -41,3 +41,7 @@ class NewerDatabaseError(StoreError):
 
 class ArchiveError(StoreError, ValueError):
     """An import archive is malformed; nothing was written."""
+
+
+class Stopped(StoreError):
+    """The caller asked a long read to stop (a fine-tune cancelled while it reads its data)."""

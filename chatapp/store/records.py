@@ -70,11 +70,14 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class TrainingPair:
-    context: list[str]  # the earlier turns of the chosen path, oldest first
+    context: list[str]  # the earlier turns of its branch, oldest first (maybe only the last)
     response: str  # the target: a correction, a liked reply, or the user's own turn
     kind: PairKind
     conversation_id: int
     message_id: int
+    # Names the whole context, `context` may hold only its end: equal keys of one read of the
+    # store, equal contexts once normalised. None: `context` is all of it (a pair made by hand).
+    context_key: int | None = None
 
     def to_example(self) -> dict[str, Any]:
         """The engine's interchange format: `{"context": [...], "response": "..."}`."""

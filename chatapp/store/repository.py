@@ -115,10 +115,14 @@ class Store(ConversationsMixin, MessagesMixin, RegistryMixin):
         *,
         conversation_id: int | None = None,
         max_context_turns: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> list[TrainingPair]:
         """Fine-tuning pairs of the kinds in `include` ("corrected", "liked", "user").
 
-        `max_context_turns` keeps only the last turns of each context.
+        `max_context_turns` keeps only the last turns of each context (each pair's
+        `context_key` still names the whole of it); with it, the time and memory this takes
+        grow with the number of messages, not with its square. `should_stop` is asked between
+        conversations: when it turns true, `Stopped` is raised.
         """
         with self._db.read() as session:
             if conversation_id is not None:
@@ -128,6 +132,7 @@ class Store(ConversationsMixin, MessagesMixin, RegistryMixin):
                 include,
                 conversation_id=conversation_id,
                 max_context_turns=max_context_turns,
+                should_stop=should_stop,
             )
 
     def training_pair_counts(self) -> dict[str, int]:
