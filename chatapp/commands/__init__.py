@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "chatapp.commands.evaluate",
     "chatapp.commands.finetune",
     "chatapp.commands.export_import",
+    "chatapp.commands.serve",
 )
 
 

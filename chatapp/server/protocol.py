@@ -130,9 +130,8 @@ def number(
     whole = numeric and math.isfinite(value) and float(value).is_integer()
     if not numeric or (integer and not whole) or not low <= value <= high:
         kind = "an integer" if integer else "a number"
-        raise bad_request(
-            f"{name} must be {kind} between {low:g} and {high:g}, not {_shown(value)}", name
-        )
+        span = f"of at least {low:g}" if high == math.inf else f"between {low:g} and {high:g}"
+        raise bad_request(f"{name} must be {kind} {span}, not {_shown(value)}", name)
     return int(value) if integer else float(value)
 
 

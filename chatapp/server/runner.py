@@ -6,10 +6,12 @@ not this machine's is one clear `OSError` for the caller instead of a log line i
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import uvicorn
 
@@ -39,6 +41,23 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """As uvicorn's, but without raising SIGINT/SIGTERM again once stopped: `serve` then
+        returns normally, the database is closed and the command exits 0."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        stops = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in stops}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 class LocalServer:
     """One server: its model worker, its socket, uvicorn. `start` / `stop` on a thread, or
     `serve` in the foreground until Ctrl+C."""
@@ -63,7 +82,7 @@ class LocalServer:
             lifespan="off",
             timeout_graceful_shutdown=GRACE_SECONDS,
         )
-        self._server = uvicorn.Server(config)
+        self._server = _Server(config)
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
@@ -81,7 +100,8 @@ class LocalServer:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def _open(self) -> socket.socket:
+    def listen(self) -> socket.socket:
+        """Bind the address (`OSError` if it cannot be used) and start the model worker."""
         if self._socket is None:
             self._socket = bind(self.settings.host, self.settings.port)
             self.worker.start()
@@ -90,7 +110,7 @@ class LocalServer:
     def start(self, timeout: float = 10.0) -> None:
         """Bind (`OSError` if the address cannot be used) and serve on a thread; returns once
         requests are answered (the model may still be loading: /health says so)."""
-        sock = self._open()
+        sock = self.listen()
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="api-server", daemon=True
         )
@@ -104,7 +124,7 @@ class LocalServer:
     def serve(self) -> None:
         """Serve in this thread until Ctrl+C or SIGTERM (uvicorn handles both)."""
         try:
-            self._server.run(sockets=[self._open()])
+            self._server.run(sockets=[self.listen()])
         finally:
             self._close()
 

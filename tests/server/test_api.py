@@ -1,0 +1,238 @@
+"""The local API through the official `openai` client against a real server on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+
+from chatapp.server import ServerSettings, ServerSettingsError
+from main import main
+from tests.server.conftest import StartServer, client, hello
+
+# Wild sampling: with it the tiny model's replies differ from seed to seed.
+WILD = {"strategy": "sample", "temperature": 3.0, "top_k": 0, "top_p": 1.0}
+GREEDY = {"strategy": "greedy"}
+
+
+def test_models_list_names_the_one_model(serve: StartServer) -> None:
+    models = client(serve()).models.list()
+    assert [model.id for model in models.data] == ["seq2seq-chat"]
+
+
+def test_a_chat_completion_is_the_models_reply(serve: StartServer, tiny_bot) -> None:
+    api = client(serve())
+    answer = api.chat.completions.create(**hello(extra_body=GREEDY))
+    assert answer.object == "chat.completion"
+    assert [c.message.content for c in answer.choices] == ["hi there! how are you?"]
+    assert answer.choices[0].message.role == "assistant"
+    assert answer.choices[0].finish_reason == "stop"
+    assert answer.usage.completion_tokens > 0 and answer.usage.prompt_tokens > 0
+    # System messages are not read (the model was never trained with one).
+    with_system = api.chat.completions.create(
+        model="any",
+        messages=[{"role": "system", "content": "You are a pirate."},
+                  {"role": "user", "content": "hello"}],
+        extra_body=GREEDY,
+    )  # fmt: skip
+    assert with_system.choices[0].message.content == "hi there! how are you?"
+
+
+def test_a_streamed_chat_completion_ends_on_done(serve: StartServer) -> None:
+    server = serve()
+    body = hello(stream=True, **GREEDY)
+    with httpx.stream("POST", f"{server.base_url}/chat/completions", json=body) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [line for line in response.iter_lines() if line]
+    assert events[-1] == "data: [DONE]"
+    chunks = [json.loads(line.removeprefix("data: ")) for line in events[:-1]]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    deltas = [c["choices"][0]["delta"].get("content", "") for c in chunks[1:-1]]
+    assert len(deltas) > 1  # streamed as it was generated, not in one piece
+    assert "".join(deltas) == "hi there! how are you?"
+    assert chunks[-1]["choices"][0] == {
+        "index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"
+    }  # fmt: skip
+    assert all("usage" not in chunk for chunk in chunks)  # not asked for, so not sent
+
+
+def test_usage_is_streamed_only_when_asked(serve: StartServer) -> None:
+    api = client(serve())
+    plain = list(api.chat.completions.create(**hello(stream=True, extra_body=GREEDY)))
+    assert all(chunk.choices and chunk.usage is None for chunk in plain)
+    asked = list(
+        api.chat.completions.create(
+            **hello(stream=True, stream_options={"include_usage": True}, extra_body=GREEDY)
+        )
+    )
+    *before, last = asked
+    assert last.choices == [] and last.usage.completion_tokens > 0
+    assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
+    assert all(chunk.choices and chunk.usage is None for chunk in before)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in before)
+    assert text == "hi there! how are you?"
+
+
+def test_the_same_seed_gives_the_same_text_and_n_gives_real_alternatives(
+    serve: StartServer,
+) -> None:
+    api = client(serve())
+
+    def ask(seed: int, n: int = 1) -> list[str]:
+        answer = api.chat.completions.create(**hello(seed=seed, n=n, extra_body=WILD))
+        return [choice.message.content for choice in answer.choices]
+
+    assert ask(11) == ask(11)
+    three = ask(11, n=3)
+    assert len(three) == 3 and len(set(three)) == 3
+    assert three == ask(11) + ask(12) + ask(13)  # choice i is seed + i: each can be repeated
+    beams = api.chat.completions.create(**hello(n=3, temperature=0))
+    assert [c.index for c in beams.choices] == [0, 1, 2]
+    assert len({c.message.content for c in beams.choices}) == 3  # beam search's 3 best
+
+
+def test_n_streams_each_choice(serve: StartServer) -> None:
+    api = client(serve())
+    texts = ["", ""]
+    for chunk in api.chat.completions.create(**hello(n=2, seed=5, stream=True, extra_body=WILD)):
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+    whole = api.chat.completions.create(**hello(n=2, seed=5, extra_body=WILD))
+    assert texts == [choice.message.content for choice in whole.choices]
+
+
+def test_stop_strings_end_the_reply(serve: StartServer) -> None:
+    api = client(serve())
+    answer = api.chat.completions.create(**hello(stop=["!"], extra_body=GREEDY))
+    assert answer.choices[0].message.content == "hi there"
+    assert answer.choices[0].finish_reason == "stop"
+    streamed = api.chat.completions.create(**hello(stop="e!", stream=True, extra_body=GREEDY))
+    assert "".join(c.choices[0].delta.content or "" for c in streamed) == "hi ther"
+
+
+def test_the_completions_endpoint_reads_the_prompt_as_one_turn(serve: StartServer) -> None:
+    api = client(serve())
+    answer = api.completions.create(model="x", prompt="hello", extra_body=GREEDY)
+    assert answer.object == "text_completion"
+    assert answer.choices[0].text == "hi there! how are you?"
+    streamed = api.completions.create(model="x", prompt="hello", stream=True, extra_body=GREEDY)
+    assert "".join(chunk.choices[0].text for chunk in streamed) == "hi there! how are you?"
+
+
+def test_a_bad_or_missing_key_is_an_authentication_error(serve: StartServer) -> None:
+    server = serve(api_key="s3cret")
+    with pytest.raises(openai.AuthenticationError):
+        client(server, key="wrong").models.list()
+    assert httpx.get(f"{server.base_url}/models").status_code == 401
+    assert client(server, key="s3cret").models.list().data[0].id == "seq2seq-chat"
+    assert httpx.get(server.base_url.removesuffix("/v1") + "/health").json()["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "says"),
+    [
+        ({"temperature": 9}, "temperature", "0 (beam search) or between 0.05 and 5"),
+        ({"top_p": 0}, "top_p", "between 0.01 and 1"),
+        ({"n": 9}, "n", "between 1 and 8"),
+        ({"max_tokens": 0}, "max_tokens", "at least 1"),
+        ({"seed": -1}, "seed", "between 0 and"),
+        ({"presence_penalty": 3}, "presence_penalty", "between -2 and 2"),
+        ({"extra_body": {"beam_size": 99}}, "beam_size", "between 1 and 16"),
+        ({"extra_body": {"preset": "loud"}}, "preset", "precise"),
+        ({"extra_body": {"strategy": "greedy"}, "n": 2}, "n", "greedy"),
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools", "not supported"),
+        ({"logprobs": True}, "logprobs", "not supported"),
+        ({"response_format": {"type": "json_object"}}, "response_format", "not supported"),
+    ],
+)
+def test_bad_fields_are_bad_requests_naming_the_field(
+    serve: StartServer, fields: dict, param: str, says: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        client(serve()).chat.completions.create(**hello(**fields))
+    error = raised.value.body
+    assert error["param"] == param and says in error["message"], error
+    assert error["type"] == "invalid_request_error"
+
+
+def test_max_tokens_beyond_the_models_limit_is_capped(serve: StartServer) -> None:
+    answer = client(serve()).chat.completions.create(**hello(max_tokens=10**9, extra_body=GREEDY))
+    assert answer.choices[0].message.content == "hi there! how are you?"
+
+
+def test_a_full_queue_answers_503_with_retry_after(serve: StartServer) -> None:
+    server = serve(queue_size=8)
+    url = f"{server.base_url}/chat/completions"
+    statuses: list[int] = []
+
+    def ask() -> None:
+        statuses.append(httpx.post(url, json=hello(**GREEDY), timeout=60).status_code)
+
+    with server.worker.model_lock:  # the worker takes the first request and waits for the model
+        waiting = [threading.Thread(target=ask) for _ in range(8)]
+        for thread in waiting:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while server.worker.pending < 8:
+            assert time.monotonic() < deadline, server.worker.pending
+            time.sleep(0.01)
+        with pytest.raises(openai.InternalServerError) as raised:
+            client(server).chat.completions.create(**hello())
+        assert raised.value.status_code == 503
+        assert int(raised.value.response.headers["Retry-After"]) >= 1
+    for thread in waiting:
+        thread.join(60)
+    assert statuses == [200] * 8  # the ones queued were all answered
+
+
+def test_a_foreign_host_is_refused(serve: StartServer) -> None:
+    server = serve()
+    url = f"{server.base_url}/models"
+    rebound = httpx.get(url, headers={"Host": f"attacker.example:{server.port}"})
+    assert rebound.status_code == 403 and rebound.json()["error"]["code"] == "bad_host"
+    assert httpx.get(url, headers={"Host": f"localhost:{server.port}"}).status_code == 200
+    assert httpx.get(url).status_code == 200
+
+
+def test_a_body_over_64_kb_is_refused(serve: StartServer) -> None:
+    server = serve()
+    url = f"{server.base_url}/chat/completions"
+    big = {"model": "x", "messages": [{"role": "user", "content": "a " * 33_000}]}
+    refused = httpx.post(url, json=big)
+    assert refused.status_code == 413 and "64 KB" in refused.json()["error"]["message"]
+    body = json.dumps(big).encode()
+    chunked = httpx.post(url, content=iter([body[:40_000], body[40_000:]]))  # no Content-Length
+    assert chunked.status_code == 413
+    near = {"model": "x", "messages": [{"role": "user", "content": "a " * 30_000}], **GREEDY}
+    assert httpx.post(url, json=near, timeout=60).status_code == 200
+
+
+def test_cors_is_off_unless_origins_are_listed(serve: StartServer) -> None:
+    closed = serve()
+    page = {"Origin": "http://localhost:3000"}
+    answer = httpx.get(f"{closed.base_url}/models", headers=page)
+    assert "access-control-allow-origin" not in answer.headers
+    listed = serve(cors_origins=("http://localhost:3000",))
+    allowed = httpx.get(f"{listed.base_url}/models", headers=page)
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:3000"
+    other = httpx.get(f"{listed.base_url}/models", headers={"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+    preflight = httpx.options(
+        f"{listed.base_url}/chat/completions",
+        headers={**page, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization, content-type"},
+    )  # fmt: skip
+    assert preflight.headers["access-control-allow-origin"] == "http://localhost:3000"
+    with pytest.raises(ServerSettingsError, match="never"):
+        ServerSettings(cors_origins=("*",))
+
+
+def test_binding_every_interface_without_a_key_exits_2(capsys: pytest.CaptureFixture) -> None:
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert "without an API key" in err
