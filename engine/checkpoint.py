@@ -375,6 +375,16 @@ def _load_tokenizer(directory: Path) -> Tokenizer:
         raise CheckpointError(f"{path}: {error}") from None
 
 
+def read_model_config(directory: str | Path) -> ModelConfig:
+    """The architecture a model folder declares, from its config.json alone (no weights read):
+    what a caller needs to size its data before loading the model."""
+    directory = Path(directory)
+    try:
+        return ModelConfig.from_dict(_read_config(directory).get("model"))
+    except ConfigError as error:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: {error}") from None
+
+
 def load_checkpoint(
     directory: str | Path, *, device: torch.device | str = "cpu", with_optimizer: bool = False
 ) -> Checkpoint:
