@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from chatapp.commands.common import CommandError, add_common_options, refuse_under_torchrun
+from chatapp.commands.terminal import warn
 from chatapp.paths import DataPathError
 
 COMMAND_MODULES = (
@@ -52,7 +53,7 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         refuse_under_torchrun(getattr(args, "command", None) or "the app")
         return int(handler(args) or 0)
     except (CommandError, DataPathError) as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        warn(f"{parser.prog}: error: {error}")  # it may name a file or quote an archive
         return 2
     except KeyboardInterrupt:
         print(file=sys.stderr)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 from chatapp.commands.common import CommandError, add_subcommand, device_of, model_of
 from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
 from chatapp.commands.numbers import INT64_MAX, Bounds, check_numbers
+from chatapp.commands.terminal import safe_json, visible, warn
 from chatapp.store import MAX_MESSAGE_CHARS, StoreError, storable_text
 from engine.errors import EngineError
 from engine.quantize import QUANTIZE_CHOICES
@@ -89,9 +90,8 @@ def chat_loop(
     stdout: TextIO,
 ) -> int:
     if config.strategy == "rerank" and bot.backward is None:
-        print(f"note: rerank scores with the {bot.mmi_scorer} stand-in: "
-              f"{bot.backward_problem or 'this model has no backward/ model'}",
-              file=sys.stderr)  # fmt: skip
+        warn(f"note: rerank scores with the {bot.mmi_scorer} stand-in: "
+             f"{bot.backward_problem or 'this model has no backward/ model'}")  # fmt: skip
     recorder = _open_recorder(args, bot)
     history = recorder.history() if recorder else []
     interactive = stdin.isatty() and not args.json
@@ -104,7 +104,7 @@ def chat_loop(
             return 0
         if len(line) == MAX_LINE and not line.endswith(b"\n" if isinstance(line, bytes) else "\n"):
             _skip_rest_of_line(stdin)  # never holds more than one over-long message in memory
-            print(f"error: {TOO_LONG}", file=sys.stderr)
+            warn(f"error: {TOO_LONG}")
             continue
         line, undecodable = decoded_line(line)
         text, replaced = storable_text(line.strip())
@@ -112,18 +112,15 @@ def chat_loop(
         if not text:
             continue
         if len(text) > MAX_MESSAGE_CHARS:
-            print(f"error: {TOO_LONG} ({len(text):,} characters)", file=sys.stderr)
+            warn(f"error: {TOO_LONG} ({len(text):,} characters)")
             continue
         if replaced:  # bytes that were not UTF-8, or a broken paste
-            print(f"note: {replaced} undecodable character(s) became U+FFFD", file=sys.stderr)
+            warn(f"note: {replaced} undecodable character(s) became U+FFFD")
         if recorder:
             try:
                 recorder.add_user_turn(text)
             except StoreError as error:  # locked, disk full: not sent, and the chat goes on
-                print(
-                    f"error: your message was not saved, so it was not sent: {error}",
-                    file=sys.stderr,
-                )
+                warn(f"error: your message was not saved, so it was not sent: {error}")
                 continue
         history.append(text)
         if recorder and not getattr(args, "no_memory", False):
@@ -132,13 +129,12 @@ def chat_loop(
             reply = bot.reply(history, config)
         except EngineError as error:
             history.pop()
-            print(f"error: {error}", file=sys.stderr)
+            warn(f"error: {error}")
             continue
         if not reply.text.strip():  # every candidate was empty: say so, store nothing
-            print("note: the model gave no reply (nothing was stored); try again, or "
-                  "another decoding", file=sys.stderr)  # fmt: skip
-            stdout.write((reply_json(reply) if args.json else f"bot> {NO_REPLY}") + "\n")
-            stdout.flush()
+            warn("note: the model gave no reply (nothing was stored); try again, or another "
+                 "decoding")  # fmt: skip
+            _show(reply, args.json, stdout)
             continue
         history.append(reply.text)
         if recorder:
@@ -146,9 +142,18 @@ def chat_loop(
                 recorder.add_bot_reply(reply)
             except StoreError as error:
                 history.pop()  # keep the context what the database holds
-                print(f"error: the reply could not be saved: {error}", file=sys.stderr)
-        stdout.write((reply_json(reply) if args.json else f"bot> {reply.text}") + "\n")
-        stdout.flush()
+                warn(f"error: the reply could not be saved: {error}")
+        _show(reply, args.json, stdout)
+
+
+def _show(reply: Reply, as_json: bool, stdout: TextIO) -> None:
+    """One reply on stdout: a JSON line that decodes to the exact text, or the text with its
+    control characters made visible (a taught reply may come from someone else's archive)."""
+    if as_json:
+        stdout.write(safe_json(reply_json(reply)) + "\n")
+    else:
+        stdout.write(visible(f"bot> {reply.text if reply.text.strip() else NO_REPLY}") + "\n")
+    stdout.flush()
 
 
 def _refresh_memory(bot: Chatbot, recorder: StoreRecorder) -> None:
@@ -159,7 +164,7 @@ def _refresh_memory(bot: Chatbot, recorder: StoreRecorder) -> None:
     try:
         corrections = to_corrections(recorder.store.corrections())
     except StoreError as error:
-        print(f"note: the saved corrections could not be read: {error}", file=sys.stderr)
+        warn(f"note: the saved corrections could not be read: {error}")
         return
     if bot.memory is None:
         bot.memory = CorrectionMemory()

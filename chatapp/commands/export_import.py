@@ -20,6 +20,7 @@ from typing import TextIO
 
 from chatapp.atomic import atomic_text_file
 from chatapp.commands.common import CommandError, add_subcommand, data_dir_of, db_of
+from chatapp.commands.terminal import visible
 from chatapp.paths import resolve_db_path
 from chatapp.store import Store, StoreError, read_archive, write_jsonl, write_markdown
 from chatapp.store.errors import UpgradeNeededError
@@ -110,7 +111,7 @@ def run_export(args: argparse.Namespace) -> int:
         except OSError as error:
             raise CommandError(f"cannot write {args.out or 'to stdout'}: {error}") from error
     if args.out:
-        print(f"wrote {count} {what} to {args.out}")
+        print(visible(f"wrote {count} {what} to {args.out}"))
     return 0
 
 
