@@ -38,6 +38,7 @@ from chatapp.gui.message_delegate import MessageDelegate
 from chatapp.gui.message_model import MessageListModel, RecordRole
 from chatapp.gui.pending_delete import PendingDeletes
 from chatapp.gui.search_runner import SearchRunner
+from chatapp.gui.server_toggle import ServerToggle
 from chatapp.gui.sidebar import Sidebar
 from chatapp.gui.theme import AppearanceMenus, apply_font_size, apply_theme
 from chatapp.gui.turns import Listing, read_listing
@@ -209,6 +210,16 @@ class MainWindow(QMainWindow):
         self.memory_action.toggled.connect(self.set_memory_enabled)
         self.controller.memory_enabled = self.memory_action.isChecked()
         settings_menu.addAction(self.memory_action)
+        self.server_toggle = ServerToggle(
+            self,
+            self.settings,
+            model_dir=lambda: (
+                self._loaded_model.directory if self._loaded_model else self.context.paths.model_dir
+            ),
+            device=self.context.paths.device,
+            notify=self.context.show_message,
+        )
+        settings_menu.addAction(self.server_toggle.action)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About", self.show_about)
 
@@ -623,5 +634,6 @@ class MainWindow(QMainWindow):
         self.searcher.close()
         self.db_watcher.stop()  # no refresh from a store about to close
         self.context.signals.closing.emit()
+        self.server_toggle.shut_down()  # nothing serves the model once the app is gone
         self.context.shut_down()
         super().closeEvent(event)
