@@ -34,6 +34,7 @@ from chatapp.gui.db_watcher import DatabaseWatcher
 from chatapp.gui.decoding_panel import DecodingPanel, PanelScrollArea
 from chatapp.gui.details_dialog import DetailsDialog
 from chatapp.gui.engine_worker import ModelInfo
+from chatapp.gui.live_chat import LiveChat
 from chatapp.gui.message_delegate import MessageDelegate
 from chatapp.gui.message_model import MessageListModel, RecordRole
 from chatapp.gui.pending_delete import PendingDeletes
@@ -118,7 +119,12 @@ class MainWindow(QMainWindow):
         self.open_conversation(self._last_used_conversation())
         self.db_watcher = DatabaseWatcher(store.path, self)  # `main.py chat --db` meanwhile
         self.db_watcher.changed.connect(self.refresh_conversations_in_background)
-        context.actions.changed.connect(lambda _: self.db_watcher.note_own_write())
+        self.live_chat = LiveChat(context.actions, self.controller, self.chat_view, self)
+        self.db_watcher.changed.connect(self.live_chat.check)  # the open chat shows them too
+        # Only a write of ours: a read (Change.NONE) must not swallow another program's write.
+        context.actions.changed.connect(
+            lambda changes: changes and self.db_watcher.note_own_write()
+        )
         context.actions.changed.connect(self._on_store_changed)
         self._restore_state()
         QTimer.singleShot(0, self.composer.focus)
