@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 
@@ -236,3 +237,44 @@ def test_binding_every_interface_without_a_key_exits_2(capsys: pytest.CaptureFix
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1
     assert "without an API key" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'{"messages": []}', "non-empty list"),
+        (b'{"messages": [{"role": "assistant", "content": "hi"}]}', "must be the user's"),
+        (b'{"messages": [{"role": "user", "content": "  "}]}', "is empty"),
+        (b'{"messages": [{"role": "tool", "content": "x"}]}', "role must be"),
+        (b'{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}', "only text"),
+        (b'{"messages": [{"role": "user", "content": "hi"}], "stop": [""]}', "stop must be"),
+    ],
+)
+def test_a_malformed_body_is_one_clear_400(serve: StartServer, content: bytes, says: str) -> None:
+    server = serve()
+    answer = httpx.post(f"{server.base_url}/chat/completions", content=content)
+    assert answer.status_code == 400 and says in answer.json()["error"]["message"], answer.text
+    assert server.worker.pending == 0  # nothing was queued
+
+
+def test_a_lone_surrogate_in_a_message_is_answered(serve: StartServer) -> None:
+    server = serve()
+    body = b'{"messages": [{"role": "user", "content": "hello \\ud800"}], "strategy": "greedy"}'
+    answer = httpx.post(f"{server.base_url}/chat/completions", content=body, timeout=60)
+    assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"]
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(
+    tiny_model_dir, capsys: pytest.CaptureFixture
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", "--model", str(tiny_model_dir), "--device", "cpu",
+                     "--port", str(port)])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert f"cannot listen on 127.0.0.1 port {port}" in err
