@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from engine.batching import encode_context
-from engine.checkpoint import Checkpoint, load_checkpoint
+from engine.checkpoint import Checkpoint, DamagedWeightsError, load_checkpoint
 from engine.decoding.config import DecodeConfig
 from engine.decoding.generate import Generation, StopCallback, TokenCallback, generate
 from engine.decoding.rerank import ANTI_LM, BACKWARD, ScoredCandidate, rerank
@@ -45,19 +45,29 @@ class Chatbot:
         self.index_problem: str | None = None  # why no index could be opened
 
     def load_index(self) -> None:
-        """Open the reply index beside the model, else the shipped model's (it is text, so a
-        fine-tuned version of the shipped model shares it); none leaves `pool` to the model's
-        own candidates (and says why)."""
-        for folder in (self.checkpoint.directory, default_model_dir()):
-            if (folder / INDEX_FILE).is_file():
-                try:
-                    self.index = ReplyIndex.open(folder / INDEX_FILE)
-                except DataError as error:
-                    self.index_problem = str(error)
-                else:
-                    self.index_problem = None
-                return
-        self.index_problem = f"no {INDEX_FILE} beside the model"
+        """Open the reply index beside the model; a model without one that shares the shipped
+        model's tokenizer (the shipped model's fine-tuned versions) uses the shipped index (it
+        is text). None leaves `pool` to the model's own candidates, and says why."""
+        own = self.checkpoint.directory / INDEX_FILE
+        shipped = default_model_dir() / INDEX_FILE
+        if own.is_file():
+            path = own
+        elif shipped.is_file() and self._shares_shipped_tokenizer():
+            path = shipped
+        else:
+            self.index_problem = f"no {INDEX_FILE} beside the model"
+            return
+        try:
+            self.index = ReplyIndex.open(path)
+        except DataError as error:
+            self.index_problem = str(error)
+
+    def _shares_shipped_tokenizer(self) -> bool:
+        try:
+            shipped = (default_model_dir() / "tokenizer.model").read_bytes()
+        except OSError:
+            return False
+        return shipped == self.tokenizer.to_bytes()
 
     def load_backward(self) -> None:
         """Use the model folder's `backward/` model for `rerank`, if it has a usable one; a
@@ -67,6 +77,8 @@ class Chatbot:
             return
         try:
             backward = load_checkpoint(folder, device=self.device)
+        except DamagedWeightsError:
+            raise  # unlike a missing ranker, it would score every reply NaN: refuse the model
         except CheckpointError as error:
             self.backward_problem = str(error)
             return

@@ -22,7 +22,7 @@ from engine.data import Example
 from engine.errors import DataError
 
 INDEX_FILE = "replies.sqlite"
-FORMAT = "seq2seq-chat-replies/1"
+FORMAT = "seq2seq-chat-replies/2"
 MAX_QUERY_WORDS = 24  # a long turn's first words are enough to find its kind of reply
 # Replies longer than the model's reply budget would be cut when scored; one-word prompts and
 # replies ("ok" -> "lol") fit anything and answer nothing.
@@ -32,6 +32,7 @@ _WORD = re.compile(r"\w+")
 RARE_SHARE = 0.03  # a word in more than 3% of the answered turns ("you", "what") is common
 MAX_RARE_WORDS = 6
 SHORTLIST = 256  # pairs FTS5 hands to the cosine ranking
+EARLIER_TURNS = 2  # turns kept from before each prompt (the models read three turns)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Retrieved:
     prompt: str
     reply: str
     conversation: str  # the corpus's key of the conversation it came from
+    earlier: tuple[str, ...]  # the turns before the prompt there (at most two), oldest first
     similarity: float  # idf-weighted cosine of the answered turn's words and yours, 0..1
 
 
@@ -111,22 +113,23 @@ class ReplyIndex:
             row[0]: row[1:]
             for query in queries
             for row in self._connection.execute(
-                "SELECT rowid, prompt, reply, conversation FROM pairs WHERE pairs MATCH ?"
+                "SELECT rowid, prompt, reply, conversation, earlier FROM pairs WHERE pairs MATCH ?"
                 " ORDER BY bm25(pairs) LIMIT ?",
                 (query, SHORTLIST),
             )
         }.values()
         wanted = self._weights(words)
         scored = sorted(
-            ((self._cosine(wanted, prompt), prompt, reply, key) for prompt, reply, key in rows),
+            ((self._cosine(wanted, row[0]), *row) for row in rows),
             key=lambda row: row[0],
             reverse=True,
         )
         found: dict[str, Retrieved] = {}
-        for similarity, prompt, reply, conversation in scored:
+        for similarity, prompt, reply, conversation, earlier in scored:
             key = " ".join(query_words(reply))
             if key not in found:
-                found[key] = Retrieved(prompt, reply, conversation, similarity)
+                turns = tuple(turn for turn in earlier.split("\n") if turn)
+                found[key] = Retrieved(prompt, reply, conversation, turns, similarity)
             if len(found) == limit:
                 break
         return list(found.values())
@@ -161,8 +164,9 @@ def build_index(
     corpus: str,
     on_progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Write the index of `examples` (the training split's, answered turn last in each
-    context) to `path`, through a temporary file renamed into place; the pair count."""
+    """Write the index of `examples` (the training split's, with the answered turn last in
+    each context and up to two turns before it) to `path`, through a temporary file renamed
+    into place; the pair count."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".replies-", suffix=".tmp", dir=path.parent)
@@ -189,8 +193,11 @@ def _write_index(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
             "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
             # Only the answered turn is searched; the reply and its conversation ride along.
+            # `earlier`: the turns before the prompt, so the scorer can tell a reply that leans
+            # on them ("you're welcome", after a thanks) from one the prompt alone explains.
             "CREATE VIRTUAL TABLE pairs USING fts5(prompt, reply UNINDEXED,"
-            " conversation UNINDEXED, tokenize = 'unicode61 remove_diacritics 2');"
+            " conversation UNINDEXED, earlier UNINDEXED,"
+            " tokenize = 'unicode61 remove_diacritics 2');"
         )
         seen: set[tuple[str, str]] = set()
         count = 0
@@ -202,9 +209,10 @@ def _write_index(
             if key in seen or not usable_pair(prompt, reply):
                 continue
             seen.add(key)
+            earlier = "\n".join(example.context[:-1][-EARLIER_TURNS:])
             connection.execute(
-                "INSERT INTO pairs (prompt, reply, conversation) VALUES (?, ?, ?)",
-                (prompt, reply, example.conversation),
+                "INSERT INTO pairs (prompt, reply, conversation, earlier) VALUES (?, ?, ?, ?)",
+                (prompt, reply, example.conversation, earlier),
             )
             count += 1
             if on_progress is not None and count % 10_000 == 0:

@@ -31,9 +31,9 @@ def run_index(args: argparse.Namespace) -> int:
         raise CommandError(f"--out {out} is a file, not a folder")
     started = time.perf_counter()
     try:
-        # Context of one turn: the index keys a reply by the turn it answered. The split is by
-        # conversation (engine/data.py), the same one training and `eval` use.
-        train = split_examples(read_corpus(args.corpus), context_turns=1)["train"]
+        # The index keys a reply by the turn it answered and keeps two turns before it. The
+        # split is by conversation (engine/data.py), the same one training and `eval` use.
+        train = split_examples(read_corpus(args.corpus), context_turns=3)["train"]
         count = build_index(
             train,
             out / INDEX_FILE,

@@ -52,6 +52,9 @@ KNOBS: dict[str, KnobSpec] = {
     "match_weight": KnobSpec(
         0.0, 10.0, "Pool: how much a person's reply counts by how near its turn is to yours."
     ),
+    "own_context_weight": KnobSpec(
+        0.0, 10.0, "Pool: holds back a person's reply that fitted its own chat better than yours."
+    ),
     "fluency_floor": KnobSpec(
         0.0, 10.0, "Drop candidates this many nats per token less likely than the best (0: off)."
     ),
@@ -95,6 +98,10 @@ class DecodeConfig:
     # is how near the turn it answered is to yours (engine/retrieval.py): the nearer the
     # question, the likelier its answer fits.
     match_weight: float = 0.0
+    # pool: a reply people wrote also loses own_context_weight * how much likelier (nats per
+    # token) the model finds it after the turns it answered there than after yours: such a
+    # reply leans on what was said before it ("you're welcome", after a thanks).
+    own_context_weight: float = 0.0
     # rerank and pool: a candidate whose log p(reply | context) per token trails the best one's
     # by more than this is dropped before MMI weighs them (0: off), so MMI cannot pick a reply
     # the model itself finds garbled.

@@ -43,6 +43,7 @@ class PoolEntry:
     row: int = -1  # the model's samples: the generation row (for its attention)
     bonus: float = 0.0  # added to the score (a correction's gate)
     similarity: float = 1.0  # people's replies: how near the turn they answered is to yours
+    own_context: tuple[int, ...] = ()  # people's replies: the turns they answered, encoded
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,21 @@ class ScoredEntry:
     forward: float  # log p(reply | context) per token, eos counted
     mmi: float  # log p(last turn | reply) per token of the last turn (0 without a backward model)
     score: float
+    # people's replies: log p(reply | the turns it answered there) per token
+    own_forward: float | None = None
 
 
-def offset_of(entry: PoolEntry, config: DecodeConfig) -> float:
+def offset_of(
+    entry: PoolEntry, config: DecodeConfig, forward: float, own_forward: float | None
+) -> float:
+    """The calibration of one source: the model's replies are shifted by `generated_offset`;
+    a person's reply loses for a turn far from yours and for leaning on its own conversation;
+    a correction gets the bonus of its gate."""
     if entry.source is ReplySource.MODEL:
         return config.generated_offset
     if entry.source is ReplySource.CORPUS:
-        return config.match_weight * (entry.similarity - 1.0)
+        leaning = min(0.0, forward - own_forward) if own_forward is not None else 0.0
+        return config.match_weight * (entry.similarity - 1.0) + config.own_context_weight * leaning
     return entry.bonus
 
 
@@ -79,14 +88,21 @@ def score_pool(
     if not unique:
         return []
     forward = _forward_terms(unique, model, tokenizer, context, device)
+    own = _own_context_terms(unique, model, device)
     if backward is not None:
         replies = [[*entry.tokens, EOS_ID] for entry in unique]
         mmi = backward_terms(backward, tokenizer, replies, last_turn, device)
     else:
         mmi = [0.0] * len(unique)
     scored = [
-        ScoredEntry(entry, fwd, term, fwd + config.mmi_weight * term + offset_of(entry, config))
-        for entry, fwd, term in zip(unique, forward, mmi)
+        ScoredEntry(
+            entry,
+            fwd,
+            term,
+            fwd + config.mmi_weight * term + offset_of(entry, config, fwd, own_fwd),
+            own_fwd,
+        )
+        for entry, fwd, term, own_fwd in zip(unique, forward, mmi, own)
     ]
     scored = apply_fluency_floor(scored, config.fluency_floor)
     scored.sort(key=lambda item: (item.entry.finished, item.score), reverse=True)
@@ -143,4 +159,20 @@ def _forward_terms(
         else:
             length = len(entry.tokens) + (1 if entry.finished else 0)
             terms.append(entry.forward_sum / max(length, 1))
+    return terms
+
+
+def _own_context_terms(
+    entries: Sequence[PoolEntry], model: Seq2Seq, device: torch.device
+) -> list[float | None]:
+    """log p(reply | the turns it answered in its own conversation) per token, for the
+    entries that carry those turns (people's replies), in one batched pass."""
+    rows = [i for i, entry in enumerate(entries) if entry.own_context]
+    limit = model.config.max_response_tokens
+    targets = [[*entries[i].tokens, EOS_ID][:limit] for i in rows]
+    sources = [entries[i].own_context for i in rows]
+    sums = pair_log_probs(model, sources, targets, device) if rows else []
+    terms: list[float | None] = [None] * len(entries)
+    for i, target, total in zip(rows, targets, sums):
+        terms[i] = total / len(target)
     return terms
