@@ -194,7 +194,7 @@ def human_items(
 ) -> list[dict[str, Any]]:
     items = [
         {"source": "human", "group": HUMAN, "setting": None, "prompt": prompt, "reply": reply,
-         "provenance": {"line": number}}
+         "provenance": {"human_entry": number}}  # the n-th pair of --human
         for number, (prompt, reply) in enumerate(from_file, 1)
     ]  # fmt: skip
     items += [
