@@ -16,7 +16,7 @@ from chatapp.commands.common import (
 )
 from chatapp.commands.numbers import Bounds, check_numbers
 from chatapp.paths import resolve_db_path
-from chatapp.server import DEFAULT_PORT, LocalServer, ServerSettings, ServerSettingsError
+from chatapp.server import DEFAULT_PORT, ServerSettings, ServerSettingsError
 from chatapp.server.settings import DEFAULT_HOST
 from chatapp.store import StoreError
 from engine.errors import EngineError
@@ -90,6 +90,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from chatapp.server.runner import LocalServer
     from engine import Chatbot
 
     settings = settings_from_args(args)

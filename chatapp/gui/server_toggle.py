@@ -11,14 +11,18 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QSettings, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QMainWindow
 
 from chatapp.gui.saved_settings import checked_value
-from chatapp.server import DEFAULT_PORT, LocalServer, ServerSettings
+from chatapp.server import DEFAULT_PORT, ServerSettings
 from chatapp.store import StoreError
+
+if TYPE_CHECKING:
+    from chatapp.server.runner import LocalServer
 
 KEY_SETTING = "server/api_key"
 PORT_SETTING = "server/port"
@@ -102,6 +106,8 @@ class ServerToggle(QObject):
         threading.Thread(target=self._start_in_background, args=(settings,), daemon=True).start()
 
     def _start_in_background(self, settings: ServerSettings) -> None:
+        from chatapp.server.runner import LocalServer  # uvicorn and torch load off the GUI thread
+
         try:
             server = LocalServer(settings)
             server.start()

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatapp.finetune.versions import ensure_model_version
 from chatapp.store import GenerationInfo, Store
 from chatapp.store.conversations import TITLE_CHARS, shorten
-from engine import Reply
 from engine.default_model import default_model_dir
+
+if TYPE_CHECKING:
+    from engine import Reply
 
 TITLE_PREFIX = "API · "
 REMEMBERED = 1000  # conversations whose continuation is recognised (the oldest are forgotten)

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -19,7 +20,9 @@ from chatapp.server.app import build_app
 from chatapp.server.history import ApiHistory
 from chatapp.server.settings import ServerSettings
 from chatapp.server.worker import ModelWorker
-from engine import Chatbot
+
+if TYPE_CHECKING:
+    from engine import Chatbot
 
 GRACE_SECONDS = 2  # open streams get this long to end when the server stops
 
@@ -39,6 +42,12 @@ def bind(host: str, port: int) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+def _load(settings: ServerSettings) -> Chatbot:
+    from engine import Chatbot  # on the worker's thread: torch loads there, not in the caller's
+
+    return Chatbot.load(settings.model_dir, device=settings.device)
 
 
 class _Server(uvicorn.Server):
@@ -71,7 +80,7 @@ class LocalServer:
             ApiHistory.open(settings.db_path, settings.model_dir) if settings.db_path else None
         )
         self.worker = ModelWorker(
-            load or (lambda: Chatbot.load(settings.model_dir, device=settings.device)),
+            load or (lambda: _load(settings)),
             queue_size=settings.queue_size,
             history=self.history,
         )

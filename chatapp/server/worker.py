@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from chatapp.server.events import (
     Choice,
@@ -29,8 +30,10 @@ from chatapp.server.history import ApiHistory
 from chatapp.server.protocol import ApiError, GenerationRequest
 from chatapp.server.streaming import TextStream, cut_at_stop
 from chatapp.store import StoreError
-from engine import Chatbot, Reply
 from engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from engine import Chatbot, Reply
 
 STREAMING_STRATEGIES = ("greedy", "sample")  # the others choose a reply only at the end
 

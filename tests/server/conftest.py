@@ -9,7 +9,8 @@ from typing import Any
 import openai
 import pytest
 
-from chatapp.server import LocalServer, ServerSettings
+from chatapp.server import ServerSettings
+from chatapp.server.runner import LocalServer
 
 StartServer = Callable[..., LocalServer]
 
