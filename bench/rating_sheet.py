@@ -319,7 +319,9 @@ def score(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = top.add_subparsers(dest="command", required=True)
     sheet = commands.add_parser("make", help="write sheet.tsv and key.json")
     sheet.add_argument("--out", type=Path, required=True, help="folder for the two files")
