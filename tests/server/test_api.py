@@ -278,3 +278,15 @@ def test_a_port_in_use_is_one_line_and_exit_2(
     out, err = capsys.readouterr()
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
     assert f"cannot listen on 127.0.0.1 port {port}" in err
+
+
+def test_an_empty_or_missing_api_key_file_is_one_line_and_exit_2(
+    tmp_path, capsys: pytest.CaptureFixture
+) -> None:
+    empty = tmp_path / "empty.key"
+    empty.write_text("\n")
+    assert main(["serve", "--host", "0.0.0.0", "--api-key-file", str(empty)]) == 2
+    assert capsys.readouterr().err.strip().endswith("is empty")
+    missing = tmp_path / "missing.key"
+    assert main(["serve", "--api-key-file", str(missing)]) == 2
+    assert "cannot read the API key" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import openai
 import pytest
@@ -55,3 +57,15 @@ def test_quitting_the_app_stops_the_server(qtbot, window: MainWindow) -> None:
     window.close()
     with pytest.raises(httpx.ConnectError):
         httpx.get(url.removesuffix("/v1") + "/health")
+
+
+def test_a_port_in_use_is_said_and_the_toggle_goes_back_off(qtbot, window: MainWindow) -> None:
+    toggle = window.server_toggle
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        window.settings.setValue(PORT_SETTING, taken.getsockname()[1])
+        with qtbot.waitSignal(toggle.failed, timeout=START_TIMEOUT_MS):
+            toggle.action.trigger()
+    assert "could not start" in window.banner.text() and "in use" in window.banner.text()
+    assert not toggle.action.isChecked() and toggle.mark.isHidden() and toggle.state == "off"
