@@ -52,7 +52,8 @@ from chatapp.finetune.guard import Interrupted, StopOnSignal, finetune_lock
 from chatapp.finetune.request import FinetuneRequest
 from chatapp.finetune.versions import ensure_model_version, model_to_load, unique_version_name
 from chatapp.paths import models_dir, resolve_data_dir, resolve_db_path
-from chatapp.store import Store, StoreError, TrainingPair
+from chatapp.store import Stopped, Store, StoreError, TrainingPair
+from engine.checkpoint import read_model_config
 from engine.default_model import default_model_dir
 from engine.device import resolve_device
 from engine.errors import EngineError
@@ -200,12 +201,15 @@ def _run(
         raise FinetuneError(str(error)) from None
     with store:
         base_dir = Path(request.model or model_to_load(store, None) or _default_model())
-        pairs = load_pairs(store, request.include)
+        folder = models_dir(data_dir)
+        try:
+            pairs, available = _read_pairs(request, store, base_dir, stop, reporter)
+        except Interrupted:
+            return _cancelled_while_reading(store, stop, reporter)
         counts = count_by_kind(pairs)
-        refusal = not_enough_message({**distinct_counts(store), **counts}, request.include)
+        refusal = not_enough_message({**available, **counts}, request.include)
         if refusal:
             raise FinetuneError(refusal)
-        folder = models_dir(data_dir)
         out = Path(request.out) if request.out else _default_out(folder)
         try:
             check_paths(base_dir, out)
@@ -222,6 +226,44 @@ def _run(
             job = _Job(request, store, run.id, base_dir, base_version.id, out, pairs, counts,
                        device, stop, reporter)  # fmt: skip
             return _train_and_record(job)
+
+
+def _read_pairs(
+    request: FinetuneRequest, store: Store, base_dir: Path, stop: StopOnSignal, reporter: Reporter
+) -> tuple[list[TrainingPair], dict[str, int]]:
+    """The distinct pairs to learn from, and the counts of every kind. A signal stops it within
+    a second: the reading polls the flag between conversations, and the alarm does the rest."""
+    reporter(StatusEvent(message="Reading your saved conversations…"))
+    try:
+        stop.arm()
+        pairs = load_pairs(
+            store, request.include, max_context_turns=_context_turns(base_dir), should_stop=stop
+        )
+        return pairs, distinct_counts(store)
+    except Stopped:
+        raise Interrupted from None
+    finally:
+        stop.disarm()
+
+
+def _context_turns(base_dir: Path) -> int | None:
+    """How many earlier turns the model reads, so that no pair holds more (a 10,000-message
+    chat would otherwise give contexts of every length up to 10,000). None when the folder's
+    config cannot be read: the engine says why when it loads the model."""
+    try:
+        return read_model_config(base_dir).context_turns
+    except EngineError:
+        return None
+
+
+def _cancelled_while_reading(store: Store, stop: StopOnSignal, reporter: Reporter) -> int:
+    """A run stopped before it began: recorded as cancelled, nothing else written."""
+    reporter.log.append("Cancelled while reading the saved conversations: nothing was written.")
+    with contextlib.suppress(StoreError):
+        run = store.start_finetune_run()
+        store.finish_finetune_run(run.id, "cancelled", log="\n".join(reporter.log))
+    reporter(CancelledEvent(message="Fine-tuning was cancelled; nothing was saved."))
+    return 128 + (stop.signal_number or signal.SIGINT)
 
 
 def _default_model() -> Path:
