@@ -109,8 +109,8 @@ class ModelWorker:
     def _run(self) -> None:
         try:
             self.bot = self._load()
-        except (EngineError, OSError) as error:
-            self.load_error = str(error)
+        except Exception as error:  # whatever it is, /health and every request then say it
+            self.load_error = str(error) or type(error).__name__
         self.ready.set()
         while (job := self._jobs.get()) is not None:
             started = time.perf_counter()
@@ -120,6 +120,9 @@ class ModelWorker:
                         job.emit(self._serve(job))
             except ApiError as error:
                 job.emit(Failed(error))
+            except Exception as error:  # a bug must cost one request, never the worker thread
+                message = f"the model failed on this request: {type(error).__name__}: {error}"
+                job.emit(Failed(ApiError(500, message, kind="server_error")))
             finally:
                 self._done()
                 elapsed = time.perf_counter() - started

@@ -290,3 +290,21 @@ def test_an_empty_or_missing_api_key_file_is_one_line_and_exit_2(
     missing = tmp_path / "missing.key"
     assert main(["serve", "--api-key-file", str(missing)]) == 2
     assert "cannot read the API key" in capsys.readouterr().err
+
+
+def test_a_failure_in_the_model_costs_one_request_not_the_worker(
+    serve: StartServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = serve()
+    api = client(server)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (injected)")
+
+    monkeypatch.setattr(server.worker.bot, "reply", fail)
+    with pytest.raises(openai.InternalServerError) as raised:
+        api.chat.completions.create(**hello())
+    assert raised.value.status_code == 500 and "out of memory" in raised.value.message
+    monkeypatch.undo()
+    answer = api.chat.completions.create(**hello(extra_body=GREEDY))
+    assert answer.choices[0].message.content == "hi there! how are you?"
