@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from chatapp.gui.actions import StoreActions
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.model_switcher import ModelSwitcher
+from chatapp.gui.teach_counts import TeachCounts
 from chatapp.store import Store
 
 
@@ -42,6 +43,7 @@ class AppContext:
     actions: StoreActions
     switcher: ModelSwitcher
     signals: AppSignals
+    counts: TeachCounts  # what fine-tuning can learn from: the status bar's and the dialog's
 
     @classmethod
     def create(cls, store: Store, engine: EngineClient, paths: AppPaths) -> AppContext:
@@ -52,7 +54,8 @@ class AppContext:
             signals.message_shown.emit(text, kind, timeout_ms)
 
         switcher = ModelSwitcher(actions, engine, default_model_dir=paths.model_dir, notify=notify)
-        return cls(store, engine, paths, actions, switcher, signals)
+        counts = TeachCounts(store, actions)
+        return cls(store, engine, paths, actions, switcher, signals, counts)
 
     def show_message(self, text: str, *, kind: str = "error", timeout_ms: int = 0) -> None:
         """Show `text` in the window's banner (errors never open a modal box)."""
@@ -66,5 +69,6 @@ class AppContext:
 
     def shut_down(self) -> None:
         """Stop the engine thread and let the queued store writes finish."""
+        self.counts.close()
         self.engine.shut_down()
         self.actions.shut_down()

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatapp.finetune.data import KIND_LABELS, WHAT_TEACHES, distinct_counts, not_enough_message
+from chatapp.finetune.data import KIND_LABELS, WHAT_TEACHES, not_enough_message
 from chatapp.finetune.events import (
     BaselineEvent,
     DataEvent,
@@ -56,7 +56,7 @@ from chatapp.gui.finetune_process import FinetuneProcess
 from chatapp.gui.finetune_results import FinetuneResults
 from chatapp.gui.loss_plot import LossPlot
 from chatapp.gui.wheel_guard import guard_wheel
-from chatapp.store import PAIR_KINDS, ModelVersionRecord, StoreError
+from chatapp.store import PAIR_KINDS, ModelVersionRecord
 
 if TYPE_CHECKING:
     from chatapp.gui.context import AppContext
@@ -133,6 +133,7 @@ class FinetuneDialog(QDialog):
         self.process: FinetuneProcess | None = None
         self.state = "idle"
         self.counts: dict[str, int] = dict.fromkeys(PAIR_KINDS, 0)
+        self._counted = False  # the first counts are in
         self.result: DoneEvent | None = None
         self.error_message = ""
         self.events: list[ProgressEvent] = []
@@ -140,6 +141,10 @@ class FinetuneDialog(QDialog):
         self.switcher.switched.connect(self._on_switched)
         self.switcher.switch_failed.connect(self._on_switch_failed)
         context.signals.closing.connect(self.shut_down)
+        # The counts the status bar shows too, read off the GUI thread after every change.
+        context.counts.changed.connect(self._show_counts)
+        context.counts.failed.connect(self.data_hint.setText)
+        self._show_counts(context.counts.counts)
         self.refresh_counts()
         self._set_state("idle")
 
@@ -248,11 +253,14 @@ class FinetuneDialog(QDialog):
 
     # Data ----------------------------------------------------------------------------------
     def refresh_counts(self) -> None:
-        try:
-            self.counts = distinct_counts(self.context.store)
-        except StoreError as error:
-            self.data_hint.setText(str(error))
-            return
+        """Count again in the background; the boxes follow when the counts are in."""
+        self.context.counts.refresh()
+
+    @Slot(object)
+    def _show_counts(self, counts: dict[str, int] | None) -> None:
+        if counts is None:
+            return  # not counted yet: they come in a moment (`_update_start` says so)
+        self.counts, self._counted = dict(counts), True
         for kind, box in self.kind_boxes.items():
             box.setText(f"{KIND_LABELS[kind].capitalize()} ({self.counts.get(kind, 0)})")
         self._update_start()
@@ -264,6 +272,8 @@ class FinetuneDialog(QDialog):
         refusal = not_enough_message(self.counts, self.include()) if self.include() else (
             "Choose at least one kind of example to learn from."
         )  # fmt: skip
+        if not self._counted:
+            refusal = "Counting your saved pairs…"
         total = sum(self.counts.get(kind, 0) for kind in self.include())
         self.data_hint.setText(refusal or f"{total} saved pairs selected.")
         self.start_button.setEnabled(self.state not in ("running", "cancelling") and not refusal)
@@ -453,9 +463,17 @@ class FinetuneDialog(QDialog):
 
     @Slot(object)
     def _on_switched(self, record: ModelVersionRecord) -> None:
-        if self.result and record.id == self.result.version_id:
-            self.status.setText(f"Now chatting with “{record.name}”.")
-            self.use_button.setEnabled(False)
+        """Any switch, here or in File › Models (a rollback too): say what is in use now."""
+        if self.state != "done" or self.result is None:
+            return
+        new = record.id == self.result.version_id
+        self.status.setText(
+            f"Now chatting with “{record.name}”."
+            if new
+            else f"Now chatting with “{record.name}”; the new version "
+            f"“{self.result.version_name}” is kept: use it, or switch in File › Models…"
+        )
+        self.use_button.setEnabled(not new)
 
     @Slot(str)
     def _on_switch_failed(self, message: str) -> None:

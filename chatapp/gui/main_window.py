@@ -41,6 +41,7 @@ from chatapp.gui.pending_delete import PendingDeletes
 from chatapp.gui.search_runner import SearchRunner
 from chatapp.gui.server_toggle import ServerToggle
 from chatapp.gui.sidebar import Sidebar
+from chatapp.gui.teach_counts import status_text
 from chatapp.gui.theme import AppearanceMenus, apply_font_size, apply_theme
 from chatapp.gui.turns import Listing, read_listing
 from chatapp.gui.undoable import UndoableChanges
@@ -121,6 +122,9 @@ class MainWindow(QMainWindow):
         self.db_watcher.changed.connect(self.refresh_conversations_in_background)
         self.live_chat = LiveChat(context.actions, self.controller, self.chat_view, self)
         self.db_watcher.changed.connect(self.live_chat.check)  # the open chat shows them too
+        self.db_watcher.changed.connect(context.counts.refresh)
+        context.counts.changed.connect(lambda counts: self.teach_label.setText(status_text(counts)))
+        context.counts.refresh()
         # Only a write of ours: a read (Change.NONE) must not swallow another program's write.
         context.actions.changed.connect(
             lambda changes: changes and self.db_watcher.note_own_write()
@@ -359,20 +363,11 @@ class MainWindow(QMainWindow):
         """Show the list after a change that did not bring its own (a turn's action does)."""
         if changes == Change.CONVERSATIONS:
             self.refresh_conversations()  # an import, a restore: the list as it is now
-        elif changes == Change.MESSAGES:
-            # A rating or a correction changes what fine-tuning can learn from (status bar).
-            self.refresh_conversations_in_background()
 
     def show_listing(self, listing: Listing) -> None:
         if self.controller.conversation_id is not None:
             self.conversations.set_draft(False)  # its first turn stored it
         self.conversations.set_records(self.pending_deletes.visible(listing.conversations))
-        counts = listing.pair_counts
-        if counts is not None:
-            self.teach_label.setText(
-                f"To fine-tune: {counts.get('corrected', 0)} corrected · "
-                f"{counts.get('liked', 0)} liked · {counts.get('user', 0)} turns"
-            )
         self.sidebar.select(self.controller.conversation_id)
 
     def _update_welcome(self, *_: object) -> None:

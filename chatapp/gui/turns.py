@@ -2,8 +2,7 @@
 
 The controller hands these to `StoreActions`, so they run off the GUI thread: committing a
 user turn, reading the path the reply continues and the saved corrections, committing the
-reply, and reading the sidebar's new listing (and what fine-tuning can learn from), all in the
-background. Each returns a frozen
+reply, and reading the sidebar's new listing, all in the background. Each returns a frozen
 result for the GUI thread.
 """
 
@@ -17,19 +16,13 @@ from chatapp.store.records import CorrectionRecord
 
 @dataclass(frozen=True)
 class Listing:
-    """What the sidebar and the status bar show about the store."""
+    """What the sidebar shows about the store (the fine-tune counts: `teach_counts.py`)."""
 
     conversations: list[ConversationRecord]
-    pair_counts: dict[str, int] | None  # what fine-tuning can learn from; None: not readable
 
 
 def read_listing(store: Store, *, archived: bool) -> Listing:
-    conversations = store.list_conversations(include_archived=archived)
-    try:
-        counts: dict[str, int] | None = store.training_pair_counts()
-    except StoreError:
-        counts = None  # the list matters more than the counts
-    return Listing(conversations, counts)
+    return Listing(store.list_conversations(include_archived=archived))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,118 @@
+"""Issue #24 item 3: one source of the fine-tune counts. The status bar and the Fine-tune dialog
+show the same numbers (distinct pairs, what a run trains on), and both follow an import, a
+rating and a model switch made in File › Models (a rollback) while the dialog is open."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QFileDialog
+
+from chatapp.finetune.events import decode_event
+from chatapp.gui.finetune_dialog import FinetuneDialog
+from chatapp.gui.main_window import MainWindow
+from chatapp.gui.models_dialog import ModelsDialog
+from chatapp.store import ARCHIVE_FORMAT, ARCHIVE_VERSION, Store
+from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS, click_chip, open_main_window, send_and_wait
+
+WHEN = datetime(2026, 12, 1, tzinfo=timezone.utc).isoformat()
+
+
+@pytest.fixture
+def window(qtbot, isolated_settings, tmp_path: Path, tiny_model_dir: Path) -> Iterator[MainWindow]:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    store = Store.open(data_dir / "conversations.db")
+    window = open_main_window(qtbot, store, tiny_model_dir, data_dir)
+    yield window
+    window.close()
+    store.close()
+
+
+def liked_chat(uid: str) -> dict[str, Any]:
+    """A chat of two exchanges whose second reply was liked; every copy holds the same pairs."""
+    texts = ["hello", "hi there", "how are you?", "fine, thanks"]
+    return {
+        "uid": uid, "title": "hello", "created_at": WHEN, "updated_at": WHEN,
+        "messages": [
+            {"uid": f"{uid}-{n}", "position": n, "role": "user" if n % 2 == 0 else "bot",
+             "text": text, "created_at": WHEN, "chosen": True, "rating": 1 if n == 3 else 0}
+            for n, text in enumerate(texts)
+        ],
+    }  # fmt: skip
+
+
+def open_finetune(qtbot, window: MainWindow) -> FinetuneDialog:
+    window.finetune_action.trigger()
+    dialog = window.findChild(FinetuneDialog, "finetuneDialog")
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    return dialog
+
+
+def shown(dialog: FinetuneDialog) -> dict[str, str]:
+    return {kind: box.text() for kind, box in dialog.kind_boxes.items()}
+
+
+def test_after_an_import_and_a_rating_the_status_bar_and_the_dialog_agree(
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch
+):
+    dialog = open_finetune(qtbot, window)
+    qtbot.waitUntil(lambda: shown(dialog)["liked"] == "Replies rated up (0)")
+    # Three copies of one chat (as importing the same export under new ids makes).
+    archive = tmp_path / "chats.json"
+    chats = [liked_chat(f"00000000-0000-4000-8000-00000000000{n}") for n in range(3)]
+    archive.write_text(
+        json.dumps({"format": ARCHIVE_FORMAT, "version": ARCHIVE_VERSION, "conversations": chats}),
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(archive), ""))
+    import_action = next(
+        a for a in window.menuBar().actions()[0].menu().actions() if a.text().startswith("&Import")
+    )
+    import_action.trigger()
+    qtbot.waitUntil(lambda: window.conversations.rowCount() == 3, timeout=REPLY_TIMEOUT_MS)
+    # One liked pair and two own turns that a run would train on, whatever the copies.
+    qtbot.waitUntil(lambda: shown(dialog)["liked"] == "Replies rated up (1)")
+    assert shown(dialog)["user"] == "Your own turns (1)"  # "how are you?" after "hi there"
+    assert window.teach_label.text() == "To fine-tune: 0 corrected · 1 liked · 1 turns"
+
+    window.open_conversation(window.conversations.record(0).id)
+    reply = send_and_wait(qtbot, window, "tell me more")
+    click_chip(qtbot, window, window.messages.row_of_message(reply.id), "like")
+    qtbot.waitUntil(lambda: shown(dialog)["liked"] == "Replies rated up (2)")
+    qtbot.waitUntil(lambda: "2 liked · 2 turns" in window.teach_label.text())
+
+
+def test_a_rollback_in_models_is_what_the_finetune_dialog_says(
+    qtbot, window: MainWindow, tmp_path: Path, tiny_model_dir: Path
+):
+    base = window.store.active_model_version()
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "ft-new")
+    version = window.store.add_model_version("ft-new", str(folder), parent_id=base.id)
+    dialog = open_finetune(qtbot, window)
+    done = {
+        "event": "done", "version_id": version.id, "version_name": version.name, "seconds": 60,
+        "metrics": {"before": {"valid_perplexity": 80.0}, "after": {"valid_perplexity": 79.0}},
+        "taught_recall": 1.0, "recall": [], "valid_perplexity_change": -0.01,
+        "forgetting_budget": 0.03, "forgetting_flag": False,
+    }  # fmt: skip
+    dialog.handle_event(decode_event(done))
+    dialog._on_finished(0, False)  # the child exited: the run is done
+    with qtbot.waitSignal(window.context.switcher.switched, timeout=REPLY_TIMEOUT_MS):
+        dialog.use_button.click()
+    assert dialog.status.text() == "Now chatting with “ft-new”."
+
+    window.models_action.trigger()  # roll back in File › Models…
+    models = window.findChild(ModelsDialog)
+    models.table.selectRow([v.id for v in models.versions].index(base.id))
+    with qtbot.waitSignal(window.context.switcher.switched, timeout=REPLY_TIMEOUT_MS):
+        models.activate_button.click()
+    assert dialog.status.text().startswith(f"Now chatting with “{base.name}”")
+    assert "ft-new" in dialog.status.text() and dialog.use_button.isEnabled()
