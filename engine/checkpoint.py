@@ -333,13 +333,25 @@ def _check_weights(path: Path, config: ModelConfig) -> None:
         )
 
 
+class DamagedWeightsError(CheckpointError):
+    """A weights file holds NaN or infinite values: every reply from it would be garbage."""
+
+
 def _load_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(
             f"{path} is not a valid safetensors file (truncated or another format): {error}"
         ) from None
+    for name, tensor in tensors.items():
+        # Sampling from such a model dies mid-reply and a fine-tune from it measures nothing.
+        if not bool(torch.isfinite(tensor).all()):
+            raise DamagedWeightsError(
+                f"{path}: tensor {name} holds NaN or infinite values, so the model is damaged "
+                "(train it again or choose another)"
+            )
+    return tensors
 
 
 def _load_optimizer_state(

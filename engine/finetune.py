@@ -84,8 +84,8 @@ class FinetuneResult:
         """Relative rise of the original corpus's validation perplexity (0.05 = +5%)."""
         before = self.before.get("valid_perplexity")
         after = (self.after or {}).get("valid_perplexity")
-        if not before or after is None:
-            return None
+        if not before or after is None or not math.isfinite(before + after):
+            return None  # not measured, or NaN / inf, which compare false: never a pass
         return after / before - 1.0
 
     def flagged(self, budget: float) -> bool:
@@ -698,6 +698,8 @@ def finetune(
     stop = should_stop or (lambda: False)
     base, out = check_paths(base_dir, out_dir)
     checkpoint = load_checkpoint(base, device=device)
+    if (base / BACKWARD_DIR).is_dir():  # it goes along: a damaged one would fail only at the end
+        load_checkpoint(base / BACKWARD_DIR)
     prepared = _prepare(checkpoint, pairs, config, replay_corpus, emit)
     result = FinetuneResult(status="cancelled", out_dir=None, data=prepared.data, before={})
     try:
