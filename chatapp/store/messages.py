@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from chatapp.store.branches import rechoose_after
 from chatapp.store.conversations import TITLE_CHARS, get_conversation, shorten
 from chatapp.store.database import Database
 from chatapp.store.errors import NotFoundError
@@ -118,36 +119,6 @@ def _last_chosen(session: Session, conversation_id: int) -> Message | None:
         .order_by(Message.position.desc())
         .limit(1)
     ).first()
-
-
-def _rechoose_after(session: Session, message: Message) -> None:
-    """Make the visible path after `message` the branch that follows it.
-
-    Where the message already chosen next is in that branch (switching between regenerated
-    replies keeps what followed them), nothing after it changes; otherwise the branch's newest
-    alternative is shown, and so on. Where the branch ends, so does the path.
-    """
-    previous, position = message, message.position + 1
-    while True:
-        candidates = session.scalars(
-            select(Message)
-            .where(
-                Message.conversation_id == message.conversation_id,
-                Message.position == position,
-                Message.follows_id == slot_of(session, previous),
-            )
-            .order_by(Message.id.desc())
-        ).all()
-        if not candidates:
-            _unchoose_from(session, message.conversation_id, position)
-            return
-        pick = next((m for m in candidates if m.chosen), candidates[0])
-        if pick.chosen:
-            return  # the path was whole before, so from here on it still is
-        _unchoose(session, pick)
-        pick.chosen = True
-        session.flush()
-        previous, position = pick, position + 1
 
 
 def follow_the_line(session: Session, conversation_id: int) -> None:
@@ -357,7 +328,7 @@ class MessagesMixin:
             _unchoose(session, message)
             message.chosen = True
             session.flush()
-            _rechoose_after(session, message)
+            rechoose_after(session, message)
             return _records(session, [message])[0]
 
     def alternatives(self, message_id: int) -> list[MessageRecord]:
