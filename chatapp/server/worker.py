@@ -114,21 +114,30 @@ class ModelWorker:
         self.ready.set()
         while (job := self._jobs.get()) is not None:
             started = time.perf_counter()
-            try:
-                if not job.cancelled.is_set():
-                    with self.model_lock:
-                        job.emit(self._serve(job))
-            except ApiError as error:
-                job.emit(Failed(error))
-            except Exception as error:  # a bug must cost one request, never the worker thread
-                message = f"the model failed on this request: {type(error).__name__}: {error}"
-                job.emit(Failed(ApiError(500, message, kind="server_error")))
-            finally:
-                self._done()
-                elapsed = time.perf_counter() - started
-                self._seconds_per_job = 0.8 * self._seconds_per_job + 0.2 * elapsed
+            outcome = self._outcome(job)
+            self._seconds_per_job = 0.8 * self._seconds_per_job + 0.2 * (
+                time.perf_counter() - started
+            )
+            # Counted out before the client hears the end: a client that sends its next request
+            # at once must not find its own finished one still holding a place in the queue.
+            self._done()
+            if outcome is not None:
+                job.emit(outcome)
 
-    def _serve(self, job: Job) -> Event:
+    def _outcome(self, job: Job) -> Finished | Failed | None:
+        """The job's last event (None if its client has gone)."""
+        if job.cancelled.is_set():
+            return None
+        try:
+            with self.model_lock:
+                return self._serve(job)
+        except ApiError as error:
+            return Failed(error)
+        except Exception as error:  # a bug must cost one request, never the worker thread
+            message = f"the model failed on this request: {type(error).__name__}: {error}"
+            return Failed(ApiError(500, message, kind="server_error"))
+
+    def _serve(self, job: Job) -> Finished:
         if self.bot is None:
             raise ApiError(
                 500, f"the model could not be loaded: {self.load_error}", kind="server_error"

@@ -308,3 +308,15 @@ def test_a_failure_in_the_model_costs_one_request_not_the_worker(
     monkeypatch.undo()
     answer = api.chat.completions.create(**hello(extra_body=GREEDY))
     assert answer.choices[0].message.content == "hi there! how are you?"
+
+
+def test_a_client_that_asks_again_at_once_finds_its_place_free(serve: StartServer) -> None:
+    """The queue counts a request out before its answer is sent: one client asking back to
+    back never meets a 503 from its own finished request, even with room for one."""
+    server = serve(queue_size=1)
+    with httpx.Client(base_url=server.base_url, timeout=60) as http:
+        statuses = [
+            http.post("/chat/completions", json=hello(max_tokens=2, **GREEDY)).status_code
+            for _ in range(30)
+        ]
+    assert statuses == [200] * 30
