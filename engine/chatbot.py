@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -73,7 +75,10 @@ class Chatbot:
         """Use the model folder's `backward/` model for `rerank`, if it has a usable one; a
         missing or unusable one leaves rerank on the anti-LM score (and says why)."""
         folder = self.checkpoint.directory / BACKWARD_DIR
-        if not folder.exists():
+        if not folder.exists() and not folder.is_symlink():
+            return
+        self.backward_problem = _not_a_folder(folder)
+        if self.backward_problem is not None:
             return
         try:
             backward = load_checkpoint(folder, device=self.device)
@@ -84,7 +89,8 @@ class Chatbot:
             return
         if backward.config.direction != "backward":
             self.backward_problem = f"{folder} holds a forward model, not a backward one"
-        elif backward.tokenizer.vocab_size != self.tokenizer.vocab_size:
+        elif backward.tokenizer.to_bytes() != self.tokenizer.to_bytes():
+            # The same number of pieces is not the same pieces: ids would mean other words.
             self.backward_problem = f"{folder} was trained with another tokenizer"
         else:
             self.backward = backward.model
@@ -271,6 +277,20 @@ class Chatbot:
             attention=generation.attention[best.index],
             scorer=self.mmi_scorer,
         )
+
+
+def _not_a_folder(folder: Path) -> str | None:
+    """Why `folder` (which exists, or is a link) cannot hold a model, in words; None if it can."""
+    if folder.is_symlink():
+        try:
+            folder.stat()
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                return f"{folder} is a link that leads back to itself (a loop)"
+            return f"{folder} is a link that leads nowhere ({os.readlink(folder)})"
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder holding a backward model"
+    return None
 
 
 def _first_token_ms(generation: Generation, total_ms: float) -> float | None:
