@@ -38,6 +38,7 @@ from chatapp.gui.live_chat import LiveChat
 from chatapp.gui.message_delegate import MessageDelegate
 from chatapp.gui.message_model import MessageListModel, RecordRole
 from chatapp.gui.pending_delete import PendingDeletes
+from chatapp.gui.search_results import matched_words
 from chatapp.gui.search_runner import SearchRunner
 from chatapp.gui.server_toggle import ServerToggle
 from chatapp.gui.sidebar import Sidebar
@@ -434,6 +435,7 @@ class MainWindow(QMainWindow):
         self.open_conversation(hit.conversation_id)
         self.messages.ensure_position_loaded(hit.position)
         row = self.messages.row_of_position(hit.position)
+        self.messages.set_highlight(hit.message_id, matched_words(hit.snippet))
         if row >= 0:
             index = self.messages.index(row)
             self.chat_view.setCurrentIndex(index)
@@ -616,13 +618,15 @@ class MainWindow(QMainWindow):
         saved_settings.restore(settings, "window/geometry", self.restoreGeometry)
         saved_settings.restore(settings, "window/state", self.restoreState)
         saved_settings.restore(settings, "window/splitter", self.splitter.restoreState)
+        notes = [saved_settings.file_problem(self.settings)]
         reset = saved_settings.take_reset_keys()
         if reset:
-            self.banner.show_message(
+            notes.append(
                 "Some saved settings could not be read and are back to their defaults: "
-                f"{', '.join(reset)}.",
-                kind="warning",
+                f"{', '.join(reset)}."
             )
+        if any(notes):
+            self.banner.show_message(" ".join(note for note in notes if note), kind="warning")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         settings = QSettings()

@@ -45,12 +45,14 @@ from chatapp.gui.message_model import (
     AlternativeRole,
     ChatItem,
     CorrectionRole,
+    HighlightRole,
     ItemRole,
     RatingRole,
     RoleRole,
     StateRole,
     StoppedRole,
 )
+from chatapp.gui.search_results import paint_spans, term_spans
 
 Index = QModelIndex | QPersistentModelIndex
 DISPLAY_LIMIT = 20_000  # characters painted; longer messages say so (Copy copies them whole)
@@ -297,7 +299,11 @@ class MessageDelegate(QStyledItemDelegate):
         width = self._bubble_width(option)
         origin = QPointF(bubble.left() + PADDING, bubble.top() + PADDING)
         metrics = QFontMetrics(font)
-        for start, length, y in _layout_lines(text or " ", font.toString(), width):
+        lines = _layout_lines(text or " ", font.toString(), width)
+        highlight = term_spans(text, index.data(HighlightRole) or ())
+        if highlight:  # the words of the search hit that opened this chat
+            paint_spans(painter, text, lines, highlight, metrics, origin)
+        for start, length, y in lines:
             line = text[start : start + length].rstrip("\n")
             painter.drawText(QPointF(origin.x(), origin.y() + y + metrics.ascent()), line)
         self._paint_correction(painter, option, index, text_color)

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from chatapp.gui.search_results import MARK_CLOSE, MARK_OPEN
 from chatapp.store import Store, StoreError
 
 HIT_LIMIT = 50
@@ -53,7 +54,10 @@ class SearchRunner(QObject):
         if not self._is_current(search_id):
             return  # a newer query came while this one waited
         try:
-            hits, message = self._store.search(query, limit=HIT_LIMIT), ""
+            hits = self._store.search(
+                query, limit=HIT_LIMIT, open_marker=MARK_OPEN, close_marker=MARK_CLOSE
+            )
+            message = ""
         except StoreError as error:
             hits, message = None, str(error)
         # RuntimeError: the window closed meanwhile and this object is gone.

@@ -47,9 +47,9 @@ from chatapp.gui.conversation_model import (
     TimeRole,
     pin_icon,
 )
+from chatapp.gui.search_results import HIT_ROLE, SearchHitDelegate, hit_date, snippet_parts
 from chatapp.store.records import SearchHit
 
-HIT_ROLE = Qt.ItemDataRole.UserRole + 10
 SEARCH_DELAY_MS = 250  # search once typing pauses, not on every key
 PADDING = 6
 ICON_SIZE = 14
@@ -175,6 +175,7 @@ class Sidebar(QWidget):
         self.results = QListWidget(self)
         self.results.setObjectName("searchResults")
         self.results.setWordWrap(True)
+        self.results.setItemDelegate(SearchHitDelegate(self.results))  # title, date, snippet
         self.results.hide()
         self.archived_box = QCheckBox("Show archived", self)
         top = QHBoxLayout()
@@ -183,8 +184,8 @@ class Sidebar(QWidget):
         layout.setContentsMargins(6, 6, 0, 6)
         layout.addLayout(top)
         layout.addWidget(self.new_button)
-        layout.addWidget(self.results, 1)
-        layout.addWidget(self.list_view, 3)
+        layout.addWidget(self.results, 3)  # while it shows, the hits get most of the room
+        layout.addWidget(self.list_view, 2)
         layout.addWidget(self.archived_box)
         self.new_button.clicked.connect(self.new_requested)
         self.list_view.clicked.connect(self._on_clicked)
@@ -250,10 +251,10 @@ class Sidebar(QWidget):
         if not hits:
             self.results.addItem(QListWidgetItem("No messages match."))
         for hit in hits:
-            snippet = hit.snippet.replace("\n", " ")
+            snippet = snippet_parts(hit.snippet)[0]  # plain: the delegate paints the emphasis
             item = QListWidgetItem(f"{hit.conversation_title}\n{snippet}")
             item.setData(HIT_ROLE, hit)
-            item.setToolTip(snippet)
+            item.setToolTip(f"{hit.conversation_title} · {hit_date(hit.created_at)}\n{snippet}")
             self.results.addItem(item)
         self.results.show()
 

@@ -66,6 +66,7 @@ class SearchHit:
     role: Role
     snippet: str  # a window of the text with the matches between the markers
     score: float  # bm25: lower is better
+    created_at: datetime  # when the message was written
 
 
 @dataclass(frozen=True)

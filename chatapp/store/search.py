@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from chatapp.store.messages import storable_text
+from chatapp.store.models import UTCDateTime
 from chatapp.store.records import SearchHit
 
 SNIPPET_TOKENS = 12  # words of context around the match (FTS5 allows at most 64)
@@ -35,7 +36,7 @@ _SEARCH = text(
     """
     SELECT m.conversation_id, c.title, m.id, m.position, m.role,
            snippet(messages_fts, 0, :open, :close, :ellipsis, :tokens) AS snippet,
-           bm25(messages_fts) AS score
+           bm25(messages_fts) AS score, m.created_at
     FROM messages_fts
     JOIN messages AS m ON m.id = messages_fts.rowid
     JOIN conversations AS c ON c.id = m.conversation_id
@@ -44,7 +45,7 @@ _SEARCH = text(
     ORDER BY score, m.id
     LIMIT :limit
     """
-)
+).columns(created_at=UTCDateTime())  # read back as an aware UTC datetime, as the ORM does
 
 
 def fts_query(user_query: str) -> str | None:
@@ -108,6 +109,7 @@ def search_messages(
             role=role,
             snippet=snippet,
             score=score,
+            created_at=created_at,
         )
-        for conversation_id, title, message_id, position, role, snippet, score in rows
+        for conversation_id, title, message_id, position, role, snippet, score, created_at in rows
     ]

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QPlainTextEdit
 
 from chatapp.gui.app import make_application
 from chatapp.gui.details_dialog import DetailsDialog
+from chatapp.gui.search_results import snippet_parts
 from chatapp.store import GenerationInfo, ReplyTimings
 from chatapp.store.search import MAX_QUERY_CHARS, MAX_TERMS, fts_query
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
@@ -82,7 +83,9 @@ def test_search_runs_off_the_gui_thread_and_a_newer_query_supersedes_older_ones(
         fast.search("cherry")
         release.set()
     qtbot.wait(50)  # let any late result of "apple" arrive: it must not be shown
-    assert [[hit.snippet for hit in hits] for hits in shown] == [["a [cherry] a day"]]
+    assert [[snippet_parts(hit.snippet) for hit in hits] for hits in shown] == [
+        [("a cherry a day", [(2, 8)])]
+    ]
     assert threading.main_thread() not in threads and len(threads) == 2  # banana never ran
     assert "cherry" in fast.sidebar.results.item(0).text()
 
