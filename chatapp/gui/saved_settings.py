@@ -53,6 +53,21 @@ def _take_over_global_choices(settings: QSettings) -> None:
         former.sync()
 
 
+def file_problem(settings: QSettings) -> str | None:
+    """Why the file behind `settings` does not keep what the user changes, in words for the
+    window to say once; None when it does. (QSettings itself fails silently.)"""
+    settings.allKeys()  # Qt notices a file it cannot parse only when it reads it
+    path = settings.fileName()
+    if not settings.isWritable():
+        return f"The settings file {path} cannot be written: changes to settings will not be kept."
+    if settings.status() == QSettings.Status.FormatError:
+        return (
+            f"The settings file {path} could not be read (it is not a text settings file): "
+            "settings are back to their defaults, and what you change is saved over it."
+        )
+    return None
+
+
 def checked_value(settings: QSettings, key: str, check: Callable[[object], bool]) -> object:
     """The value saved under `key` if `check` accepts it; None if there is none or it is bad."""
     try:
