@@ -10,6 +10,9 @@ Without --theme it makes both, each in a fresh process (and a fresh data dir):
   turn edited through its Edit chip and stepped back with ‹ (so it shows ‹ 1/2 ›, the original
   branch with its later turns), and older chats dated back so the sidebar shows its date
   groups.
+- docs/screenshot-search.png (light): Ctrl+F, "rain" typed into the search box: the hits with
+  their chat's title, date and the matched words emphasised, and the first hit opened with the
+  word highlighted in its chat.
 
 Everything goes through the window as a user would drive it (keys into the composer, the
 chips' signal, the edit dialog); only the older chats' dates are set in the database.
@@ -39,14 +42,20 @@ from chatapp.gui.app import AppOptions, create_window, make_application, open_st
 from chatapp.gui.chip_actions import ChipAction
 from chatapp.gui.conversation_model import GroupRole
 from chatapp.gui.main_window import MainWindow
-from chatapp.gui.message_model import AlternativeRole, RecordRole
+from chatapp.gui.message_model import AlternativeRole, HighlightRole, RecordRole
 from chatapp.gui.saved_settings import data_settings
+from chatapp.gui.search_results import HIT_ROLE
 from chatapp.gui.theme import THEME_KEY
 from chatapp.store import Store
 from chatapp.store.models import Conversation, Message
 
 DOCS = Path(__file__).resolve().parent
-OUTPUTS = {"light": DOCS / "screenshot.png", "dark": DOCS / "screenshot-dark.png"}
+OUTPUTS = {
+    "light": DOCS / "screenshot.png",
+    "dark": DOCS / "screenshot-dark.png",
+    "search": DOCS / "screenshot-search.png",
+}
+SCENE_THEMES = {"search": "light"}  # a scene that is not named after its theme
 SIZE = (1240, 820)
 SEED = 7
 
@@ -63,6 +72,13 @@ MULTI_LINE = ("Hi! I just got back from a trip.", "We went hiking in the mountai
               "Have you ever been hiking?")  # fmt: skip
 EDITED_TURN = ("What kind of music do you like?", "What do you like to read?")  # before, after
 LAST_TURN = "Do you play an instrument?"
+# The search one: chats (days ago, turns) that mention rain, and the word searched for.
+RAIN_CHATS = (
+    (6, ("It has been raining all week here.", "Do you like rainy days?")),
+    (2, ("What should I cook tonight?", "Something warm, it is cold and wet outside.")),
+    (0, ("I forgot my umbrella and got caught in the rain.",)),
+)
+SEARCH_TERM = "rain"
 
 
 def wait_for(signal: object, timeout_ms: int = 60_000) -> None:
@@ -184,7 +200,38 @@ def dark_scene(window: MainWindow, store: Store) -> None:
         raise SystemExit("the multi-line turn or the first branch's later turns are missing")
 
 
-SCENES: dict[str, Callable[[MainWindow, Store], None]] = {"light": light_scene, "dark": dark_scene}
+def search_scene(window: MainWindow, store: Store) -> None:
+    for days, turns in RAIN_CHATS:
+        window.new_conversation()
+        for turn in turns:
+            type_and_send(window, turn)
+        if days:
+            date_back(store, window.controller.conversation_id, days, hour=18)
+    window.refresh_conversations()  # the chats' new dates
+    settle(window)
+    QTest.keyClick(window.composer.edit, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(window.sidebar.search_edit, SEARCH_TERM)
+    wait_for(window.searcher.found)
+    results = window.sidebar.results
+    hit = results.item(0).data(HIT_ROLE)
+    typed = sum(SEARCH_TERM in turn for _, turns in RAIN_CHATS for turn in turns)
+    if hit is None or results.count() < typed:
+        raise SystemExit(f"searching {SEARCH_TERM!r} found {results.count()} messages")
+    QTest.mouseClick(
+        results.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=results.visualItemRect(results.item(0)).center(),
+    )
+    settle(window)
+    if not window.chat_view.currentIndex().data(HighlightRole):
+        raise SystemExit("the hit's words are not highlighted in the chat it opened")
+
+
+SCENES: dict[str, Callable[[MainWindow, Store], None]] = {
+    "light": light_scene,
+    "dark": dark_scene,
+    "search": search_scene,
+}
 
 
 def make(theme: str, out: Path, model: str | None) -> None:
@@ -196,7 +243,7 @@ def make(theme: str, out: Path, model: str | None) -> None:
         options = AppOptions(model=model, data_dir=data_dir, device="cpu")
         store = open_store(options)
         settings = data_settings(store.path)  # what the user chose lives with the data dir
-        settings.setValue(THEME_KEY, theme)
+        settings.setValue(THEME_KEY, SCENE_THEMES.get(theme, theme))
         settings.sync()
         window = create_window(options, store)
         window.resize(*SIZE)

@@ -38,7 +38,7 @@ from chatapp.gui.live_chat import LiveChat
 from chatapp.gui.message_delegate import MessageDelegate
 from chatapp.gui.message_model import MessageListModel, RecordRole
 from chatapp.gui.pending_delete import PendingDeletes
-from chatapp.gui.search_results import matched_words
+from chatapp.gui.search_results import highlight_stems
 from chatapp.gui.search_runner import SearchRunner
 from chatapp.gui.server_toggle import ServerToggle
 from chatapp.gui.sidebar import Sidebar
@@ -435,7 +435,7 @@ class MainWindow(QMainWindow):
         self.open_conversation(hit.conversation_id)
         self.messages.ensure_position_loaded(hit.position)
         row = self.messages.row_of_position(hit.position)
-        self.messages.set_highlight(hit.message_id, matched_words(hit.snippet))
+        self.messages.set_highlight(highlight_stems(self.sidebar.search_edit.text(), hit.snippet))
         if row >= 0:
             index = self.messages.index(row)
             self.chat_view.setCurrentIndex(index)

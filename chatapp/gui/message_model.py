@@ -29,7 +29,7 @@ StoppedRole = Qt.ItemDataRole.UserRole + 6
 MessageIdRole = Qt.ItemDataRole.UserRole + 7
 ItemRole = Qt.ItemDataRole.UserRole + 8  # the row's ChatItem, replaced whenever the row changes
 CorrectionRole = Qt.ItemDataRole.UserRole + 9  # the reply the user taught instead, or None
-HighlightRole = Qt.ItemDataRole.UserRole + 11  # words to highlight (a search hit), or ()
+HighlightRole = Qt.ItemDataRole.UserRole + 11  # words to highlight (a search's), or ()
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: a new one per change
@@ -51,7 +51,7 @@ class MessageListModel(QAbstractListModel):
         self._items: list[ChatItem] = []
         self._conversation_id: int | None = None
         self._first_loaded = 0  # path position of the first loaded row
-        self._highlight: tuple[int, tuple[str, ...]] | None = None  # message id, words
+        self._highlight: tuple[str, ...] = ()  # the words of the search hit that opened it
 
     @property
     def conversation_id(self) -> int | None:
@@ -86,8 +86,7 @@ class MessageListModel(QAbstractListModel):
         if role == CorrectionRole:
             return record.corrected_text if record else None
         if role == HighlightRole:
-            shown = self._highlight
-            return shown[1] if shown and record and record.id == shown[0] else ()
+            return self._highlight
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
@@ -99,7 +98,7 @@ class MessageListModel(QAbstractListModel):
     # Paging ------------------------------------------------------------------------------
     def load_conversation(self, conversation_id: int | None) -> None:
         self.beginResetModel()
-        self._highlight = None  # a search hit's words belong to the chat it opened
+        self._highlight = ()  # a search hit's words belong to the chat it opened
         self._conversation_id = conversation_id
         self._items = []
         self._first_loaded = 0
@@ -256,12 +255,11 @@ class MessageListModel(QAbstractListModel):
     def items(self) -> list[ChatItem]:
         return list(self._items)
 
-    def set_highlight(self, message_id: int, words: tuple[str, ...]) -> None:
-        """Highlight `words` in the message `message_id` (the search hit jumped to)."""
-        self._highlight = (message_id, words)
-        row = self.row_of_message(message_id)
-        if row >= 0:
-            self.dataChanged.emit(self.index(row), self.index(row), [HighlightRole])
+    def set_highlight(self, words: tuple[str, ...]) -> None:
+        """Highlight `words` wherever they occur in this chat (a search hit opened it)."""
+        self._highlight = words
+        if self._items:
+            self.dataChanged.emit(self.index(0), self.index(len(self._items) - 1), [HighlightRole])
 
     def ensure_position_loaded(self, position: int) -> None:
         while self._first_loaded > position and self.has_older():

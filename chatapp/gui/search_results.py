@@ -3,14 +3,15 @@
 The store marks each match in a hit's snippet between two private-use characters (never typed
 by anyone in practice, unlike "[" and "]", which a message may hold). A hit row shows the chat's
 title and the message's date on one line and the snippet under it, wrapped over a few lines,
-the matched words in bold on a highlight. The chat a hit opens highlights the same words in the
-message (`HighlightRole` in the message model; the message delegate paints it).
+the matched words in bold on a highlight. The chat a hit opens highlights the same words
+wherever they occur in it (`HighlightRole` in the message model; the message delegate paints
+it).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QSize, Qt
 from PySide6.QtGui import (
@@ -57,18 +58,28 @@ def matched_words(snippet: str) -> tuple[str, ...]:
     return tuple(words.values())
 
 
-def term_spans(text: str, words: tuple[str, ...]) -> list[tuple[int, int]]:
-    """Where `words` occur in `text`, ignoring case: (start, end) pairs in text order."""
-    if not words:
+def highlight_stems(query: str, snippet: str) -> tuple[str, ...]:
+    """What to highlight in the chat a hit opens: the words typed (each also as the start of a
+    longer word, as the search matched the last one) and the words the snippet marks (which
+    the search may have matched without accents, "cafe" for "café")."""
+    stems = re.sub(r"\W+", " ", query).split() + list(matched_words(snippet))
+    return tuple(dict.fromkeys(stem.casefold() for stem in stems))
+
+
+def term_spans(text: str, stems: tuple[str, ...]) -> list[tuple[int, int]]:
+    """The words of `text` that start with one of `stems`, ignoring case: (start, end) pairs."""
+    if not stems:
         return []
-    pattern = "|".join(re.escape(word) for word in sorted(words, key=len, reverse=True))
+    alternatives = "|".join(re.escape(stem) for stem in sorted(stems, key=len, reverse=True))
+    pattern = rf"(?<!\w)(?:{alternatives})\w*"
     return [match.span() for match in re.finditer(pattern, text, re.IGNORECASE)]
 
 
-def hit_date(moment: datetime) -> str:
-    """`7 Dec 2026`, in local time."""
+def hit_date(moment: datetime, today: date | None = None) -> str:
+    """`7 Dec` this year, `7 Dec 2025` before, in local time."""
     local = moment.astimezone()
-    return f"{local.day} {local:%b %Y}"
+    today = today or datetime.now().astimezone().date()
+    return f"{local.day} {local:%b}" + ("" if local.year == today.year else f" {local.year}")
 
 
 def paint_spans(

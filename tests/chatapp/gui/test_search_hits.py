@@ -11,7 +11,13 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from chatapp.gui.message_model import HighlightRole, MessageIdRole
-from chatapp.gui.search_results import HIT_ROLE, hit_date, snippet_parts
+from chatapp.gui.search_results import (
+    HIT_ROLE,
+    highlight_stems,
+    hit_date,
+    snippet_parts,
+    term_spans,
+)
 from chatapp.store import ARCHIVE_FORMAT, ARCHIVE_VERSION, Store
 from tests.chatapp.gui.bare_window import open_bare_window, save_shot
 
@@ -23,8 +29,8 @@ def chat(uid: str, title: str, texts: list[str]) -> dict[str, Any]:
     return {
         "uid": uid, "title": title, "created_at": when, "updated_at": when,
         "messages": [
-            {"uid": f"11111111{uid[8:-2]}{n:02d}", "position": n, "role": "user" if n % 2 == 0 else "bot",
-             "text": text, "created_at": when, "chosen": True}
+            {"uid": f"11111111{uid[8:-2]}{n:02d}", "position": n, "text": text,
+             "role": "user" if n % 2 == 0 else "bot", "created_at": when, "chosen": True}
             for n, text in enumerate(texts)
         ],
     }  # fmt: skip
@@ -85,10 +91,18 @@ def test_a_hit_shows_title_date_and_emphasis_and_opens_with_the_term_highlighted
     assert window.controller.conversation_id == hit.conversation_id
     current = window.chat_view.currentIndex()
     assert current.data(MessageIdRole) == hit.message_id
-    assert current.data(HighlightRole) == ("raining",)
+    assert current.data(HighlightRole) == ("rain", "raining")  # typed, and as matched
     qtbot.mouseMove(window.composer)  # the pointer off the bubbles
     image = window.chat_view.viewport().grab().toImage()
     assert yellow_in(image, window.chat_view.visualRect(current))
     other = window.messages.index(current.row() - 1)  # no highlight where the term is not
-    assert other.data(HighlightRole) == ()
+    assert "rain" not in other.data()
     assert not yellow_in(image, window.chat_view.visualRect(other))
+    window.open_conversation(window.conversations.record(0).id)  # another chat: none
+    assert window.messages.index(0).data(HighlightRole) == ()
+
+
+def test_the_highlight_takes_whole_words_that_start_with_the_terms_in_any_case():
+    text = "Rain? RAINY days, a brain, raining."
+    spans = term_spans(text, highlight_stems("rain!", "a \ue000Rain\ue001?"))
+    assert [text[start:end] for start, end in spans] == ["Rain", "RAINY", "raining"]
