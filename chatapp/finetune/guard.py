@@ -4,7 +4,7 @@ two fine-tunes from running at once.
 - SIGTERM / SIGINT set a flag that the training loop polls; if the work has not stopped a moment
   later (a long evaluation, reading a corpus), an alarm interrupts it.
 - The lock is an OS lock on a file in the data folder: the OS releases it when the process dies,
-  however it dies.
+  however it dies; so a free lock means that a run still marked 'running' was interrupted.
 """
 
 from __future__ import annotations
@@ -12,14 +12,17 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from chatapp.finetune.errors import FinetuneError
+from chatapp.store import Store
 
 LOCK_FILE = "finetune.lock"
+PROBE_WAIT_S = 1.0  # how long a run waits for the lock before it says another run holds it
 STOP_GRACE_S = 0.8  # how long a cooperative stop may take before the alarm interrupts the work
 
 
@@ -105,7 +108,7 @@ def finetune_lock(data_dir: Path) -> Iterator[None]:
     path = data_dir / LOCK_FILE
     handle = path.open("a+")
     try:
-        if not _try_lock(handle):
+        if not _lock_within(handle, PROBE_WAIT_S):
             raise FinetuneError(
                 f"another fine-tune is already running for {data_dir} (it holds {path}); "
                 "wait for it to finish or cancel it"
@@ -117,6 +120,33 @@ def finetune_lock(data_dir: Path) -> Iterator[None]:
         yield
     finally:
         handle.close()  # closing releases the lock (and so does the process dying)
+
+
+def lock_is_free(data_dir: Path) -> bool:
+    """True when no fine-tune holds `DATA_DIR/finetune.lock` (none running, or the one that
+    held it has died: the OS released its lock however it died)."""
+    path = data_dir / LOCK_FILE
+    if not path.exists():
+        return True
+    with path.open("a+") as handle:
+        return _try_lock(handle)  # closing releases it again at once
+
+
+def close_interrupted_runs(store: Store, data_dir: Path) -> int:
+    """Mark runs left 'running' as failed (interrupted) when no fine-tune holds the lock: a run
+    killed with SIGKILL (or by the OOM killer) shows as interrupted as soon as it is gone, not
+    at the app's next start. How many were marked."""
+    return store.fail_stale_runs() if lock_is_free(data_dir) else 0
+
+
+def _lock_within(handle: Any, seconds: float) -> bool:
+    """Take the lock, waiting out a `lock_is_free` probe (which holds it for an instant)."""
+    deadline = time.monotonic() + seconds
+    while not _try_lock(handle):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _try_lock(handle: Any) -> bool:

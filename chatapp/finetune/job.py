@@ -7,8 +7,9 @@ model it starts from, and nothing half-written is left behind:
 - SIGTERM / SIGINT set a flag that the training loop polls; if the work has not stopped a second
   later (a long evaluation, reading a corpus), an alarm interrupts it. Either way the partial
   directory is deleted and the run is marked cancelled.
-- SIGKILL leaves the run 'running' (the app marks it failed at its next start) and at most a
-  hidden partial directory, which the next run in the same data folder removes.
+- SIGKILL leaves the run 'running' and at most a hidden partial directory; once the lock is
+  free, the app (opening, or showing the Fine-tune dialog) or the next run marks it failed
+  (interrupted), and the next run in the same data folder removes the partial directory.
 - A lock file in the data folder keeps two fine-tunes from running at once; the OS releases it
   when the process dies, however it dies.
 """
@@ -217,6 +218,7 @@ def _run(
             raise FinetuneError(str(error)) from None
         with finetune_lock(data_dir):
             _remove_stale_partials(folder)
+            store.fail_stale_runs()  # holding the lock: a run still 'running' was killed
             try:
                 base_version = ensure_model_version(store, base_dir)
             except (StoreError, ValueError) as error:

@@ -12,13 +12,14 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from chatapp import APP_NAME, ORG_NAME, __version__
+from chatapp.finetune.guard import close_interrupted_runs
 from chatapp.finetune.versions import model_to_load
 from chatapp.gui.context import AppContext, AppPaths
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.main_window import MainWindow
 from chatapp.gui.saved_settings import checked_value, is_font_size, is_theme
 from chatapp.gui.theme import apply_font_size, apply_theme
-from chatapp.paths import DataPathError, resolve_db_path
+from chatapp.paths import DataPathError, resolve_data_dir, resolve_db_path
 from chatapp.store import Store
 from chatapp.store.errors import StoreError
 
@@ -52,7 +53,9 @@ def make_application(argv: list[str] | None = None) -> QApplication:
 
 def open_store(options: AppOptions) -> Store:
     store = Store.open(resolve_db_path(options.db, options.data_dir))  # makes the daily backup
-    store.fail_stale_runs()  # a fine-tune killed with the app last time
+    # A fine-tune killed with the app last time; one still running (from the command line)
+    # holds the lock and is left alone.
+    close_interrupted_runs(store, resolve_data_dir(options.data_dir))
     return store
 
 

@@ -50,12 +50,14 @@ from chatapp.finetune.events import (
     StatusEvent,
     StepEvent,
 )
+from chatapp.finetune.guard import close_interrupted_runs
 from chatapp.finetune.request import DEFAULT_INCLUDE, KNOBS, FinetuneRequest, Knob
 from chatapp.gui.actions import Change
 from chatapp.gui.finetune_process import FinetuneProcess
 from chatapp.gui.finetune_results import FinetuneResults
 from chatapp.gui.loss_plot import LossPlot
 from chatapp.gui.wheel_guard import guard_wheel
+from chatapp.paths import resolve_data_dir
 from chatapp.store import PAIR_KINDS, ModelVersionRecord
 
 if TYPE_CHECKING:
@@ -409,6 +411,7 @@ class FinetuneDialog(QDialog):
                 or ("The fine-tune process crashed." if crashed else f"It exited with {exit_code}.")
             )
         self.refresh_counts()
+        self._close_interrupted_runs()
 
     @Slot(str)
     def _on_failed_to_start(self, reason: str) -> None:
@@ -505,7 +508,14 @@ class FinetuneDialog(QDialog):
     def showEvent(self, event: Any) -> None:
         if self.state not in ("running", "cancelling"):
             self.refresh_counts()
+            self._close_interrupted_runs()
         super().showEvent(event)
+
+    def _close_interrupted_runs(self) -> None:
+        """A run whose process died without reporting (SIGKILL, a crash), from this window or
+        the command line, shows as interrupted once nothing holds the fine-tune lock."""
+        data_dir = resolve_data_dir(self.context.paths.data_dir)
+        self.context.actions.run(lambda store: close_interrupted_runs(store, data_dir))
 
 
 def open_finetune_dialog(context: AppContext, parent: QWidget) -> FinetuneDialog:

@@ -26,7 +26,7 @@ from chatapp.store.records import (
 
 _Row = TypeVar("_Row", ModelVersion, FinetuneRun)
 
-STALE_RUN_NOTE = "The fine-tune process ended without reporting (killed or crashed)."
+STALE_RUN_NOTE = "Interrupted: the fine-tune process ended without reporting (killed or crashed)."
 
 
 def _version_record(version: ModelVersion) -> ModelVersionRecord:
