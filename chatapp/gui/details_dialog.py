@@ -142,6 +142,14 @@ class DetailsDialog(QDialog):
     ) -> None:
         self.attention_area.setWidget(AttentionView(reply, context, weights))
 
+    def show_attention_failed(self, message: str) -> None:
+        """The engine could not explain this reply: say so where the map would be."""
+        label = QLabel(f"The attention could not be shown: {message}", self)
+        label.setObjectName("attentionFailed")
+        label.setTextFormat(Qt.TextFormat.PlainText)  # the message may quote the reply
+        label.setWordWrap(True)
+        self.attention_area.setWidget(label)
+
     def _use_selected(self) -> None:
         item = self.nbest_list.currentItem()
         text = item.data(Qt.ItemDataRole.UserRole) if item else None

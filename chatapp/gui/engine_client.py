@@ -41,7 +41,7 @@ class EngineClient(QObject):
         self._generate_requested.connect(self._worker.generate)
         self._explain_requested.connect(self._worker.explain)
         self._corrections_changed.connect(self._worker.set_corrections)
-        self._worker.attention_ready.connect(self.attention_ready)
+        self._worker.attention_ready.connect(self._on_attention)
         self._worker.model_loaded.connect(self.model_loaded)
         self._worker.model_load_failed.connect(self.model_load_failed)
         self._worker.token_generated.connect(self._on_token)
@@ -64,8 +64,10 @@ class EngineClient(QObject):
         return request_id
 
     def explain(self, history: list[str], reply_text: str) -> int:
-        """Ask for a reply's attention heat-map; answered by `attention_ready`."""
+        """Ask for a reply's attention heat-map; answered by `attention_ready`, or by
+        `generation_failed` with the request's id (so Details… can say what went wrong)."""
         request_id = next(self._ids)
+        self._pending.add(request_id)
         self._explain_requested.emit(request_id, list(history), reply_text)
         return request_id
 
@@ -91,6 +93,12 @@ class EngineClient(QObject):
     def _on_finished(self, request_id: int, reply: object) -> None:
         if request_id in self._pending:
             self.reply_finished.emit(request_id, reply)
+            self._done(request_id)
+
+    @Slot(int, object)
+    def _on_attention(self, request_id: int, result: object) -> None:
+        if request_id in self._pending:
+            self.attention_ready.emit(request_id, result)
             self._done(request_id)
 
     @Slot(int, str)

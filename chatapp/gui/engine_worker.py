@@ -137,3 +137,6 @@ class EngineWorker(QObject):
             self.attention_ready.emit(request_id, self._bot.attention(history, reply_text))
         except EngineError as error:
             self.generation_failed.emit(request_id, str(error))
+        except Exception as error:  # told to Details…, never lost in the worker thread
+            traceback.print_exc()
+            self.generation_failed.emit(request_id, f"{type(error).__name__}: {error}")

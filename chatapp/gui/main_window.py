@@ -300,6 +300,7 @@ class MainWindow(QMainWindow):
         self.context.switcher.model_ready.connect(self.on_model_loaded)
         self.engine.model_load_failed.connect(self.on_model_load_failed)
         self.engine.attention_ready.connect(self._on_attention)
+        self.engine.generation_failed.connect(self._on_explain_failed)
 
     # Model -----------------------------------------------------------------------------------
     def on_model_loaded(self, info: ModelInfo, version: ModelVersionRecord | None) -> None:
@@ -548,6 +549,10 @@ class MainWindow(QMainWindow):
     def _on_attention(self, request_id: int, result: tuple) -> None:
         if self._details is not None and request_id == self._details_request:
             self._details.show_attention(*result)
+
+    def _on_explain_failed(self, request_id: int, message: str) -> None:
+        if self._details is not None and request_id == self._details_request:
+            self._details.show_attention_failed(message)
 
     # Other dialogs -------------------------------------------------------------------------------
     def export_conversation(self, kind: str) -> None:
