@@ -9,6 +9,8 @@ from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QTextCursor, QTextOption
 from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
+from chatapp.store import MAX_MESSAGE_CHARS
+
 # Qt's default wrap (at word boundaries, else anywhere) is quadratic in the length of a run
 # without spaces: a 1 MB paste of one "word" froze the window for minutes. Runs this long wrap
 # anywhere instead, which is linear (and such a run has no word boundary to keep anyway).
@@ -30,13 +32,38 @@ def fit_wrap_mode(edit: QPlainTextEdit, text: str) -> None:
         edit.setWordWrapMode(mode)
 
 
+def too_long_paste(source: QMimeData, room: int) -> str | None:
+    """Why pasting `source` where `room` characters are left is refused; None if it fits.
+
+    Measured on the clipboard's bytes first, so a paste far over the limit is refused before
+    its text is copied and laid out (50 MB froze the window for 10 s and took 2.8 GB)."""
+    sizes = [source.data(kind).size() for kind in source.formats() if kind.startswith("text/plain")]
+    if max(sizes, default=0) <= room:  # a character takes at least one byte
+        return None
+    if min(sizes) <= 4 * room and len(source.text()) <= room:  # and at most four
+        return None
+    return (
+        f"The pasted text is too long: the message would be over its limit of "
+        f"{MAX_MESSAGE_CHARS:,} characters (the clipboard holds {max(sizes):,} bytes). "
+        "Nothing was pasted."
+    )
+
+
 class MessageEdit(QPlainTextEdit):
     submitted = Signal()
+    paste_refused = Signal(str)  # why, in words
     ctrl_enter_sends = False  # False: Enter sends; True: Ctrl+Enter sends, Enter adds a line
 
     def insertFromMimeData(self, source: QMimeData) -> None:
-        """A paste: choose the wrap mode for the text it makes before Qt lays it out."""
+        """A paste: refused if the message would be too long; else choose the wrap mode for
+        the text it makes before Qt lays it out."""
         if source.hasText():
+            room = MAX_MESSAGE_CHARS - len(self.toPlainText())
+            room += len(self.textCursor().selectedText())  # the paste replaces the selection
+            refused = too_long_paste(source, room)
+            if refused is not None:
+                self.paste_refused.emit(refused)
+                return
             fit_wrap_mode(self, self.toPlainText() + source.text())
         super().insertFromMimeData(source)
 
@@ -59,6 +86,7 @@ class MessageEdit(QPlainTextEdit):
 class Composer(QWidget):
     send_requested = Signal(str)
     stop_requested = Signal()
+    paste_refused = Signal(str)  # a paste that would make the message too long: why
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -83,6 +111,7 @@ class Composer(QWidget):
         layout.addLayout(buttons)
         self.edit.textChanged.connect(self._update_send_enabled)
         self.edit.submitted.connect(self._submit)
+        self.edit.paste_refused.connect(self.paste_refused)
         self.send_button.clicked.connect(self._submit)
         self.stop_button.clicked.connect(self.stop_requested)
         self._update_send_enabled()

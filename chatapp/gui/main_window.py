@@ -256,6 +256,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.controller.stop)
+        self.composer.paste_refused.connect(lambda why: self.banner.show_message(why))
         self.controller.error.connect(lambda text: self.banner.show_message(text))
         self.controller.notice.connect(
             lambda text: self.banner.show_message(text, kind="info", timeout_ms=8000)
