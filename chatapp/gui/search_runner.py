@@ -8,15 +8,18 @@ finish only ever runs the newest query next; results of a superseded one are nev
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from chatapp.gui.actions import user_message
 from chatapp.gui.search_results import MARK_CLOSE, MARK_OPEN
 from chatapp.store import Store, StoreError
 
 HIT_LIMIT = 50
+log = logging.getLogger(__name__)
 
 
 class SearchRunner(QObject):
@@ -58,8 +61,10 @@ class SearchRunner(QObject):
                 query, limit=HIT_LIMIT, open_marker=MARK_OPEN, close_marker=MARK_CLOSE
             )
             message = ""
-        except StoreError as error:
-            hits, message = None, str(error)
+        except Exception as error:  # reported once, as a store action's would be
+            if not isinstance(error, (StoreError, ValueError)):
+                log.exception("a search failed")
+            hits, message = None, user_message(error)
         # RuntimeError: the window closed meanwhile and this object is gone.
         with contextlib.suppress(RuntimeError):
             if self._is_current(search_id):
