@@ -319,6 +319,11 @@ class ChatController(ReplyFeedback, QObject):
             return
         active = self._active
         if reply is None or not reply.text.strip() or active.dropped:
+            if reply is not None and not reply.cancelled and not active.dropped:
+                self.notice.emit(  # every candidate was empty (engine: Chatbot._with_text)
+                    "The model gave no reply (what it wrote was empty), so nothing was stored. "
+                    "Send again, or try other decoding settings."
+                )
             self._reply_done(active, reply, None)
             return
         info = GenerationInfo.from_reply(reply, self.model_version_id)

@@ -18,6 +18,7 @@ from chatapp.store import Store
 from engine import Chatbot, DecodeConfig
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.tokenizer import EOS_ID
+from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
 from tests.robustness.helpers import REPO_ROOT, all_texts, open_window, python_env
 
 
@@ -127,4 +128,17 @@ def test_a_chat_with_a_blank_reply_is_deleted_and_undone(qtbot, store, tiny_mode
         qtbot.mouseClick(window.banner.action_button, Qt.MouseButton.LeftButton)
     assert "could not" not in window.banner.text(), window.banner.text()
     assert [row[1:] for row in all_texts(store.path)] == [row[1:] for row in before]
+    window.close()
+
+
+def test_the_window_says_no_reply_and_stores_none(qtbot, store, eos_first_model):
+    window = open_window(qtbot, store, eos_first_model)
+    panel = window.decoding_panel
+    panel.set_config(panel.config.replace(strategy="greedy", min_length=0, max_length=3))
+    window.composer.set_text("hello")
+    with qtbot.waitSignal(window.controller.busy_changed, timeout=REPLY_TIMEOUT_MS,
+                          check_params_cb=lambda busy: not busy):  # fmt: skip
+        qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    assert "gave no reply" in window.banner.text() and "nothing was stored" in window.banner.text()
+    assert [role for _, role, _ in all_texts(store.path)] == ["user"]
     window.close()
