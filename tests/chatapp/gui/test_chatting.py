@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QInputDialog
 
+from chatapp.gui import text_dialog
 from chatapp.gui.message_model import RecordRole, StateRole
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS, click_chip, send_and_wait
 
@@ -83,9 +83,7 @@ def test_rating_and_correction_land_in_the_store(qtbot, window, store, monkeypat
     assert store.get_message(reply.id).rating == 1
     click_chip(qtbot, window, 1, "dislike")
     assert store.get_message(reply.id).rating == -1
-    monkeypatch.setattr(
-        QInputDialog, "getMultiLineText", lambda *a, **k: ("Good morning to you too!", True)
-    )
+    monkeypatch.setattr(text_dialog, "ask_text", lambda *a, **k: "Good morning to you too!")
     click_chip(qtbot, window, 1, "correct")
     assert store.get_message(reply.id).corrected_text == "Good morning to you too!"
     pairs = store.training_pairs(include=("corrected",))
@@ -99,7 +97,7 @@ def test_edit_and_resend_keeps_the_old_branch_one_click_away(qtbot, window, stor
     second_reply = send_and_wait(qtbot, window, "second question")
     conversation = window.controller.conversation_id
     assert store.message_count(conversation) == 4
-    monkeypatch.setattr(QInputDialog, "getMultiLineText", lambda *a, **k: ("a new question", True))
+    monkeypatch.setattr(text_dialog, "ask_text", lambda *a, **k: "a new question")
     with qtbot.waitSignal(window.controller.reply_stored, timeout=REPLY_TIMEOUT_MS):
         click_chip(qtbot, window, 0, "edit")
     history = store.history(conversation)

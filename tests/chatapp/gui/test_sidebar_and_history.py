@@ -9,8 +9,9 @@ from typing import Any
 
 from PySide6.QtCore import QPoint, QRect, QSettings, QStandardPaths, Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QStyleOptionViewItem
+from PySide6.QtWidgets import QFileDialog, QStyleOptionViewItem
 
+from chatapp.gui import text_dialog
 from chatapp.gui.conversation_model import (
     ArchivedRole,
     ConversationIdRole,
@@ -27,6 +28,7 @@ from tests.chatapp.gui.helpers import (
     click_chip,
     open_main_window,
     send_and_wait,
+    settle,
 )
 
 SHOTS = Path("/tmp/shots")
@@ -152,11 +154,11 @@ def test_a_saved_correction_shows_under_the_reply_and_the_counts_follow(
     assert "0 corrected" in window.teach_label.text()
     asked: list[str] = []
 
-    def answer(*args: Any, **kwargs: Any) -> tuple[str, bool]:
+    def answer(*args: Any, **kwargs: Any) -> str:
         asked.append(args[3])
-        return ("my name is ada.", True) if len(asked) == 1 else ("my name is ada lovelace.", True)
+        return "my name is ada." if len(asked) == 1 else "my name is ada lovelace."
 
-    monkeypatch.setattr(QInputDialog, "getMultiLineText", answer)
+    monkeypatch.setattr(text_dialog, "ask_text", answer)
     click_chip(qtbot, window, 1, "correct")
     assert window.context.actions.wait_idle()  # the store is written off the GUI thread
     assert store.get_message(reply.id).corrected_text == "my name is ada."
@@ -242,6 +244,7 @@ def test_export_starts_in_documents_then_the_last_folder_with_the_title(
     monkeypatch.setattr(QFileDialog, "getSaveFileName", save_as)
     QSettings().remove(LAST_FOLDER_KEY)
     window.export_conversation("markdown")
+    settle(qtbot, window)  # the export is written off the GUI thread
     documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
     assert Path(offered[0]) == Path(documents) / "Plans for the weekend.md"
     assert (target / "saved.md").is_file()
