@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QProgressDialog, QWidget
 
 from chatapp.atomic import atomic_text_file
 from chatapp.gui.actions import Change
-from chatapp.store import ImportSummary, Store, StoreError, read_archive, write_markdown
+from chatapp.store import ImportSummary, Store, read_archive, write_markdown
 
 if TYPE_CHECKING:
     from chatapp.gui.context import AppContext
@@ -67,12 +67,21 @@ def export_conversation_dialog(
     if not path:
         return
     context.settings().setValue(LAST_FOLDER_KEY, str(Path(path).parent))
-    try:
-        export_conversation(context.store, conversation_id, kind, path)
-    except (OSError, StoreError) as error:
-        context.show_message(f"The export failed, nothing was written: {error}")
-        return
-    context.show_message(f"Exported to {path}", kind="info", timeout_ms=4000)
+    export_in_background(context, conversation_id, kind, path)
+
+
+def export_in_background(
+    context: AppContext, conversation_id: int | None, kind: str, path: str | Path
+) -> None:
+    """Write the export as a store action (off the GUI thread, as an import is); the banner
+    says once how it went."""
+    context.actions.run(
+        lambda store: export_conversation(store, conversation_id, kind, path),
+        success=lambda _: context.show_message(f"Exported to {path}", kind="info", timeout_ms=4000),
+        failure=lambda message: context.show_message(
+            f"The export failed, nothing was written: {message}"
+        ),
+    )
 
 
 def import_archive_file(
