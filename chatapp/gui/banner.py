@@ -7,10 +7,24 @@ runs its `expired` callback (a deferred delete is done for real then).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
+
+
+class BannerKind(enum.StrEnum):
+    """What a banner message is; its colour says so. A string (from `AppSignals.message_shown`,
+    which crosses threads as text) is read with `BannerKind(text)`."""
+
+    ERROR = "error"  # something failed: stays until closed
+    WARNING = "warning"  # it went on, but not as asked (a model kept, versions not recorded)
+    INFO = "info"  # how it went, or what to do next
+
+    @property
+    def color(self) -> str:
+        return {"error": "#f8d7da", "warning": "#fff3cd", "info": "#d1ecf1"}[self.value]
 
 
 class Banner(QFrame):
@@ -27,6 +41,7 @@ class Banner(QFrame):
         self.action_button.clicked.connect(self._run_action)
         self._action: Callable[[], None] | None = None
         self._expired: Callable[[], None] | None = None
+        self.kind = BannerKind.INFO
         close = QToolButton(self)
         close.setText("✕")
         close.setAutoRaise(True)
@@ -45,16 +60,16 @@ class Banner(QFrame):
         self,
         text: str,
         *,
-        kind: str = "error",
+        kind: BannerKind | str = BannerKind.ERROR,
         timeout_ms: int = 0,
         action: tuple[str, Callable[[], None]] | None = None,
         expired: Callable[[], None] | None = None,
     ) -> None:
         """Show `text`; `expired` runs once if `action` is dropped without being pressed."""
         self._drop_action()
-        colors = {"error": "#f8d7da", "info": "#d1ecf1", "warning": "#fff3cd"}
+        self.kind = BannerKind(kind)  # an unknown kind is a bug: ValueError, not a grey strip
         self.setStyleSheet(
-            f"#banner {{ background: {colors.get(kind, colors['info'])}; border-radius: 4px; }}"
+            f"#banner {{ background: {self.kind.color}; border-radius: 4px; }}"
             "#banner QLabel { color: #222; }"
         )
         self.label.setText(text)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, QSettings, Signal
 
 from chatapp.gui.actions import StoreActions
+from chatapp.gui.banner import BannerKind
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.model_switcher import ModelSwitcher
 from chatapp.gui.teach_counts import TeachCounts
@@ -50,14 +51,18 @@ class AppContext:
         actions = StoreActions(store)
         signals = AppSignals()
 
-        def notify(text: str, *, kind: str = "error", timeout_ms: int = 0) -> None:
+        def notify(
+            text: str, *, kind: BannerKind | str = BannerKind.ERROR, timeout_ms: int = 0
+        ) -> None:
             signals.message_shown.emit(text, kind, timeout_ms)
 
         switcher = ModelSwitcher(actions, engine, default_model_dir=paths.model_dir, notify=notify)
         counts = TeachCounts(store, actions)
         return cls(store, engine, paths, actions, switcher, signals, counts)
 
-    def show_message(self, text: str, *, kind: str = "error", timeout_ms: int = 0) -> None:
+    def show_message(
+        self, text: str, *, kind: BannerKind | str = BannerKind.ERROR, timeout_ms: int = 0
+    ) -> None:
         """Show `text` in the window's banner (errors never open a modal box)."""
         self.signals.message_shown.emit(text, kind, timeout_ms)
 

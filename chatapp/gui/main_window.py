@@ -23,7 +23,7 @@ from chatapp import APP_NAME
 from chatapp.correction_memory import SETTING_KEY as MEMORY_SETTING
 from chatapp.gui import saved_settings, text_dialog
 from chatapp.gui.actions import Change
-from chatapp.gui.banner import Banner
+from chatapp.gui.banner import Banner, BannerKind
 from chatapp.gui.chat_controller import ChatController
 from chatapp.gui.chat_view import ChatView
 from chatapp.gui.chip_actions import ChipAction
@@ -44,6 +44,7 @@ from chatapp.gui.server_toggle import ServerToggle
 from chatapp.gui.sidebar import Sidebar
 from chatapp.gui.teach_counts import status_text
 from chatapp.gui.theme import AppearanceMenus, apply_font_size, apply_theme
+from chatapp.gui.timeouts import BANNER_BRIEF_MS, BANNER_NOTICE_MS, STATUS_CONFIRM_MS
 from chatapp.gui.turns import Listing, read_listing
 from chatapp.gui.undoable import UndoableChanges
 from chatapp.gui.welcome import WelcomePane
@@ -259,7 +260,9 @@ class MainWindow(QMainWindow):
         self.composer.paste_refused.connect(lambda why: self.banner.show_message(why))
         self.controller.error.connect(lambda text: self.banner.show_message(text))
         self.controller.notice.connect(
-            lambda text: self.banner.show_message(text, kind="info", timeout_ms=8000)
+            lambda text: self.banner.show_message(
+                text, kind=BannerKind.INFO, timeout_ms=BANNER_NOTICE_MS
+            )
         )
         self.controller.turn_not_saved.connect(self.give_back_unsent)
         self.controller.busy_changed.connect(self._on_busy)
@@ -453,8 +456,8 @@ class MainWindow(QMainWindow):
         if not self.controller.model_ready:
             self.banner.show_message(
                 "The model is still loading; your message will be answered when it is ready.",
-                kind="info",
-                timeout_ms=4000,
+                kind=BannerKind.INFO,
+                timeout_ms=BANNER_BRIEF_MS,
             )
 
     def give_back_unsent(self, text: str) -> None:
@@ -478,13 +481,15 @@ class MainWindow(QMainWindow):
     def on_message_action(self, action: ChipAction, row: int) -> None:
         record: MessageRecord | None = self.messages.index(row).data(RecordRole)
         if record is None:
+            if action == ChipAction.RETRY:  # a turn stopped before any reply was kept
+                self.controller.retry()
             return
         chip = ChipAction(action)  # a plain string from a test or a script works too
         match chip:
             case ChipAction.COPY:
                 QGuiApplication.clipboard().setText(record.text)
-                self.statusBar().showMessage("Copied to the clipboard", 2000)
-            case ChipAction.REGENERATE:
+                self.statusBar().showMessage("Copied to the clipboard", STATUS_CONFIRM_MS)
+            case ChipAction.REGENERATE | ChipAction.RETRY:
                 self.controller.regenerate(record.id)
             case ChipAction.PREVIOUS | ChipAction.NEXT:
                 step = -1 if chip is ChipAction.PREVIOUS else 1
@@ -570,7 +575,9 @@ class MainWindow(QMainWindow):
         try:
             from chatapp.gui.finetune_dialog import open_finetune_dialog
         except ImportError:
-            self.banner.show_message("Fine-tuning is not available in this build.", kind="info")
+            self.banner.show_message(
+                "Fine-tuning is not available in this build.", kind=BannerKind.INFO
+            )
             return
         open_finetune_dialog(self.context, self)
 
@@ -579,7 +586,7 @@ class MainWindow(QMainWindow):
             from chatapp.gui.models_dialog import open_models_dialog
         except ImportError:
             self.banner.show_message(
-                "The models dialog is not available in this build.", kind="info"
+                "The models dialog is not available in this build.", kind=BannerKind.INFO
             )
             return
         open_models_dialog(self.context, self)
@@ -632,7 +639,9 @@ class MainWindow(QMainWindow):
                 f"{', '.join(reset)}."
             )
         if any(notes):
-            self.banner.show_message(" ".join(note for note in notes if note), kind="warning")
+            self.banner.show_message(
+                " ".join(note for note in notes if note), kind=BannerKind.WARNING
+            )
 
     def closeEvent(self, event: QCloseEvent) -> None:
         settings = QSettings()

@@ -16,8 +16,10 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from chatapp.finetune.versions import ensure_model_version
 from chatapp.gui.actions import Change, StoreActions
+from chatapp.gui.banner import BannerKind
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.engine_worker import ModelInfo
+from chatapp.gui.timeouts import BANNER_RESULT_MS
 from chatapp.store import ModelVersionRecord, Store, StoreError
 
 Notify = Callable[..., None]  # (text, *, kind, timeout_ms): the window's banner
@@ -129,14 +131,14 @@ class ModelSwitcher(QObject):
             return
         self._notify(
             f"Now chatting with model version “{record.version.name}”.",
-            kind="info",
-            timeout_ms=5000,
+            kind=BannerKind.INFO,
+            timeout_ms=BANNER_RESULT_MS,
         )
         self.switched.emit(record.version)
 
     def _not_recorded(self, info: ModelInfo, message: str) -> None:
         self.loaded_version_id = None
-        self._notify(f"Model versions could not be recorded: {message}", kind="warning")
+        self._notify(f"Model versions could not be recorded: {message}", kind=BannerKind.WARNING)
         self.model_ready.emit(info, None)
 
     @Slot(str)
@@ -150,5 +152,5 @@ class ModelSwitcher(QObject):
         # The worker keeps its old model on a failed load, but the window has marked the chat as
         # having none: loading the previous one again puts every part back in step.
         self._engine.load_model(previous.directory if previous else self._default_model_dir)
-        self._notify(text, kind="warning")
+        self._notify(text, kind=BannerKind.WARNING)
         self.switch_failed.emit(text)

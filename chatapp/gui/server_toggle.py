@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QSettings, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QMainWindow
 
+from chatapp.gui.banner import BannerKind
 from chatapp.gui.saved_settings import checked_value
 from chatapp.server import DEFAULT_PORT, ServerSettings
 from chatapp.store import StoreError
@@ -124,7 +125,7 @@ class ServerToggle(QObject):
     def _on_outcome(self, server: LocalServer | None, error: str) -> None:
         if server is None:
             self._set_off()
-            self.notify(f"The local API server could not start on {error}.", kind="error")
+            self.notify(f"The local API server could not start on {error}.", kind=BannerKind.ERROR)
             self.failed.emit(error)
             return
         self.server, self.state = server, "on"
@@ -136,7 +137,7 @@ class ServerToggle(QObject):
         self.notify(
             f"Local API server at {server.base_url} — key: {self.api_key} "
             "(Settings › Local API server stops it)",
-            kind="info",
+            kind=BannerKind.INFO,
             timeout_ms=30_000,
         )
         self.started.emit(server.base_url)

@@ -13,6 +13,8 @@ from PySide6.QtWidgets import QFileDialog, QProgressDialog, QWidget
 
 from chatapp.atomic import atomic_text_file
 from chatapp.gui.actions import Change
+from chatapp.gui.banner import BannerKind
+from chatapp.gui.timeouts import BANNER_BRIEF_MS, BANNER_RESULT_MS
 from chatapp.store import ImportSummary, Store, read_archive, write_markdown
 
 if TYPE_CHECKING:
@@ -57,7 +59,9 @@ def export_conversation_dialog(
     context: AppContext, parent: QWidget, conversation_id: int | None, kind: str
 ) -> None:
     if conversation_id is None:
-        context.show_message("Open a conversation to export it.", kind="info", timeout_ms=4000)
+        context.show_message(
+            "Open a conversation to export it.", kind=BannerKind.INFO, timeout_ms=BANNER_BRIEF_MS
+        )
         return
     suffix, label = (".md", "Markdown (*.md)") if kind == "markdown" else (".json", "JSON (*.json)")
     title = context.store.get_conversation(conversation_id).title
@@ -77,7 +81,9 @@ def export_in_background(
     says once how it went."""
     context.actions.run(
         lambda store: export_conversation(store, conversation_id, kind, path),
-        success=lambda _: context.show_message(f"Exported to {path}", kind="info", timeout_ms=4000),
+        success=lambda _: context.show_message(
+            f"Exported to {path}", kind=BannerKind.INFO, timeout_ms=BANNER_BRIEF_MS
+        ),
         failure=lambda message: context.show_message(
             f"The export failed, nothing was written: {message}"
         ),
@@ -140,7 +146,7 @@ def import_in_background(context: AppContext, parent: QWidget, path: str | Path)
         progress.deleteLater()
         job.deleteLater()
         if ok:
-            context.show_message(message, kind="info", timeout_ms=5000)
+            context.show_message(message, kind=BannerKind.INFO, timeout_ms=BANNER_RESULT_MS)
         else:  # a failed batch keeps the conversations before it: the sidebar shows them
             context.actions.announce(Change.CONVERSATIONS)
             context.show_message(f"The import stopped: {message}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chatapp.gui.actions import Change
-from chatapp.gui.banner import Banner
+from chatapp.gui.banner import Banner, BannerKind
 from chatapp.gui.context import AppContext
 from chatapp.gui.pending_delete import PendingDeletes
 from chatapp.store import Store
@@ -36,7 +36,7 @@ class UndoableChanges:
 
     def _offer_undo(self, text: str, undo: Callable[[], None], **kwargs: object) -> None:
         self._banner.show_message(
-            text, kind="info", timeout_ms=UNDO_MS, action=("Undo", undo), **kwargs
+            text, kind=BannerKind.INFO, timeout_ms=UNDO_MS, action=("Undo", undo), **kwargs
         )
 
     # Chats ---------------------------------------------------------------------------------
