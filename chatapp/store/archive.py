@@ -5,7 +5,7 @@ Layout (`version` 2; version 1 had no `follows_uid` and one line of turns):
      "conversations": [{"uid", "title", "created_at", "updated_at", "pinned", "archived",
                         "messages": [{"uid", "position", "role", "text", "created_at",
                                       "parent_uid", "follows_uid", "chosen", "rating",
-                                      "corrected_text",
+                                      "corrected_text", "corrected_at",
                                       "stopped", "model_version", "decoding", "seed",
                                       "timings", "nbest"}, ...]}, ...]}
 Model versions travel by name (ids differ between databases). An import checks the whole
@@ -71,6 +71,7 @@ def build_archive(session: Session, conversation_id: int | None = None) -> dict[
                         "chosen": m.chosen,
                         "rating": m.rating,
                         "corrected_text": m.corrected_text,
+                        "corrected_at": m.corrected_at.isoformat() if m.corrected_at else None,
                         "stopped": m.stopped,
                         "model_version": version_names.get(m.model_version_id),
                         "decoding": m.decoding,
@@ -202,6 +203,8 @@ _MESSAGE_FIELDS: tuple[_Field, ...] = (
     ("chosen", _is_bool, "true or false", _REQUIRED),
     ("rating", lambda v: _is_int(v) and v in (-1, 0, 1), "-1, 0 or 1", 0),
     ("corrected_text", _or_none(_is_message_text), f"{_MESSAGE_TEXT} or null", None),
+    # When it was corrected (the latest teaching wins); older archives: the reply's time.
+    ("corrected_at", _or_none(_is_time), "an ISO-8601 time or null", None),
     ("stopped", _is_bool, "true or false", False),
     ("model_version", _or_none(_is_text), "a name or null", None),
     ("decoding", _or_none(_is_shallow_object), "an object or null", None),
@@ -247,7 +250,7 @@ def _check_fields(item: Any, where: str, fields: tuple[_Field, ...]) -> dict[str
         else:
             got = f"{type(item[key]).__name__} {_short_repr(item[key])}"
             _fail(f"{where}.{key}", f"expected {expected}, got {got}")
-    for key in ("created_at", "updated_at"):
+    for key in ("created_at", "updated_at", "corrected_at"):
         if values.get(key) is not None:
             values[key] = _to_time(values[key])
     return values

@@ -52,3 +52,14 @@ def test_the_terminal_chat_answers_with_the_latest_correction(tiny_model_dir, tm
     )  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()
     assert json.loads(done.stdout.decode().splitlines()[0])["reply"] == "my name is bob."
+
+
+def test_an_archive_keeps_when_each_correction_was_made(tmp_path):
+    db, other = tmp_path / "chat.db", tmp_path / "other.db"
+    teach_twice(db)
+    with Store.open(db) as store:
+        archive = store.export_archive()
+        made = [(c.text, c.corrected_at) for c in store.corrections()]
+    with Store.open(other) as store:
+        store.import_archive(json.loads(json.dumps(archive)))  # as written to a file
+        assert [(c.text, c.corrected_at) for c in store.corrections()] == made
