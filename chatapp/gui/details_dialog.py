@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -48,6 +49,19 @@ def memory_lines(decoding: object) -> list[str]:
     else:
         first = f"Your correction for “{prompt}” matched, but the model's own reply scored higher"
     return [f"{first} ({how}; the reply you corrected is from {when}).", ""]
+
+
+def version_label(record: MessageRecord, versions: Mapping[int, str]) -> str:
+    """The model version that made a reply: its name in this database; else the name an
+    imported reply kept, with what its archive said it was fine-tuned from; else "unknown"."""
+    if record.model_version_id in versions:
+        return versions[record.model_version_id]
+    if not record.imported_version:
+        return "unknown"
+    provenance = record.imported_provenance or {}
+    lineage = [str(name) for name in provenance.get("lineage") or []]
+    made = f"; fine-tuned from {' ← '.join(lineage)}" if lineage else ""
+    return f"{record.imported_version} (imported: not in this database{made})"
 
 
 def provenance_line(decoding: object) -> str:

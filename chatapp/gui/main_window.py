@@ -32,7 +32,7 @@ from chatapp.gui.context import AppContext
 from chatapp.gui.conversation_model import ConversationListModel
 from chatapp.gui.db_watcher import DatabaseWatcher
 from chatapp.gui.decoding_panel import DecodingPanel, PanelScrollArea
-from chatapp.gui.details_dialog import DetailsDialog
+from chatapp.gui.details_dialog import DetailsDialog, version_label
 from chatapp.gui.engine_worker import ModelInfo
 from chatapp.gui.live_chat import LiveChat
 from chatapp.gui.message_delegate import MessageDelegate
@@ -540,7 +540,7 @@ class MainWindow(QMainWindow):
 
     def show_details(self, record: MessageRecord) -> DetailsDialog:
         versions = {v.id: v.name for v in self.store.list_model_versions()}
-        dialog = DetailsDialog(record, versions.get(record.model_version_id, "unknown"), self)
+        dialog = DetailsDialog(record, version_label(record, versions), self)
         dialog.alternative_picked.connect(self.controller.use_text_as_alternative)
         self._details = dialog
         cached = self.controller.attention_cache.get(record.id)

@@ -8,7 +8,9 @@ Layout (`version` 2; version 1 had no `follows_uid` and one line of turns):
                                       "corrected_text", "corrected_at",
                                       "stopped", "model_version", "decoding", "seed",
                                       "timings", "nbest"}, ...]}, ...]}
-Model versions travel by name (ids differ between databases). An import checks the whole
+Model versions travel by name (ids differ between databases), with what the archive knows of
+each in the optional top-level `"model_versions"` (see `archive_versions.py`); a reply whose
+version is not in the database imported into keeps them as text. An import checks the whole
 archive before writing anything, skips conversations whose uid is already in the database, and
 writes the rest in bounded transactions of whole conversations (each conversation is there
 completely or not at all; other writers get in between).
@@ -27,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chatapp.store.archive_tree import check_tree
+from chatapp.store.archive_versions import check_versions, version_entries
 from chatapp.store.errors import ArchiveError
 from chatapp.store.messages import MAX_MESSAGE_CHARS, follow_the_line, text_problem
 from chatapp.store.models import Conversation, Message, ModelVersion, utcnow
@@ -44,6 +47,7 @@ def build_archive(session: Session, conversation_id: int | None = None) -> dict[
     if conversation_id is not None:
         query = query.where(Conversation.id == conversation_id)
     conversations = []
+    named: list[tuple[str, dict[str, Any] | None]] = []  # each reply's version, for the list
     for conversation in session.scalars(query):
         messages = session.scalars(
             select(Message)
@@ -51,6 +55,10 @@ def build_archive(session: Session, conversation_id: int | None = None) -> dict[
             .order_by(Message.position, Message.id)
         ).all()
         uids = {message.id: message.uid for message in messages}
+        names = {
+            m.id: version_names.get(m.model_version_id) or m.imported_version for m in messages
+        }
+        named += [(names[m.id], m.imported_provenance) for m in messages if names[m.id]]
         conversations.append(
             {
                 "uid": conversation.uid,
@@ -73,7 +81,7 @@ def build_archive(session: Session, conversation_id: int | None = None) -> dict[
                         "corrected_text": m.corrected_text,
                         "corrected_at": m.corrected_at.isoformat() if m.corrected_at else None,
                         "stopped": m.stopped,
-                        "model_version": version_names.get(m.model_version_id),
+                        "model_version": names[m.id],
                         "decoding": m.decoding,
                         "seed": m.seed,
                         "timings": m.timings,
@@ -88,6 +96,7 @@ def build_archive(session: Session, conversation_id: int | None = None) -> dict[
         "version": ARCHIVE_VERSION,
         "exported_at": utcnow().isoformat(),
         "conversations": conversations,
+        "model_versions": version_entries(session, named),
     }
 
 
@@ -164,6 +173,10 @@ def _is_shallow_object(value: Any) -> bool:
         if not level:
             return True
     return False
+
+
+def _is_version_name(value: Any) -> bool:
+    return _is_text(value) and bool(value.strip())
 
 
 def _is_uid(value: Any) -> bool:
@@ -303,6 +316,12 @@ def check_archive(data: Any) -> list[tuple[dict[str, Any], list[dict[str, Any]]]
     conversations = [
         _check_conversation(c, f"conversations[{i}]") for i, c in enumerate(data["conversations"])
     ]
+    provenance = check_versions(
+        data, is_name=_is_version_name, is_time=_is_time, is_object=_is_shallow_object
+    )
+    for _, messages in conversations:
+        for message in messages:
+            message["imported_provenance"] = provenance.get(message["model_version"])
     seen: set[str] = set()
     for i, (conversation, messages) in enumerate(conversations):
         for uid in (conversation["uid"], *(m["uid"] for m in messages)):
@@ -375,6 +394,9 @@ def batches(conversations: Checked, *, max_messages: int) -> Iterator[Checked]:
         yield batch
 
 
+_NOT_COLUMNS = ("parent_uid", "follows_uid", "model_version", "imported_provenance")
+
+
 def restore_conversations(session: Session, conversations: Checked) -> int:
     """Write checked conversations (in `session`, skipping any that appeared meanwhile);
     returns how many messages were added."""
@@ -390,14 +412,15 @@ def restore_conversations(session: Session, conversations: Checked) -> int:
         session.flush()
         by_uid: dict[str, Message] = {}
         for fields in messages:
-            columns = {
-                k: v
-                for k, v in fields.items()
-                if k not in ("parent_uid", "follows_uid", "model_version")
-            }
+            columns = {k: v for k, v in fields.items() if k not in _NOT_COLUMNS}
+            name = fields["model_version"]
+            known = versions.get(name) if name is not None else None
             message = Message(
                 conversation_id=row.id,
-                model_version_id=versions.get(fields["model_version"]),
+                model_version_id=known,
+                # No version of that name here: keep its name and the archive's account of it.
+                imported_version=name if known is None else None,
+                imported_provenance=fields["imported_provenance"] if known is None else None,
                 **columns,
             )
             session.add(message)

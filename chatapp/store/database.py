@@ -48,7 +48,7 @@ _BEGIN_OPTION = "chatapp_store_begin"  # execution option read by the "begin" li
 # The schema revisions in migrations/versions, oldest first. Kept here so that opening an
 # up-to-date database needs no Alembic import (it costs about a second at start-up); a test
 # checks this list against the migrations folder.
-SCHEMA_REVISIONS = ("0001", "0002", "0003", "0004", "0005")
+SCHEMA_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
 
 
 def alembic_config(path: str | os.PathLike[str]) -> Config:

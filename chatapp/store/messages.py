@@ -55,6 +55,8 @@ def message_record(message: Message, index: int = 0, count: int = 1) -> MessageR
         nbest=message.nbest,
         alternative_index=index,
         alternative_count=count,
+        imported_version=message.imported_version,
+        imported_provenance=message.imported_provenance,
     )
 
 

@@ -143,6 +143,11 @@ class Message(Base):
     model_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_versions.id", ondelete="SET NULL")
     )
+    # A reply imported from another database whose model version is not in this one: the
+    # version's name and what the archive said of it (made when, fine-tuned from what, on
+    # which data), kept as text so that Details… and the next export still name it (0006).
+    imported_version: Mapped[str | None] = mapped_column(Text)
+    imported_provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
     decoding: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)
     seed: Mapped[int | None] = mapped_column(Integer)
     timings: Mapped[dict[str, Any] | None] = mapped_column(JSONColumn)

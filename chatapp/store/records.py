@@ -55,6 +55,10 @@ class MessageRecord:
     nbest: list[dict[str, Any]] | None  # [{"text": str, "score": float}, ...]
     alternative_index: int  # 0-based rank of this message among its position's alternatives
     alternative_count: int  # messages at this position (1 when never regenerated)
+    # Imported from a database whose model version is not in this one: its name, and what
+    # the archive said of it ({"created_at", "lineage": [parent, ...], "data"}).
+    imported_version: str | None = None
+    imported_provenance: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
