@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from chatapp.store import Store
+from tests.chatapp.gui.helpers import send_and_wait
 from tests.robustness.helpers import REPO_ROOT, python_env
 
 PROMPT = "what is your name?"
@@ -63,3 +64,15 @@ def test_an_archive_keeps_when_each_correction_was_made(tmp_path):
     with Store.open(other) as store:
         store.import_archive(json.loads(json.dumps(archive)))  # as written to a file
         assert [(c.text, c.corrected_at) for c in store.corrections()] == made
+
+
+def test_the_window_answers_with_the_latest_correction(qtbot, window, store):
+    older = send_and_wait(qtbot, window, PROMPT)
+    window.new_conversation()
+    newer = send_and_wait(qtbot, window, PROMPT)
+    with qtbot.waitSignal(window.context.actions.changed):
+        window.controller.correct(newer.id, "my name is ada.")
+    with qtbot.waitSignal(window.context.actions.changed):
+        window.controller.correct(older.id, "my name is bob.")
+    window.new_conversation()
+    assert send_and_wait(qtbot, window, PROMPT).text == "my name is bob."
