@@ -23,6 +23,7 @@ from chatapp.gui.actions import Change, StoreActions
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.feedback import ReplyFeedback
 from chatapp.gui.message_model import MessageListModel
+from chatapp.gui.reply_progress import ReplyProgress
 from chatapp.gui.turns import (
     SavedReply,
     SavedTurn,
@@ -56,6 +57,7 @@ class ActiveRequest:
     message_id: int | None = None  # the reply being regenerated
     request_id: int | None = None  # the engine's, once the turn is saved and a reply asked for
     dropped: bool = False  # its chat was deleted: no reply is asked for, none is saved
+    stopped: bool = False  # Stop (or Esc) was pressed for it
 
 
 @dataclass
@@ -91,6 +93,7 @@ class ChatController(ReplyFeedback, QObject):
         self.model_version_id: int | None = None
         self.memory_enabled = True  # saved corrections answer matching turns at once
         self.attention_cache: dict[int, tuple[list[str], list[str], list[list[float]]]] = {}
+        self.progress = ReplyProgress(messages, lambda: self.busy)  # the thinking row's words
         engine.token_generated.connect(self._on_token)
         engine.reply_finished.connect(self._on_finished)
         engine.generation_failed.connect(self._on_failed)
@@ -230,11 +233,30 @@ class ChatController(ReplyFeedback, QObject):
         """Ask for a reply; the worker first gets the corrections saved up to now (the memory
         works the moment a correction is saved, whatever saved it)."""
         self.engine.set_corrections(context.corrections)
-        active.request_id = self.engine.generate(context.history, self._config())
+        config = self._config()
+        self.progress.start(config)
+        active.request_id = self.engine.generate(context.history, config)
 
     def stop(self) -> None:
         if self._active is not None and self._active.request_id is not None:
+            self._active.stopped = True
             self.engine.cancel(self._active.request_id)
+
+    def retry(self) -> bool:
+        """Ask again for a reply to the open chat's last turn, after a stop that kept none."""
+        if not self._check_idle() or self.conversation_id is None:
+            return False
+        active = ActiveRequest("reply", self.conversation_id)
+        self._active = active
+        self.messages.begin_reply()  # in place of the stopped row
+        self.busy_changed.emit(True)
+        conversation_id, memory = self.conversation_id, self.memory_enabled
+        self.actions.run(
+            lambda store: read_context(store, conversation_id, memory=memory),
+            success=lambda context: self._ask(active, context),
+            failure=self._context_failed,
+        )
+        return True
 
     def _check_idle(self) -> bool:
         if self.busy or self._queue:
@@ -318,6 +340,8 @@ class ChatController(ReplyFeedback, QObject):
         if not self._is_active(request_id):
             return
         active = self._active
+        if reply is not None and reply.cancelled and reply.config.strategy == "rerank":
+            reply = None  # stopped before the candidates were scored: none of them is the reply
         if reply is None or not reply.text.strip() or active.dropped:
             if reply is not None and not reply.cancelled and not active.dropped:
                 self.notice.emit(  # every candidate was empty (engine: Chatbot._with_text)
@@ -357,7 +381,10 @@ class ChatController(ReplyFeedback, QObject):
         if active.conversation_id == self.conversation_id:
             if record is None and active.kind == "regenerate":
                 record = self._message(active.message_id)  # nothing new: show the old one again
-            self.messages.finish_reply(record)
+            if record is None and active.stopped and active.kind == "reply":
+                self.messages.show_stopped()  # the turn stays visibly unanswered, with Retry
+            else:
+                self.messages.finish_reply(record)
         if record is not None and reply is not None:
             self.reply_stored.emit(record, reply)
         self.busy_changed.emit(False)

@@ -9,6 +9,7 @@ class ChipAction(enum.StrEnum):
     COPY = "copy"
     EDIT = "edit"  # a user turn: edit and resend
     REGENERATE = "regenerate"
+    RETRY = "retry"  # a turn stopped before any reply was kept: ask for one again
     PREVIOUS = "previous"  # ‹ the alternative (or branch) before
     COUNTER = "counter"  # "2/3" between ‹ and ›: a label, never an action
     NEXT = "next"

@@ -59,11 +59,17 @@ DISPLAY_LIMIT = 20_000  # characters painted; longer messages say so (Copy copie
 MARGIN, PADDING, CHIP_HEIGHT, CHIP_GAP = 8, 10, 22, 6
 BUBBLE_SHARE = 0.78
 CORRECTION_LABEL = "✎ Corrected — you taught: "
+STOPPED_TEXT = "Stopped before a reply was chosen."
+STOPPED_MARK = "(stopped)"
+# Shown whether or not the row is pointed at: where a branch goes on, and the way out of a stop.
+ALWAYS_SHOWN = {ChipAction.PREVIOUS, ChipAction.COUNTER, ChipAction.NEXT, ChipAction.RETRY}
 
 
 def display_text(text: str, state: str) -> str:
     if state == "thinking":
-        return "thinking…"
+        return text or "thinking…"  # the controller may say what it is working on
+    if state == "stopped":
+        return STOPPED_TEXT
     if len(text) > DISPLAY_LIMIT:
         hidden = len(text) - DISPLAY_LIMIT
         return f"{text[:DISPLAY_LIMIT]}\n… ({hidden:,} more characters: use Copy to get them all)"
@@ -141,6 +147,8 @@ class MessageDelegate(QStyledItemDelegate):
     @staticmethod
     def chips(index: Index) -> list[tuple[ChipAction, str]]:
         """(action, label) pairs shown under a message."""
+        if index.data(StateRole) == "stopped":
+            return [(ChipAction.RETRY, "Retry")]
         if index.data(StateRole) != "stored":
             return []
         alternative, count = index.data(AlternativeRole)
@@ -153,7 +161,10 @@ class MessageDelegate(QStyledItemDelegate):
         if index.data(RoleRole) == "user":  # an edited turn: ‹ 1/2 › between its branches
             return [copy, (ChipAction.EDIT, "Edit")] + (steps if count > 1 else [])
         rating = index.data(RatingRole)
-        chips = [copy, (ChipAction.REGENERATE, "Regenerate")]
+        if index.data(StoppedRole):  # cut short: the way on is to try again, shown always
+            chips = [copy, (ChipAction.RETRY, "Retry")]
+        else:
+            chips = [copy, (ChipAction.REGENERATE, "Regenerate")]
         if count > 1:
             chips += steps
         correct = "Edit correction…" if index.data(CorrectionRole) else "Better reply…"
@@ -289,7 +300,7 @@ class MessageDelegate(QStyledItemDelegate):
         painter.setBrush(fill)
         painter.drawRoundedRect(bubble, 10, 10)
         text_color = palette.color(QPalette.ColorRole.Text)
-        if state in ("thinking", "queued") or index.data(StoppedRole):
+        if state in ("thinking", "queued", "stopped") or index.data(StoppedRole):
             text_color.setAlpha(150)
         painter.setPen(text_color)
         font = QFont(option.font)
@@ -306,9 +317,12 @@ class MessageDelegate(QStyledItemDelegate):
         for start, length, y in lines:
             line = text[start : start + length].rstrip("\n")
             painter.drawText(QPointF(origin.x(), origin.y() + y + metrics.ascent()), line)
+        if index.data(StoppedRole):  # beside the bubble, pointed at or not
+            painter.drawText(
+                QPointF(bubble.right() + MARGIN, origin.y() + metrics.ascent()), STOPPED_MARK
+            )
         self._paint_correction(painter, option, index, text_color)
-        if self.shows_chips(option):
-            self._paint_chips(painter, option, index, text_color)
+        self._paint_chips(painter, option, index, text_color, every=self.shows_chips(option))
         painter.restore()
 
     def _paint_correction(
@@ -331,24 +345,27 @@ class MessageDelegate(QStyledItemDelegate):
             painter.drawText(QPointF(origin.x(), origin.y() + y), line)
 
     def _paint_chips(
-        self, painter: QPainter, option: QStyleOptionViewItem, index: Index, color: QColor
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: Index,
+        color: QColor,
+        *,
+        every: bool,
     ) -> None:
+        """Every chip (`every`) or only those of ALWAYS_SHOWN."""
         painter.setFont(self._chip_font(option))
         muted = QColor(color)
         muted.setAlpha(170)
-        stopped = index.data(StoppedRole)
         for action, label, rect in self._chip_rects(option, index):
+            if not every and action not in ALWAYS_SHOWN:
+                continue
             painter.setPen(QColor(128, 128, 128, 90))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             if action is not ChipAction.COUNTER:
                 painter.drawRoundedRect(rect, 6, 6)
             painter.setPen(muted)
             painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, label)
-        if stopped:
-            rects = self._chip_rects(option, index)
-            if rects:
-                last = rects[-1][2]
-                painter.drawText(last.right() + 10, last.center().y() + 4, "(stopped)")
 
     # Interaction --------------------------------------------------------------------------
     def action_at(

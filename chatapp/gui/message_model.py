@@ -21,7 +21,8 @@ PAGE_SIZE = 100
 MAX_LOADED_ROWS = 2 * PAGE_SIZE  # beyond this, a view at the bottom drops the oldest rows
 
 RoleRole = Qt.ItemDataRole.UserRole + 1  # "user" | "bot"
-StateRole = Qt.ItemDataRole.UserRole + 2  # "stored" | "thinking" | "streaming" | "queued"
+# "stored" | "thinking" | "streaming" | "queued" | "stopped" (stopped with nothing to keep)
+StateRole = Qt.ItemDataRole.UserRole + 2
 RecordRole = Qt.ItemDataRole.UserRole + 3  # MessageRecord or None
 AlternativeRole = Qt.ItemDataRole.UserRole + 4  # (index, count)
 RatingRole = Qt.ItemDataRole.UserRole + 5
@@ -161,6 +162,7 @@ class MessageListModel(QAbstractListModel):
         self.dataChanged.emit(index, index)
 
     def append_record(self, record: MessageRecord) -> None:
+        self._drop_stopped()  # a new turn: the stopped one's Retry no longer applies
         queued = self._queued_rows()
         if queued:  # a stored turn goes before the turns still waiting in the queue
             row = queued[0]
@@ -185,8 +187,12 @@ class MessageListModel(QAbstractListModel):
         return [row for row, item in enumerate(self._items) if item.state == "queued"]
 
     def begin_reply(self) -> None:
-        """A 'thinking' bot row until the first token arrives."""
+        """A 'thinking' bot row until the first token arrives (in place of a stopped one)."""
         item = ChatItem(role="bot", text="", state="thinking")
+        stopped = self._stopped_row()
+        if stopped >= 0:
+            self._set(stopped, item)
+            return
         queued = self._queued_rows()
         if queued:
             row = queued[0]
@@ -207,6 +213,31 @@ class MessageListModel(QAbstractListModel):
             if self._items[row].state in ("thinking", "streaming"):
                 return row
         return -1
+
+    def set_thinking_text(self, text: str) -> bool:
+        """What the 'thinking' row says while a reply is worked out; False if there is none."""
+        row = self._live_row()
+        if row < 0 or self._items[row].state != "thinking":
+            return False
+        self._set(row, replace(self._items[row], text=text))
+        return True
+
+    def show_stopped(self) -> None:
+        """The live row becomes a 'stopped' row (stopped with nothing to keep): it stays, so
+        the turn is seen to be unanswered, and offers Retry."""
+        row = self._live_row()
+        if row >= 0:
+            self._set(row, ChatItem(role="bot", text="", state="stopped"))
+
+    def _stopped_row(self) -> int:
+        return next((r for r, item in enumerate(self._items) if item.state == "stopped"), -1)
+
+    def _drop_stopped(self) -> None:
+        row = self._stopped_row()
+        if row >= 0:
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._items[row]
+            self.endRemoveRows()
 
     def update_reply(self, text: str) -> None:
         row = self._live_row()
