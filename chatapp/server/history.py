@@ -62,6 +62,8 @@ class ApiHistory:
     def add_reply(
         self, conversation_id: int, history: tuple[str, ...], text: str, reply: Reply
     ) -> None:
+        if not text.strip():  # the model wrote nothing: no turn to keep (the store refuses it)
+            return
         info = GenerationInfo.from_reply(reply, self.model_version_id)
         self.store.add_bot_reply(conversation_id, text, info)
         self._conversations[(*history, text)] = conversation_id

@@ -14,12 +14,15 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
+from chatapp.server import ServerSettings
+from chatapp.server.runner import LocalServer
 from chatapp.store import Store
 from engine import Chatbot, DecodeConfig
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.tokenizer import EOS_ID
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
 from tests.robustness.helpers import REPO_ROOT, all_texts, open_window, python_env
+from tests.server.conftest import client
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +145,20 @@ def test_the_window_says_no_reply_and_stores_none(qtbot, store, eos_first_model)
     assert "gave no reply" in window.banner.text() and "nothing was stored" in window.banner.text()
     assert [role for _, role, _ in all_texts(store.path)] == ["user"]
     window.close()
+
+
+def test_the_api_answers_an_empty_reply_and_stores_only_the_turn(eos_first_model, tmp_path):
+    db = tmp_path / "chat.db"
+    server = LocalServer(ServerSettings(port=0, model_dir=str(eos_first_model), device="cpu",
+                                        db_path=str(db)))  # fmt: skip
+    server.start()
+    try:
+        assert server.worker.ready.wait(60) and server.worker.load_error is None
+        done = client(server).chat.completions.create(
+            model="x", messages=[{"role": "user", "content": "hello"}],
+            extra_body={"strategy": "greedy", "min_length": 0},
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert done.choices[0].message.content == ""
+    assert [role for _, role, _ in all_texts(db)] == ["user"]
