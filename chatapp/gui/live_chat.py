@@ -1,7 +1,7 @@
 """Keeps the open chat in step with turns another program writes into it (`main.py chat --db`).
 
 When the database watcher reports a write, and after each of the window's own replies, the
-open chat's last turn and length are read off the GUI thread and compared with what is shown;
+open chat's last turn and length are read on a thread of its own and compared with what is shown;
 if they differ the chat is read again. While the window's own reply is being made nothing is
 reloaded, so a streaming reply is never cut off; the next reply continues from every turn the
 user can see.
@@ -9,16 +9,17 @@ user can see.
 
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QPoint, Slot
+from PySide6.QtCore import QObject, QPoint, Signal, Slot
 from PySide6.QtWidgets import QAbstractItemView
 
-from chatapp.gui.actions import StoreActions
 from chatapp.gui.chat_controller import ChatController
 from chatapp.gui.chat_view import ChatView
 from chatapp.gui.message_model import MessageListModel, RecordRole
-from chatapp.store import Store
+from chatapp.store import Store, StoreError
 from chatapp.store.records import MessageRecord
 
 
@@ -49,15 +50,20 @@ def shown_tail(messages: MessageListModel) -> tuple[int, int | None]:
 
 
 class LiveChat(QObject):
+    _read = Signal(object)  # a ChatTail, from the reading thread (queued to the GUI thread)
+
     def __init__(
         self,
-        actions: StoreActions,
+        store: Store,
         controller: ChatController,
         view: ChatView,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self._actions, self._controller, self._view = actions, controller, view
+        self._store, self._controller, self._view = store, controller, view
+        # Reads of their own, not store actions: they change nothing, so they announce nothing.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-chat")
+        self._read.connect(self._compare)
         controller.busy_changed.connect(self._on_busy)
 
     @Slot()
@@ -68,11 +74,15 @@ class LiveChat(QObject):
             return
         if self._controller.busy:
             return  # checked when the reply is in (`_on_busy`)
-        self._actions.run(
-            lambda store: read_tail(store, conversation_id),
-            success=self._compare,
-            failure=lambda _: None,  # deleted meanwhile: the listing says what there is
-        )
+        self._executor.submit(self._read_tail, conversation_id)
+
+    def _read_tail(self, conversation_id: int) -> None:
+        try:
+            tail = read_tail(self._store, conversation_id)
+        except StoreError:
+            return  # deleted meanwhile, or unreadable: the listing says what there is
+        with contextlib.suppress(RuntimeError):  # the window closed meanwhile
+            self._read.emit(tail)
 
     def _on_busy(self, busy: bool) -> None:
         # Our own writes reset the watcher, so a turn another program wrote while our reply
@@ -80,6 +90,10 @@ class LiveChat(QObject):
         if not busy:
             self.check()
 
+    def stop(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @Slot(object)
     def _compare(self, tail: ChatTail) -> None:
         controller = self._controller
         if tail.conversation_id != controller.conversation_id:

@@ -122,7 +122,7 @@ class MainWindow(QMainWindow):
         self.open_conversation(self._last_used_conversation())
         self.db_watcher = DatabaseWatcher(store.path, self)  # `main.py chat --db` meanwhile
         self.db_watcher.changed.connect(self.refresh_conversations_in_background)
-        self.live_chat = LiveChat(context.actions, self.controller, self.chat_view, self)
+        self.live_chat = LiveChat(store, self.controller, self.chat_view, self)
         self.db_watcher.changed.connect(self.live_chat.check)  # the open chat shows them too
         self.db_watcher.changed.connect(context.counts.refresh)
         context.counts.changed.connect(lambda counts: self.teach_label.setText(status_text(counts)))
@@ -653,6 +653,7 @@ class MainWindow(QMainWindow):
         self.banner.expire()  # a chat deleted inside the Undo window goes now
         self.searcher.close()
         self.db_watcher.stop()  # no refresh from a store about to close
+        self.live_chat.stop()
         self.context.signals.closing.emit()
         self.server_toggle.shut_down()  # nothing serves the model once the app is gone
         self.context.shut_down()
