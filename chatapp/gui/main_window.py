@@ -283,7 +283,7 @@ class MainWindow(QMainWindow):
             )
         )
         self.sidebar.archive_requested.connect(self.archive_conversation)
-        self.pending_deletes.changed.connect(self.refresh_conversations)
+        self.pending_deletes.changed.connect(self._on_pending_deletes_changed)
         self.sidebar.delete_requested.connect(self.delete_conversation)
         self.sidebar.search_requested.connect(self.search)
         self.sidebar.hit_activated.connect(self.jump_to_hit)
@@ -433,10 +433,19 @@ class MainWindow(QMainWindow):
         """Search in the background; the hits of the newest query show when they are found."""
         self.searcher.request(query)
 
+    def _on_pending_deletes_changed(self) -> None:
+        """A chat was deleted, brought back or deleted for good: the list and hits follow."""
+        self.refresh_conversations()
+        query = self.sidebar.search_edit.text().strip()
+        if query and self.sidebar.results.isVisible():
+            self.search(query)
+
     def _show_hits(self, hits: list[SearchHit]) -> None:
         self.sidebar.show_hits(self.pending_deletes.visible(hits, "conversation_id"))
 
     def jump_to_hit(self, hit: SearchHit) -> None:
+        if hit.conversation_id in self.pending_deletes.hidden():
+            return  # a hit shown before its chat was deleted
         self.open_conversation(hit.conversation_id)
         self.messages.ensure_position_loaded(hit.position)
         row = self.messages.row_of_position(hit.position)

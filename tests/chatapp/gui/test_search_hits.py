@@ -20,6 +20,7 @@ from chatapp.gui.search_results import (
 )
 from chatapp.store import ARCHIVE_FORMAT, ARCHIVE_VERSION, Store
 from tests.chatapp.gui.bare_window import open_bare_window, save_shot
+from tests.chatapp.gui.menus import choose_from_menu
 
 WHEN = datetime(2026, 11, 3, 15, 30, tzinfo=timezone.utc)
 
@@ -106,3 +107,20 @@ def test_the_highlight_takes_whole_words_that_start_with_the_terms_in_any_case()
     text = "Rain? RAINY days, a brain, raining."
     spans = term_spans(text, highlight_stems("rain!", "a \ue000Rain\ue001?"))
     assert [text[start:end] for start, end in spans] == ["Rain", "RAINY", "raining"]
+
+
+def test_the_hits_of_a_deleted_chat_go_and_come_back_with_undo(qtbot, store):
+    seed(store)
+    window = open_bare_window(qtbot, store)
+    with qtbot.waitSignal(window.searcher.found, timeout=5000):
+        qtbot.keyClicks(window.sidebar.search_edit, "rain")
+    results = window.sidebar.results
+    chat = results.item(0).data(HIT_ROLE).conversation_id
+    with qtbot.waitSignal(window.searcher.found, timeout=5000):
+        choose_from_menu(
+            qtbot, window.sidebar.list_view, window.conversations.row_of(chat), "Delete…"
+        )
+    assert results.count() == 1 and results.item(0).data(HIT_ROLE) is None  # "No messages match."
+    with qtbot.waitSignal(window.searcher.found, timeout=5000):
+        qtbot.mouseClick(window.banner.action_button, Qt.MouseButton.LeftButton)
+    assert results.item(0).data(HIT_ROLE).conversation_id == chat
