@@ -23,7 +23,7 @@ from chatapp.gui.actions import Change, StoreActions
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.feedback import ReplyFeedback
 from chatapp.gui.message_model import MessageListModel
-from chatapp.gui.reply_progress import ReplyProgress
+from chatapp.gui.reply_progress import SCORED_STRATEGIES, ReplyProgress
 from chatapp.gui.turns import (
     SavedReply,
     SavedTurn,
@@ -340,7 +340,7 @@ class ChatController(ReplyFeedback, QObject):
         if not self._is_active(request_id):
             return
         active = self._active
-        if reply is not None and reply.cancelled and reply.config.strategy == "rerank":
+        if reply is not None and reply.cancelled and reply.config.strategy in SCORED_STRATEGIES:
             reply = None  # stopped before the candidates were scored: none of them is the reply
         if reply is None or not reply.text.strip() or active.dropped:
             if reply is not None and not reply.cancelled and not active.dropped:

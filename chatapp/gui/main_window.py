@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
     QFrame,
-    QLabel,
     QMainWindow,
     QMenu,
     QSplitter,
@@ -33,6 +32,8 @@ from chatapp.gui.conversation_model import ConversationListModel
 from chatapp.gui.db_watcher import DatabaseWatcher
 from chatapp.gui.decoding_panel import DecodingPanel, PanelScrollArea
 from chatapp.gui.details_dialog import DetailsDialog, version_label
+from chatapp.gui.dock_fit import DockFitter
+from chatapp.gui.elide import ElidedLabel
 from chatapp.gui.engine_worker import ModelInfo
 from chatapp.gui.live_chat import LiveChat
 from chatapp.gui.message_delegate import MessageDelegate
@@ -108,6 +109,7 @@ class MainWindow(QMainWindow):
             add_preset=self.decoding_panel.add_user_preset,
         )
         self._build_layout()
+        self.dock_fitter = DockFitter(self, self.decoding_dock, self.splitter)
         self._build_menus()
         self._build_status_bar()
         self._connect()
@@ -236,13 +238,13 @@ class MainWindow(QMainWindow):
         self._action(help_menu, "&About", self.show_about)
 
     def _build_status_bar(self) -> None:
-        self.model_label = QLabel("Loading model…", self)
+        self.model_label = ElidedLabel("Loading model…", self)  # cut at a word when narrow
         self.model_label.setObjectName("modelLabel")
-        self.stats_label = QLabel("", self)
+        self.stats_label = ElidedLabel("", self)
         self.stats_label.setObjectName("statsLabel")
         self.statusBar().addWidget(self.model_label, 1)
         self.statusBar().addPermanentWidget(self.stats_label)
-        self.teach_label = QLabel("", self)
+        self.teach_label = ElidedLabel("", self)
         self.teach_label.setObjectName("teachLabel")
         self.teach_label.setToolTip(
             "What File › Fine-tune can learn from: replies you corrected, replies you marked "

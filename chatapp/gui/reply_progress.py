@@ -1,6 +1,6 @@
 """What the 'thinking' bubble says while a reply that does not stream is worked out.
 
-Under rerank (the default) and beam search nothing shows until the candidates are drawn and
+Under pool (the default), rerank and beam search nothing shows until the candidates are drawn and
 scored, which takes seconds on a CPU: a bare "thinking…" read as a hang. The bubble says what
 is being done and counts the seconds, so the user sees the app at work (and that Esc or Stop
 can end it).
@@ -17,12 +17,19 @@ from chatapp.gui.message_model import MessageListModel
 from engine.decoding.config import DecodeConfig
 
 TICK_MS = 1000
+# Strategies that score a pool of candidates: one cut short has no reply chosen among them.
+SCORED_STRATEGIES = ("rerank", "pool")
 
 
 def working_text(config: DecodeConfig, seconds: int) -> str | None:
     """The bubble's words after `seconds`; None for the strategies that stream their text."""
     if config.strategy == "rerank":
         doing = f"Writing {config.candidates} candidate replies and picking the best fit"
+    elif config.strategy == "pool":
+        doing = (
+            f"Writing {config.candidates} replies, looking up {config.retrieved} that people "
+            "wrote, and picking the best fit"
+        )
     elif config.strategy == "beam":
         doing = f"Searching {config.beam_size} beams for the likeliest reply"
     else:

@@ -47,6 +47,7 @@ from chatapp.gui.conversation_model import (
     TimeRole,
     pin_icon,
 )
+from chatapp.gui.elide import elide_keeping_suffix
 from chatapp.gui.search_results import HIT_ROLE, SearchHitDelegate, hit_date, snippet_parts
 from chatapp.store.records import SearchHit
 
@@ -123,8 +124,9 @@ class ConversationDelegate(QStyledItemDelegate):
         painter.setFont(title_font)
         painter.setPen(color)
         title_rect = QRect(left, rect.top(), rect.right() - left - time_width, line)
-        title = QFontMetrics(title_font).elidedText(
-            index.data() or "", Qt.TextElideMode.ElideRight, title_rect.width()
+        # The title is cut, never its "(2)": that is what tells two chats of one title apart.
+        title = elide_keeping_suffix(
+            QFontMetrics(title_font), index.data() or "", title_rect.width()
         )
         painter.drawText(
             title_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title
@@ -170,6 +172,8 @@ class Sidebar(QWidget):
         self.list_view.setObjectName("conversationList")
         self.list_view.setModel(model)
         self.list_view.setUniformItemSizes(False)  # a group's first row carries its header
+        # Titles and previews are elided to the width: nothing to scroll to sideways.
+        self.list_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list_view.setItemDelegate(ConversationDelegate(self.list_view))
         self.list_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.results = QListWidget(self)
