@@ -41,7 +41,7 @@ from bench._machine import machine_figures
 from engine.chatbot import Chatbot
 from engine.checkpoint import Checkpoint
 from engine.config import ModelConfig, preset
-from engine.decoding.config import DecodeConfig
+from engine.decoding.config import PRESETS, DecodeConfig
 from engine.model import Memory, Seq2Seq
 
 PROMPTS = [
@@ -138,7 +138,9 @@ def time_replies(
                 reply = bot.reply(history, config, on_token=lambda text: None)
                 totals[name][index].append((time.perf_counter() - started) * 1000)
                 firsts[name][index].append(reply.first_token_ms or totals[name][index][-1])
-                assert len(reply.tokens) == config.max_length, "the reply length must be fixed"
+                # The model's replies have a fixed length; the pool's may be a person's.
+                fixed = config.strategy != "pool"
+                assert not fixed or len(reply.tokens) == config.max_length, "a fixed length"
                 replies.append(reply.tokens)
             tokens[name] = replies
     bot.model = model
@@ -170,8 +172,12 @@ def main() -> None:
     rerank = DecodeConfig(strategy="rerank", candidates=16, temperature=0.9, top_k=40, top_p=0.9,
                           mmi_weight=3.0, anti_lm_weight=1.0, seed=0, **fixed)  # fmt: skip
 
+    # The default preset (the pool): its four samples, 32 replies people wrote from the index,
+    # and every candidate scored by the forward and backward models.
+    pool = PRESETS["balanced"].replace(seed=0, **fixed)
+
     configs = {"greedy": greedy, "beam5": beam, "sample": sample, "beam5_per_hyp": beam,
-               "rerank16": rerank}  # fmt: skip
+               "rerank16": rerank, "pool": pool}  # fmt: skip
     baseline = PerHypothesisModel(bot.model)
     time_replies(bot, configs, 1, baseline)  # warm-up: first calls allocate and initialise
     times = time_replies(bot, configs, args.repeats, baseline)
@@ -201,6 +207,8 @@ def main() -> None:
         "sample_ms_per_reply": round(sample_times["ms_per_reply"], 2),
         "rerank16_ms_per_reply": round(times["rerank16"]["ms_per_reply"], 2),
         "rerank_scorer": bot.mmi_scorer,
+        "pool_ms_per_reply": round(times["pool"]["ms_per_reply"], 2),
+        "pool_index_pairs": len(bot.index) if bot.index is not None else 0,
         "limit_ms_per_token": round(limit_ms, 4),
         "limit_compute_ms_per_token": round(compute_ms, 4),
         "limit_memory_ms_per_token": round(memory_ms, 4),
@@ -211,6 +219,7 @@ def main() -> None:
         "rerank16_over_sample": round(
             times["rerank16"]["ms_per_reply"] / sample_times["ms_per_reply"], 3
         ),
+        "pool_over_sample": round(times["pool"]["ms_per_reply"] / sample_times["ms_per_reply"], 3),
         "greedy_over_limit": round(greedy_ms / args.length / limit_ms, 2),
         "beam_results_match_baseline": beam_times["tokens"] == per_hyp_times["tokens"],
         "machine": machine,

@@ -97,18 +97,22 @@ class ReplyIndex:
         """Up to `limit` pairs whose answered turn best matches `turn`, best first, each reply
         once; none for a turn without words (only punctuation or emoji).
 
-        Two steps, so a turn of common words costs milliseconds: FTS5 finds the pairs that share
-        the turn's rarer words (all of its words when none is rare), then the idf-weighted
+        Two steps, so a turn of common words costs milliseconds: FTS5 finds the pairs that have
+        all of the turn's words or share its rarer ones, then the idf-weighted
         cosine of all the words ranks them, so "what do you do for a living?" prefers "what do
         you do for work?" to "living life"."""
         words = list(dict.fromkeys(query_words(turn)))
         if not words or limit <= 0:
             return []
         df = self._document_frequencies()
-        rare = sorted((w for w in words if df.get(w, 0) <= self.size * RARE_SHARE), key=df.get)
+        known = sorted((w for w in words if df.get(w, 0)), key=lambda w: df[w])  # rarest first
+        rare = [w for w in known if df[w] <= self.size * RARE_SHARE]
         queries = [" AND ".join(f'"{word}"' for word in words)]  # the same words, any order
-        if rare:
-            queries.append(" OR ".join(f'"{word}"' for word in rare[:MAX_RARE_WORDS]))
+        # The rarer words; a turn of common words alone (or with one the corpus never had)
+        # falls back on its rarest known words.
+        anchor = (rare or known)[:MAX_RARE_WORDS]
+        if anchor:
+            queries.append(" OR ".join(f'"{word}"' for word in anchor))
         rows = {
             row[0]: row[1:]
             for query in queries

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "chatapp.commands.chat",
     "chatapp.commands.train",
     "chatapp.commands.evaluate",
+    "chatapp.commands.index",
     "chatapp.commands.finetune",
     "chatapp.commands.export_import",
     "chatapp.commands.serve",

@@ -53,6 +53,8 @@ def reply_json(reply: Reply) -> str:
             "total_ms": reply.total_ms,
             "tokens": len(reply.tokens),
             "memory": reply.memory.describe() if reply.memory is not None else None,
+            "source": reply.source.value,
+            "origin": reply.origin,
         },
         ensure_ascii=False,
     )
@@ -82,6 +84,17 @@ def _skip_rest_of_line(stdin: BinaryIO | TextIO) -> None:
         pass
 
 
+def pool_notes(bot: Chatbot) -> list[str]:
+    """What the pool strategy does without: replies people wrote, or the backward scorer."""
+    notes = []
+    if bot.index is None:
+        notes.append(f"note: the pool has only the model's own replies: {bot.index_problem}")
+    if bot.backward is None:
+        problem = bot.backward_problem or "this model has no backward/ model"
+        notes.append(f"note: the pool scores without MMI: {problem}")
+    return notes
+
+
 def chat_loop(
     bot: Chatbot,
     args: argparse.Namespace,
@@ -92,6 +105,9 @@ def chat_loop(
     if config.strategy == "rerank" and bot.backward is None:
         warn(f"note: rerank scores with the {bot.mmi_scorer} stand-in: "
              f"{bot.backward_problem or 'this model has no backward/ model'}")  # fmt: skip
+    if config.strategy == "pool":
+        for note in pool_notes(bot):
+            warn(note)
     recorder = _open_recorder(args, bot)
     history = recorder.history() if recorder else []
     interactive = stdin.isatty() and not args.json

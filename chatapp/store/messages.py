@@ -207,6 +207,9 @@ def _nbest_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
         kept["cut"] = True
     if entry.get("scorer") is not None:
         kept["scorer"] = str(entry["scorer"])
+    if isinstance(entry.get("source"), str) and entry["source"] != "model":
+        kept["source"] = entry["source"]
+        kept["origin"] = str(entry.get("origin") or "")
     return kept
 
 

@@ -73,9 +73,11 @@ def test_chat_json_lines_until_eof(tiny_model_dir: Path) -> None:
     for reply in replies:
         assert reply["reply"].strip() and not reply["cancelled"]
         assert reply["tokens"] > 0 and reply["alternatives"]
-    # The default preset reranks; without a backward model it says once what it scores with.
+    # The default preset pools; without an index or a backward model it says once what it
+    # does without.
     assert done.stderr.splitlines() == [
-        "note: rerank scores with the anti-LM stand-in: this model has no backward/ model"
+        "note: the pool has only the model's own replies: no replies.sqlite beside the model",
+        "note: the pool scores without MMI: this model has no backward/ model",
     ]
 
 

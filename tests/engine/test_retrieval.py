@@ -109,3 +109,9 @@ def test_the_index_command_writes_the_file_and_reports_json(small_corpus: Path, 
     assert refused.returncode == 2
     assert "is a file, not a folder" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_a_word_the_corpus_never_had_is_searched_like_any_other(index: ReplyIndex) -> None:
+    found = index.search("zqxwv what is your name?", 4)
+    assert found and all(item.reply for item in found)
+    assert index.search("zqxwv", 4) == []

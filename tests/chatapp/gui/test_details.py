@@ -144,3 +144,34 @@ def test_a_candidate_cut_at_the_length_limit_is_marked_in_the_n_best_list(qtbot,
     _, scores, mark = lines[1].split("\n")
     assert mark.strip().startswith("cut at the length limit") and len(mark) <= len(scores)
     save_shot(dialog, "nbest-cut.png", tmp_path)
+
+
+def test_details_say_who_wrote_the_reply_and_each_candidate(qtbot, store, tmp_path):
+    parts = {"forward": -2.1, "mmi": -0.8, "scorer": "backward model"}
+    nbest = [
+        {"text": "hi there", "score": -1.0, **parts, "source": "corpus",
+         "origin": "chitchat conversation 5b1f"},
+        {"text": "my name is ada.", "score": -1.4, **parts, "source": "correction",
+         "origin": "your correction of 2026-12-01 10:00"},
+        {"text": "hello!", "score": -2.0, **parts},
+    ]  # fmt: skip
+    record = stored_reply(store, nbest=nbest)
+    decoding = {**SAMPLED, "strategy": "pool",
+                "provenance": {"source": "corpus", "origin": "chitchat conversation 5b1f"}}  # fmt: skip
+    dialog = open_details(qtbot, dataclasses.replace(record, decoding=decoding))
+    text = dialog.findChild(QPlainTextEdit, "detailsText").toPlainText()
+    assert "Source: from a conversation in the training corpus (chitchat conversation 5b1f)" in text
+    table = dialog.settings_table
+    names = [table.item(row, 0).text() for row in range(table.rowCount())]
+    assert not any("rovenance" in name for name in names)
+    lines = [dialog.nbest_list.item(row).text() for row in range(dialog.nbest_list.count())]
+    assert "from a conversation in the training corpus (chitchat conversation 5b1f)" in lines[0]
+    assert "from your correction (your correction of 2026-12-01 10:00)" in lines[1]
+    assert "from" not in lines[2].split("\n")[0] and len(lines[2].split("\n")) == 2
+    dialog.tabs.setCurrentIndex(1)
+    save_shot(dialog, "nbest-sources.png", tmp_path)
+    plain = open_details(qtbot, record)  # a reply with no record of its source: the model's
+    assert (
+        "Source: written by the model"
+        in plain.findChild(QPlainTextEdit, "detailsText").toPlainText()
+    )
