@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,9 +17,12 @@ import pytest
 from PySide6.QtWidgets import QFileDialog
 
 from chatapp.finetune.events import decode_event
+from chatapp.gui import teach_counts
+from chatapp.gui.actions import Change, StoreActions
 from chatapp.gui.finetune_dialog import FinetuneDialog
 from chatapp.gui.main_window import MainWindow
 from chatapp.gui.models_dialog import ModelsDialog
+from chatapp.gui.teach_counts import TeachCounts
 from chatapp.store import ARCHIVE_FORMAT, ARCHIVE_VERSION, Store
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS, click_chip, open_main_window, send_and_wait
 
@@ -116,3 +121,30 @@ def test_a_rollback_in_models_is_what_the_finetune_dialog_says(
         models.activate_button.click()
     assert dialog.status.text().startswith(f"Now chatting with “{base.name}”")
     assert "ft-new" in dialog.status.text() and dialog.use_button.isEnabled()
+
+
+def test_a_burst_of_changes_is_counted_once_and_never_on_the_gui_thread(
+    qtbot, tmp_path: Path, monkeypatch
+):
+    threads: list[threading.Thread] = []
+
+    def slow_count(store: Store) -> dict[str, int]:
+        threads.append(threading.current_thread())
+        time.sleep(0.2)
+        return {"corrected": 0, "liked": len(threads), "user": 0}
+
+    monkeypatch.setattr(teach_counts, "distinct_counts", slow_count)
+    with Store.open(tmp_path / "conversations.db") as store:
+        actions = StoreActions(store)
+        counts = TeachCounts(store, actions)
+        shown: list[dict[str, int]] = []
+        counts.changed.connect(shown.append)
+        for _ in range(20):  # an import's batches, a turn and its reply, ratings
+            actions.announce(Change.MESSAGES)
+        actions.announce(Change.PRESETS)  # cannot change the counts
+        qtbot.waitUntil(lambda: bool(shown), timeout=5000)
+        qtbot.wait(2 * teach_counts.SETTLE_MS)
+        counts.close()
+        actions.shut_down()
+    assert shown == [{"corrected": 0, "liked": 1, "user": 0}] and len(threads) == 1
+    assert threading.main_thread() not in threads
