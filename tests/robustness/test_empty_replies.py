@@ -20,7 +20,7 @@ from chatapp.store import Store
 from engine import Chatbot, DecodeConfig
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.tokenizer import EOS_ID
-from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
+from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS, settle
 from tests.robustness.helpers import REPO_ROOT, all_texts, open_window, python_env
 from tests.server.conftest import client
 
@@ -124,14 +124,16 @@ def test_a_chat_with_a_blank_reply_is_deleted_and_undone(qtbot, store, tiny_mode
     conversation = store_with_a_blank_reply(store.path)
     before = all_texts(store.path)
     window = open_window(qtbot, store, tiny_model_dir)
-    with qtbot.waitSignal(window.context.actions.changed):
-        window.delete_conversation(conversation)
-    assert window.banner.action_button.text() == "Undo"
-    with qtbot.waitSignal(window.context.actions.changed):
-        qtbot.mouseClick(window.banner.action_button, Qt.MouseButton.LeftButton)
+    undo = window.banner.action_button
+    window.delete_conversation(conversation)
+    qtbot.waitUntil(lambda: undo.isVisible() and undo.text() == "Undo", timeout=REPLY_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.conversations.row_of(conversation) < 0)
+    qtbot.mouseClick(undo, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.conversations.row_of(conversation) >= 0)
+    settle(qtbot, window)
     assert "could not" not in window.banner.text(), window.banner.text()
+    window.close()  # the Undo window closes with it: what was undone stays
     assert [row[1:] for row in all_texts(store.path)] == [row[1:] for row in before]
-    window.close()
 
 
 def test_the_window_says_no_reply_and_stores_none(qtbot, store, eos_first_model):
