@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "chatapp.commands.finetune",
     "chatapp.commands.export_import",
     "chatapp.commands.serve",
+    "chatapp.commands.install_desktop",
 )
 
 

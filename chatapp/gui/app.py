@@ -8,10 +8,10 @@ from importlib import resources
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QSettings
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from chatapp import APP_NAME, ORG_NAME, __version__
+from chatapp import APP_ID, APP_NAME, ORG_NAME, __version__
 from chatapp.finetune.guard import close_interrupted_runs
 from chatapp.finetune.versions import model_to_load
 from chatapp.gui.context import AppContext, AppPaths
@@ -43,6 +43,8 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     QCoreApplication.setApplicationVersion(__version__)
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setWindowIcon(QIcon(str(icon_path())))
+    # Wayland shells match the window to `install-desktop`'s entry by this name.
+    QGuiApplication.setDesktopFileName(APP_ID)
     settings = QSettings()  # damaged values fall back to defaults; the window says so once
     apply_theme(str(checked_value(settings, "ui/theme", is_theme) or "system"))
     font_size = checked_value(settings, "ui/font_size", is_font_size)
