@@ -28,12 +28,12 @@ def slow_replies(monkeypatch, window) -> None:
 
     real = Chatbot.reply
 
-    def slowly(self, history, config=None, *, on_token=None, should_stop=None):
+    def slowly(self, history, config=None, *, should_stop=None, **kwargs):
         def stop() -> bool:
             time.sleep(0.02)
             return bool(should_stop and should_stop())
 
-        return real(self, history, config, on_token=on_token, should_stop=stop)
+        return real(self, history, config, should_stop=stop, **kwargs)
 
     monkeypatch.setattr(Chatbot, "reply", slowly)
     panel = window.decoding_panel
