@@ -42,6 +42,18 @@ _THIRD_PERSON = frozenset(
 )
 _FIRST_PERSON_ONLY = frozenset({"my", "mine", "myself", "me"})
 EXACT_BONUS = 100.0  # the same question: the taught reply is the reply
+# Words that carry no topic: two questions that share none of the rest ask about different
+# things ("what is your favorite color?" is not "what's your favorite food?"), however near
+# the encoder puts them, unless it puts them nearer than `CERTAIN_THRESHOLD`.
+_FUNCTION_WORDS = frozenset(
+    """a an the and or but if of to in on at for with from by about as into like than then so
+    is are was were be been being am do does did doing have has had having will would can could
+    shall should may might must what whats which who whom whose where when why how any some
+    i me my mine myself you your yours yourself u ur he him his she her hers it its we us our
+    they them their this that these those there here not no yes very really just too also
+    favorite favourite best most much many more lot get got go going""".split()  # noqa: SIM905
+)
+CERTAIN_THRESHOLD = 0.85
 
 # Measured on the shipped model (bench/teach_pool.py: 24 taught questions, each in two other
 # wordings, and 2,000 chitchat validation turns): at 0.70 the same question typed again always
@@ -149,7 +161,9 @@ class CorrectionMemory:
             if similarity < self.threshold:
                 return None
             correction = self._by_prompt[keys[best]]
-            if same_question_kind(turn, correction.prompt):
+            if same_question_kind(turn, correction.prompt) and same_topic(
+                turn, correction.prompt, similarity
+            ):
                 return MemoryMatch(correction, False, similarity, None, None, False)
         return None
 
@@ -230,6 +244,17 @@ def same_question_kind(turn: str, prompt: str) -> bool:
     """Whether a turn near a taught prompt may be asking the same: about the same person, with
     the same numbers and symbols ("what is 22" does not ask "what is 2+2")."""
     return same_person(turn, prompt) and _figures(turn) == _figures(prompt)
+
+
+def _topic_words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", normalise(text))) - _FUNCTION_WORDS
+
+
+def same_topic(turn: str, prompt: str, similarity: float) -> bool:
+    """Whether two near questions are about the same thing: they share a topic word, neither
+    has one ("how are you?"), or the encoder finds them nearly the same."""
+    words, taught = _topic_words(turn), _topic_words(prompt)
+    return similarity >= CERTAIN_THRESHOLD or bool(words & taught) or not (words or taught)
 
 
 def same_person(turn: str, prompt: str) -> bool:

@@ -8,7 +8,13 @@ import pytest
 
 from engine import Chatbot
 from engine.decoding.config import PRESETS
-from engine.memory import Correction, CorrectionMemory, exact_key, same_question_kind
+from engine.memory import (
+    Correction,
+    CorrectionMemory,
+    exact_key,
+    same_question_kind,
+    same_topic,
+)
 from engine.sources import ReplySource
 
 DEFAULT = PRESETS["balanced"].replace(seed=1)
@@ -53,3 +59,12 @@ def test_a_correction_taught_for_an_emoji_answers_that_emoji(tiny_bot: Chatbot) 
     bot = taught(tiny_bot, ("👍", "glad you like it!"))
     assert bot.reply(["👍"], DEFAULT).text == "glad you like it!"
     assert bot.reply(["🙂"], DEFAULT).text != "glad you like it!"
+
+
+def test_a_question_on_another_topic_does_not_get_the_taught_reply(tiny_bot: Chatbot) -> None:
+    """Same template, another topic word: the shipped model's encoder put these at 0.74."""
+    bot = taught(tiny_bot, ("what's your favorite food?", "i love mushroom risotto."))
+    assert not same_topic("what is your favorite color?", "what's your favorite food?", 0.74)
+    assert same_topic("what food do you like?", "what's your favorite food?", 0.74)
+    reply = bot.reply(["what is your favorite color?"], DEFAULT)
+    assert reply.text != "i love mushroom risotto."
