@@ -61,9 +61,11 @@ def test_a_correction_taught_for_an_emoji_answers_that_emoji(tiny_bot: Chatbot) 
     assert bot.reply(["🙂"], DEFAULT).text != "glad you like it!"
 
 
-def test_a_question_on_another_topic_does_not_get_the_taught_reply(tiny_bot: Chatbot) -> None:
-    """Same template, another topic word: the shipped model's encoder put these at 0.74."""
-    bot = taught(tiny_bot, ("what's your favorite food?", "i love mushroom risotto."))
+def test_a_question_on_another_topic_does_not_get_the_taught_reply() -> None:
+    """Same template, another topic word: the shipped model's encoder puts these at 0.74."""
+    bot = taught(
+        Chatbot.load(device="cpu"), ("what's your favorite food?", "i love mushroom risotto.")
+    )
     assert not same_topic("what is your favorite color?", "what's your favorite food?", 0.74)
     assert same_topic("what food do you like?", "what's your favorite food?", 0.74)
     reply = bot.reply(["what is your favorite color?"], DEFAULT)
