@@ -52,6 +52,21 @@ STRATEGY_KNOBS = {
     "rerank": frozenset(
         {"temperature", "top_k", "top_p", "seed", "candidates", "mmi_weight", "anti_lm_weight"}
     ),
+    "pool": frozenset(
+        {
+            "temperature",
+            "top_k",
+            "top_p",
+            "seed",
+            "candidates",
+            "mmi_weight",
+            "retrieved",
+            "generated_offset",
+            "match_weight",
+            "own_context_weight",
+            "fluency_floor",
+        }
+    ),
 }
 _SPECIFIC = frozenset().union(*STRATEGY_KNOBS.values())
 

@@ -9,6 +9,10 @@ _LABELS = {
     "top_p": "Top-p",
     "mmi_weight": "MMI weight (λ)",
     "anti_lm_weight": "Anti-LM weight",
+    "retrieved": "Replies people wrote",
+    "generated_offset": "Model reply offset",
+    "match_weight": "Turn match weight",
+    "own_context_weight": "Own-chat weight",
 }
 
 

@@ -56,7 +56,7 @@ KNOBS: dict[str, KnobSpec] = {
         0.0, 10.0, "Pool: holds back a person's reply that fitted its own chat better than yours."
     ),
     "fluency_floor": KnobSpec(
-        0.0, 10.0, "Drop candidates this many nats per token less likely than the best (0: off)."
+        0.0, 10.0, "Pool: drop candidates this many nats per token less likely than the best."
     ),
 }  # fmt: skip
 INTEGER_KNOBS = frozenset(
@@ -102,7 +102,7 @@ class DecodeConfig:
     # token) the model finds it after the turns it answered there than after yours: such a
     # reply leans on what was said before it ("you're welcome", after a thanks).
     own_context_weight: float = 0.0
-    # rerank and pool: a candidate whose log p(reply | context) per token trails the best one's
+    # pool: a candidate whose log p(reply | context) per token trails the best one's
     # by more than this is dropped before MMI weighs them (0: off), so MMI cannot pick a reply
     # the model itself finds garbled.
     fluency_floor: float = 0.0
