@@ -24,7 +24,9 @@ import torch
 
 from engine import Chatbot
 from engine.config import preset
+from engine.data import read_jsonl, split_examples
 from engine.pipeline import pretrain
+from engine.retrieval import INDEX_FILE, build_index
 from engine.train import TrainConfig
 
 torch.set_num_threads(1)
@@ -89,6 +91,19 @@ def tiny_model_with_backward_dir(
         init_from=tiny_model_dir,
     )
     assert result.saved, result
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_pool_model_dir(
+    tiny_model_with_backward_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A copy of `tiny_model_with_backward_dir` with the reply index of its corpus's training
+    split (engine/retrieval.py), so the `pool` strategy has replies people wrote. Read-only."""
+    folder = tmp_path_factory.mktemp("with-index") / "model"
+    shutil.copytree(tiny_model_with_backward_dir, folder)
+    train = split_examples(read_jsonl(SMALL_CORPUS), context_turns=3)["train"]
+    build_index(train, folder / INDEX_FILE, corpus="small")
     return folder
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,31 +9,17 @@ import torch
 
 from engine import Chatbot, DecodeConfig
 from engine.batching import encode_context
-from engine.data import read_jsonl, split_examples
 from engine.decoding.pool import PoolEntry, score_pool
 from engine.memory import Correction, CorrectionMemory
-from engine.retrieval import INDEX_FILE, build_index
 from engine.sources import ReplySource
 from engine.tokenizer import BOS_ID, EOS_ID
 
 POOL = DecodeConfig(strategy="pool", candidates=4, retrieved=8, seed=3, mmi_weight=2.0)
 
 
-@pytest.fixture(scope="module")
-def pool_model_dir(
-    tiny_model_with_backward_dir: Path, small_corpus: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """The tiny model with its backward model and an index of its corpus's training split."""
-    folder = tmp_path_factory.mktemp("pool") / "model"
-    shutil.copytree(tiny_model_with_backward_dir, folder)
-    train = split_examples(read_jsonl(small_corpus), context_turns=3)["train"]
-    build_index(train, folder / INDEX_FILE, corpus="small")
-    return folder
-
-
 @pytest.fixture
-def bot(pool_model_dir: Path) -> Chatbot:
-    return Chatbot.load(pool_model_dir, device="cpu")
+def bot(tiny_pool_model_dir: Path) -> Chatbot:
+    return Chatbot.load(tiny_pool_model_dir, device="cpu")
 
 
 def teacher_forced(model: torch.nn.Module, source: list[int], target: list[int]) -> float:
