@@ -20,10 +20,10 @@ from typing import TextIO
 
 from chatapp.atomic import atomic_text_file
 from chatapp.commands.common import CommandError, add_subcommand, data_dir_of, db_of
-from chatapp.commands.terminal import visible
 from chatapp.paths import resolve_db_path
 from chatapp.store import Store, StoreError, read_archive, write_jsonl, write_markdown
 from chatapp.store.errors import UpgradeNeededError
+from chatapp.terminal import visible
 
 FORMATS = ("jsonl", "markdown", "json")
 
