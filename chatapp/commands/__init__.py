@@ -11,8 +11,8 @@ import importlib
 import sys
 
 from chatapp.commands.common import CommandError, add_common_options, refuse_under_torchrun
-from chatapp.commands.terminal import warn
 from chatapp.paths import DataPathError
+from chatapp.terminal import warn
 
 COMMAND_MODULES = (
     "chatapp.commands.gui",

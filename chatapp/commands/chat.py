@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 from chatapp.commands.common import CommandError, add_subcommand, device_of, model_of
 from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
 from chatapp.commands.numbers import INT64_MAX, Bounds, check_numbers
-from chatapp.commands.terminal import safe_json, visible, warn
 from chatapp.store import MAX_MESSAGE_CHARS, StoreError, storable_text
+from chatapp.terminal import safe_json, visible, warn
 from engine.errors import EngineError
 from engine.quantize import QUANTIZE_CHOICES
 

@@ -54,6 +54,7 @@ from chatapp.finetune.request import FinetuneRequest
 from chatapp.finetune.versions import ensure_model_version, model_to_load, unique_version_name
 from chatapp.paths import models_dir, resolve_data_dir, resolve_db_path
 from chatapp.store import Stopped, Store, StoreError, TrainingPair
+from chatapp.terminal import visible
 from engine.checkpoint import read_model_config
 from engine.default_model import default_model_dir
 from engine.device import resolve_device
@@ -122,7 +123,7 @@ class Reporter:
             if event.NAME == "end" and self.kind != "json":
                 self.progress.close()  # the bar is done; what follows are plain lines
             if self.kind != "json" and event.NAME in SHOWN_EVENTS:
-                print(self.log[-1], file=sys.stderr, flush=True)
+                print(visible(self.log[-1]), file=sys.stderr, flush=True)  # may name a file
 
     def _remember(self, event: ProgressEvent) -> None:
         if isinstance(event, (StatusEvent, ErrorEvent)):
@@ -391,4 +392,4 @@ def _fail(job: _Job, message: str, details: str) -> None:
     with contextlib.suppress(StoreError):
         job.store.finish_finetune_run(job.run_id, "failed", log="\n".join(job.reporter.log))
     job.reporter(ErrorEvent(message=message))
-    print(f"seq2seq-chat finetune: error: {message}", file=sys.stderr)
+    print(visible(f"seq2seq-chat finetune: error: {message}"), file=sys.stderr)

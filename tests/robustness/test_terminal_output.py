@@ -12,8 +12,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatapp.commands.terminal import safe_json, visible
 from chatapp.store import Store
+from chatapp.terminal import safe_json, visible
 from tests.robustness.helpers import REPO_ROOT, python_env
 from tests.robustness.test_bad_files import one_line, run_main
 
@@ -88,3 +88,21 @@ def test_an_error_naming_a_hostile_file_shows_its_controls(tmp_path):
     assert code == 2
     line = one_line(err)
     assert no_controls_but_newline(err) and "chats^[[2J^[]0;PWNED^G.json" in line
+
+
+def test_fine_tune_progress_and_errors_show_the_controls_of_a_hostile_corpus_name(
+    tiny_model_dir, tmp_path
+):
+    db = tmp_path / "chat.db"
+    with Store.open(db) as store:  # enough to learn from, so the corpus is read
+        conversation = store.create_conversation().id
+        for number in range(6):
+            store.add_user_turn(conversation, f"what is {number} + 1?")
+            store.correct(store.add_bot_reply(conversation, "no idea.").id, f"{number + 1}.")
+    corpus = tmp_path / "corpus\x1b[2J\x1b]0;PWNED\x07.jsonl"
+    code, _, err = run_main(
+        "finetune", "--db", str(db), "--data-dir", str(tmp_path / "data"),
+        "--model", str(tiny_model_dir), "--replay-corpus", str(corpus), "--device", "cpu",
+    )  # fmt: skip
+    assert code == 2 and "(…/corpus^[[2J^[]0;PWNED^G.jsonl)" in err.replace(str(tmp_path), "…"), err
+    assert no_controls_but_newline(err), err
