@@ -1,6 +1,6 @@
 """The training loop of `main.py train`, on one process or several (DDP). Fine-tuning
-(`engine/finetune.py`) has its own short loop: weighted saved pairs, a fresh replay draw every
-epoch, an L2 pull to the starting weights, and a state chosen by the forgetting guard.
+(`engine/finetune/teach.py`) has its own short loop: weighted saved pairs, a fresh replay draw
+every epoch, an L2 pull to the starting weights, and a state chosen by the forgetting guard.
 
 AdamW, gradient clipping, masked cross-entropy (optional label smoothing), validation
 perplexity at every evaluation, early stopping on it, a time budget, resume, cooperative stop,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import engine.finetune as finetune_module
+import engine.finetune.run as finetune_run
 from engine.batching import collate, encode_examples
 from engine.checkpoint import load_checkpoint
 from engine.data import Example
@@ -20,7 +20,6 @@ from engine.finetune import (
     FinetuneConfig,
     FinetuneResult,
     SavedPair,
-    _weighted_loss,
     check_paths,
     dedupe,
     finetune,
@@ -30,6 +29,7 @@ from engine.finetune import (
     split_heldout,
     split_pairs,
 )
+from engine.finetune.teach import weighted_loss
 
 PHRASE = "purple elephants dance at midnight"
 # Questions the tiny model has never seen, each corrected once (one per conversation).
@@ -115,10 +115,10 @@ def test_the_loss_weighs_each_example_by_its_weight(tiny_bot):
     batch = collate(encoded, [0, 1], torch.device("cpu"))
     model.eval()
     with torch.no_grad():
-        plain = _weighted_loss(model, batch, torch.tensor([1.0, 1.0]))
-        doubled = _weighted_loss(model, batch, torch.tensor([2.0, 1.0]))
+        plain = weighted_loss(model, batch, torch.tensor([1.0, 1.0]))
+        doubled = weighted_loss(model, batch, torch.tensor([2.0, 1.0]))
         first = collate(encoded, [0], torch.device("cpu"))
-        first_sum = float(_weighted_loss(model, first, torch.tensor([1.0]))) * len(encoded[0][1])
+        first_sum = float(weighted_loss(model, first, torch.tensor([1.0]))) * len(encoded[0][1])
         mean = float(model.loss(*batch_args(batch)))
     tokens = len(encoded[0][1]) + len(encoded[1][1])
     assert float(plain) == pytest.approx(mean, rel=1e-5)
@@ -284,7 +284,7 @@ def test_a_failure_after_training_keeps_the_finished_model(
     def broken(*args, **kwargs):
         raise RuntimeError("the comparison broke")
 
-    monkeypatch.setattr(finetune_module, "taught_recall", broken)
+    monkeypatch.setattr(finetune_run, "taught_recall", broken)
     result = finetune(
         base_dir=tiny_model_dir,
         out_dir=tmp_path / "tuned",
@@ -309,14 +309,14 @@ def test_distillation_holds_replayed_rows_to_the_starting_model(tiny_bot):
     ones, replay = torch.tensor([1.0, 1.0]), torch.tensor([False, True])
     with torch.no_grad():
         first = collate(encoded, [0], torch.device("cpu"))
-        first_sum = float(_weighted_loss(model, first, torch.tensor([1.0]))) * len(encoded[0][1])
-        same = _weighted_loss(
+        first_sum = float(weighted_loss(model, first, torch.tensor([1.0]))) * len(encoded[0][1])
+        same = weighted_loss(
             model, batch, ones, teacher=copy.deepcopy(model), replay_rows=replay, distill=1.0
         )
-        half = _weighted_loss(
+        half = weighted_loss(
             model, batch, ones, teacher=copy.deepcopy(model), replay_rows=replay, distill=0.5
         )
-        plain = _weighted_loss(model, batch, ones)
+        plain = weighted_loss(model, batch, ones)
     tokens = len(encoded[0][1]) + len(encoded[1][1])
     # Where the model still is the teacher the KL term is 0: only the saved pair's loss is left.
     assert float(same) == pytest.approx(first_sum / tokens, rel=1e-4, abs=1e-6)
