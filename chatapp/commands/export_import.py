@@ -127,10 +127,7 @@ def run_import(args: argparse.Namespace) -> int:
             summary = store.import_archive(data, on_progress=_print_progress)
         except StoreError as error:
             raise CommandError(f"{archive_path}: {error}") from error
-    print(
-        f"imported {summary.conversations_added} conversations ({summary.messages_added} "
-        f"messages); {summary.conversations_skipped} already present were skipped"
-    )
+    print(f"imported {summary.describe()}")
     return 0
 
 

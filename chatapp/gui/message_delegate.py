@@ -3,7 +3,8 @@
 Text is laid out with `QTextLayout` (never parsed as HTML). Each stored bot reply has a row of
 chips under it (copy, regenerate, alternatives, rating, a better reply, details); user turns
 have copy and edit. The same `_chip_rects` lays the chips out for painting and for clicks.
-Double-clicking a bubble opens a read-only editor so its text can be selected.
+Double-clicking a bubble opens a read-only editor over it (bubble_editor.py), the word under
+the pointer selected.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from PySide6.QtCore import (
     QEvent,
     QModelIndex,
     QPersistentModelIndex,
+    QPoint,
     QPointF,
     QRect,
     QSize,
@@ -39,8 +41,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chatapp.gui.bubble_editor import bubble_editor, select_word_at
 from chatapp.gui.chip_actions import ChipAction
-from chatapp.gui.composer import set_plain_text
 from chatapp.gui.message_model import (
     AlternativeRole,
     ChatItem,
@@ -142,6 +144,7 @@ class MessageDelegate(QStyledItemDelegate):
         self._heights: weakref.WeakKeyDictionary[ChatItem, dict[tuple[int, str], int]] = (
             weakref.WeakKeyDictionary()
         )
+        self._double_click: QPoint | None = None  # where the bubble being opened was clicked
 
     # Geometry -----------------------------------------------------------------------------
     @staticmethod
@@ -314,8 +317,8 @@ class MessageDelegate(QStyledItemDelegate):
         highlight = term_spans(text, index.data(HighlightRole) or ())
         if highlight:  # the words of the search hit that opened this chat
             paint_spans(painter, text, lines, highlight, metrics, origin)
-        for start, length, y in lines:
-            line = text[start : start + length].rstrip("\n")
+        for start, length, y in lines if not option.state & QStyle.StateFlag.State_Editing else ():
+            line = text[start : start + length].rstrip("\n")  # (an open editor shows the text)
             painter.drawText(QPointF(origin.x(), origin.y() + y + metrics.ascent()), line)
         if index.data(StoppedRole):  # beside the bubble, pointed at or not
             painter.drawText(
@@ -385,6 +388,8 @@ class MessageDelegate(QStyledItemDelegate):
     def editorEvent(
         self, event: QEvent, model: object, option: QStyleOptionViewItem, index: Index
     ) -> bool:
+        if event.type() == QEvent.Type.MouseButtonDblClick and isinstance(event, QMouseEvent):
+            self._double_click = event.position().toPoint()  # the word to select in the editor
         if event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent):
             position = event.position().toPoint()
             action = self.action_at(option, index, position.x(), position.y())
@@ -394,16 +399,16 @@ class MessageDelegate(QStyledItemDelegate):
         return super().editorEvent(event, model, option, index)
 
     def createEditor(self, parent: QWidget, option: QStyleOptionViewItem, index: Index) -> QWidget:
-        editor = QPlainTextEdit(parent)
-        editor.setReadOnly(True)  # an editor only so the text can be selected and copied
-        set_plain_text(editor, index.data() or "")
-        editor.setFrameShape(QPlainTextEdit.Shape.NoFrame)
-        return editor
+        return bubble_editor(parent, index.data() or "", option.font, PADDING)
 
     def updateEditorGeometry(
         self, editor: QWidget, option: QStyleOptionViewItem, index: Index
     ) -> None:
-        editor.setGeometry(self._bubble_rect(option, index))
+        bubble = self._bubble_rect(option, index)
+        editor.setGeometry(bubble)
+        if self._double_click is not None and isinstance(editor, QPlainTextEdit):
+            select_word_at(editor, self._double_click - bubble.topLeft())
+            self._double_click = None
 
     def setModelData(self, editor: QWidget, model: object, index: Index) -> None:
         """Read-only: nothing goes back to the model."""

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 COLUMNS = (
     "Name", "Created", "Parent", "Trained on", "Held-out perplexity", "Chat perplexity", "Status",
 )  # fmt: skip
+TRAINED_ON = COLUMNS.index("Trained on")
 
 
 def _perplexities(metrics: dict[str, Any] | None, key: str) -> str:
@@ -83,7 +84,11 @@ class ModelsDialog(QDialog):
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        # The longest text takes what is left, cut with "…": the table fits the dialog
+        # instead of scrolling sideways (the whole text is in the cell's tooltip).
+        header.setSectionResizeMode(TRAINED_ON, QHeaderView.ResizeMode.Stretch)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setWordWrap(False)
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.PlainText)
@@ -140,7 +145,7 @@ class ModelsDialog(QDialog):
             )
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(version.directory)
+                item.setToolTip(f"{text}\n{version.directory}" if text else version.directory)
                 self.table.setItem(row, column, item)
         if selected is not None:
             self.select(selected.id)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from chatapp.gui.context import AppContext
 
 LAST_FOLDER_KEY = "transfer/last_folder"
-FILE_NAME_CHARS = 80
+FILE_NAME_CHARS = 40  # a default export name: the title's first words, not the whole turn
 
 
 def export_conversation(
@@ -37,10 +37,14 @@ def export_conversation(
 
 
 def file_name_of(title: str) -> str:
-    """The chat's title as a file name that every system accepts."""
+    """The chat's title as a file name that every system accepts, cut at a word to at most
+    FILE_NAME_CHARS characters (a title made from a long first turn ends in "…": dropped)."""
     name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', " ", title)
-    name = " ".join(name.split()).strip(" .")[:FILE_NAME_CHARS].strip(" .")
-    return name or "conversation"
+    name = " ".join(name.split()).removesuffix("…").strip(" .")
+    if len(name) > FILE_NAME_CHARS:
+        cut = name[: FILE_NAME_CHARS + 1]
+        name = cut.rsplit(" ", 1)[0] if " " in cut else cut[:FILE_NAME_CHARS]
+    return name.strip(" .,;:-") or "conversation"
 
 
 def suggested_path(title: str, suffix: str) -> Path:
@@ -98,11 +102,7 @@ def import_archive_file(
 
 
 def summary_line(summary: ImportSummary) -> str:
-    return (
-        f"Imported {summary.conversations_added} conversations "
-        f"({summary.messages_added} messages); "
-        f"{summary.conversations_skipped} were already here."
-    )
+    return f"Imported {summary.describe()}."
 
 
 class ImportJob(QObject):

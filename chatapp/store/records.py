@@ -139,3 +139,17 @@ class ImportSummary:
     conversations_added: int
     messages_added: int
     conversations_skipped: int  # already present (same uid)
+
+    def describe(self) -> str:
+        """One line for people, with each count's noun in the right number."""
+        return (
+            f"{counted(self.conversations_added, 'conversation')} "
+            f"({counted(self.messages_added, 'message')}); "
+            f"{self.conversations_skipped:,} already here "
+            f"{'was' if self.conversations_skipped == 1 else 'were'} skipped"
+        )
+
+
+def counted(number: int, noun: str) -> str:
+    """ "1 conversation", "2 conversations", "1,000 messages"."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

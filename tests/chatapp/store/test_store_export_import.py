@@ -163,9 +163,9 @@ def test_importing_twice_adds_nothing_the_second_time(db_path, seeded, tmp_path,
     _run("import", "--db", str(db_path), str(archive_path))
     out = capsys.readouterr().out.splitlines()
     assert out == [
-        "imported 2 conversations (7 messages); 0 already present were skipped",
-        "imported 0 conversations (0 messages); 2 already present were skipped",
-        "imported 0 conversations (0 messages); 2 already present were skipped",
+        "imported 2 conversations (7 messages); 0 already here were skipped",
+        "imported 0 conversations (0 messages); 2 already here were skipped",
+        "imported 0 conversations (0 messages); 2 already here were skipped",
     ]
     with Store.open(fresh) as store:
         assert len(store.list_conversations(include_archived=True)) == 2
