@@ -51,6 +51,7 @@ from chatapp.gui.message_model import (
     ItemRole,
     RatingRole,
     RoleRole,
+    SourceRole,
     StateRole,
     StoppedRole,
 )
@@ -226,22 +227,37 @@ class MessageDelegate(QStyledItemDelegate):
                 x += widths[number] + CHIP_GAP
         return rects
 
+    def _source_rect(self, option: QStyleOptionViewItem, index: Index) -> QRect | None:
+        """Under a reply the model did not write: who did, on one small line, always shown."""
+        label = index.data(SourceRole)
+        if not label or index.data(StateRole) != "stored":
+            return None
+        bubble = self._bubble_rect(option, index)
+        metrics = QFontMetrics(self._chip_font(option))
+        width = min(metrics.horizontalAdvance(label) + 2, option.rect.width() - 2 * MARGIN)
+        return QRect(bubble.left() + PADDING, bubble.bottom() + 2, width, metrics.height())
+
     def _correction_rect(self, option: QStyleOptionViewItem, index: Index) -> QRect | None:
         """Under a corrected reply: the reply the user taught, in a box of its own."""
         correction = index.data(CorrectionRole)
         if not correction or index.data(StateRole) != "stored":
             return None
         bubble = self._bubble_rect(option, index)
+        source = self._source_rect(option, index)
+        top = (source.bottom() if source else bubble.bottom()) + 4
         font = self._chip_font(option)
         text = CORRECTION_LABEL + display_text(correction, "stored")
         size = _text_size(text, font, self._bubble_width(option))
         width = max(size.width(), QFontMetrics(font).horizontalAdvance(CORRECTION_LABEL))
-        return QRect(bubble.left() + 2 * PADDING, bubble.bottom() + 4,
+        return QRect(bubble.left() + 2 * PADDING, top,
                      width + 2 * PADDING, size.height() + PADDING)  # fmt: skip
 
     def _content_bottom(self, option: QStyleOptionViewItem, index: Index) -> int:
         correction = self._correction_rect(option, index)
-        return correction.bottom() if correction else self._bubble_rect(option, index).bottom()
+        if correction:
+            return correction.bottom()
+        source = self._source_rect(option, index)
+        return source.bottom() if source else self._bubble_rect(option, index).bottom()
 
     @staticmethod
     def shows_chips(option: QStyleOptionViewItem) -> bool:
@@ -324,9 +340,27 @@ class MessageDelegate(QStyledItemDelegate):
             painter.drawText(
                 QPointF(bubble.right() + MARGIN, origin.y() + metrics.ascent()), STOPPED_MARK
             )
+        self._paint_source(painter, option, index, text_color)
         self._paint_correction(painter, option, index, text_color)
         self._paint_chips(painter, option, index, text_color, every=self.shows_chips(option))
         painter.restore()
+
+    def _paint_source(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: Index, color: QColor
+    ) -> None:
+        rect = self._source_rect(option, index)
+        if rect is None:
+            return
+        font = self._chip_font(option)
+        font.setItalic(True)
+        painter.setFont(font)
+        faint = QColor(color)
+        faint.setAlpha(140)
+        painter.setPen(faint)
+        label = QFontMetrics(font).elidedText(
+            index.data(SourceRole), Qt.TextElideMode.ElideRight, rect.width()
+        )
+        painter.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
 
     def _paint_correction(
         self, painter: QPainter, option: QStyleOptionViewItem, index: Index, color: QColor

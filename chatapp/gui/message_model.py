@@ -15,6 +15,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 
 from chatapp.store import Store
 from chatapp.store.records import MessageRecord
+from engine.sources import ReplySource
 
 Index = QModelIndex | QPersistentModelIndex
 PAGE_SIZE = 100
@@ -31,6 +32,16 @@ MessageIdRole = Qt.ItemDataRole.UserRole + 7
 ItemRole = Qt.ItemDataRole.UserRole + 8  # the row's ChatItem, replaced whenever the row changes
 CorrectionRole = Qt.ItemDataRole.UserRole + 9  # the reply the user taught instead, or None
 HighlightRole = Qt.ItemDataRole.UserRole + 11  # words to highlight (a search's), or ()
+SourceRole = Qt.ItemDataRole.UserRole + 12  # who wrote a reply, when not the model ("" if it did)
+
+
+def source_label(decoding: object) -> str:
+    """The line under a reply the model did not write: who did ("" for the model's own)."""
+    provenance = decoding.get("provenance") if isinstance(decoding, dict) else None
+    if not isinstance(provenance, dict):
+        return ""
+    source = ReplySource.parse(provenance.get("source"))
+    return "" if source is ReplySource.MODEL else source.label.capitalize()
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: a new one per change
@@ -88,6 +99,8 @@ class MessageListModel(QAbstractListModel):
             return record.corrected_text if record else None
         if role == HighlightRole:
             return self._highlight
+        if role == SourceRole:
+            return source_label(record.decoding) if record and record.role == "bot" else ""
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
