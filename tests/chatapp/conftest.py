@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QApplication
+
+from chatapp.gui.theme import DEFAULT_THEME, apply_theme
 
 
 @pytest.fixture
@@ -20,3 +24,19 @@ def isolated_settings(tmp_path: Path) -> Iterator[None]:
     )
     QSettings().clear()
     yield
+
+
+@pytest.fixture(scope="session")
+def _original_app_font(qapp: QApplication) -> QFont:
+    """The application's font before any test changed it."""
+    return QFont(qapp.font())
+
+
+@pytest.fixture(autouse=True)
+def _default_font_and_theme(qapp: QApplication, _original_app_font: QFont) -> Iterator[None]:
+    """Each test starts with the app's own font and the default theme: a window or a test that
+    changes them (the Appearance menus) would otherwise leave a 16 pt font or a dark palette to
+    every test after it, and their pixel and layout checks would depend on the order run."""
+    yield
+    apply_theme(DEFAULT_THEME)
+    qapp.setFont(_original_app_font)

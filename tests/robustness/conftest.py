@@ -12,11 +12,13 @@ from collections.abc import Iterator
 import pytest
 
 from chatapp.gui.main_window import MainWindow
-from tests.chatapp.conftest import isolated_settings
+from tests.chatapp.conftest import _default_font_and_theme, _original_app_font, isolated_settings
 from tests.chatapp.gui.conftest import _settings_in_tmp_path, store, window
 from tests.robustness.helpers import fast_replies
 
 __all__ = [
+    "_default_font_and_theme",
+    "_original_app_font",
     "_settings_in_tmp_path",
     "fast",
     "isolated_settings",
