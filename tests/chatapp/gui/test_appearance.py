@@ -112,8 +112,9 @@ def ink(image: QImage) -> float:
 def dark_window(qtbot, store) -> MainWindow:
     window = open_bare_window(qtbot, store)
     window.appearance.theme_actions["dark"].trigger()
-    qtbot.wait(20)
-    assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+    qtbot.waitUntil(
+        lambda: QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+    )
     return window
 
 

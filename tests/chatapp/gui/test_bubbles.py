@@ -117,8 +117,8 @@ def test_at_the_largest_font_every_chip_of_a_reply_with_alternatives_can_be_clic
     store.add_alternative(reply.id, "hello there")
     window = open_bare_window(qtbot, store, size=(900, 600))
     window.open_conversation(conversation.id)
-    window.set_font_size(16)
-    qtbot.wait(50)
+    window.appearance.font_actions[16].trigger()  # View › Font size › 16
+    qtbot.waitUntil(lambda: window.chat_view.font().pointSize() == 16)
     row = window.messages.rowCount() - 1
     index = window.messages.index(row)
     window.chat_view.scrollTo(index)

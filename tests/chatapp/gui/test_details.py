@@ -118,8 +118,9 @@ def test_a_long_reply_s_map_fits_the_dialog_without_scrolling(qtbot, store, tmp_
     context = [f"▁ctx{n}" for n in range(40)]
     weights = [[1 / len(context)] * len(context) for _ in reply]
     dialog.show_attention(context, reply, weights)
-    qtbot.wait(20)
     area = dialog.attention_area
+    # Laid out: the map has been handed all of the room the area has.
+    qtbot.waitUntil(lambda: area.widget().size() == area.viewport().size())
     assert not area.horizontalScrollBar().isVisible()
     assert not area.verticalScrollBar().isVisible()
     assert area.widget().cell_size() >= MIN_CELL
