@@ -13,6 +13,11 @@ Without --theme it makes both, each in a fresh process (and a fresh data dir):
 - docs/screenshot-search.png (light): Ctrl+F, "rain" typed into the search box: the hits with
   their chat's title, date and the matched words emphasised, and the first hit opened with the
   word highlighted in its chat.
+- docs/screenshot-larger-font.png (light, Settings › Font size › Larger, 1100x720) and
+  docs/screenshot-800x500.png (light, an 800x500 window): the decoding panel narrowed (its
+  fields under their labels) before the chat column, the status bar cut at a word.
+- docs/screenshot-stopped.png (light): a reply stopped with Esc while its candidates were
+  drawn: the turn marked as stopped, with its Retry chip.
 
 Everything goes through the window as a user would drive it (keys into the composer, the
 chips' signal, the edit dialog); only the older chats' dates are set in the database.
@@ -42,10 +47,10 @@ from chatapp.gui.app import AppOptions, create_window, make_application, open_st
 from chatapp.gui.chip_actions import ChipAction
 from chatapp.gui.conversation_model import GroupRole
 from chatapp.gui.main_window import MainWindow
-from chatapp.gui.message_model import AlternativeRole, HighlightRole, RecordRole
+from chatapp.gui.message_model import AlternativeRole, HighlightRole, RecordRole, StateRole
 from chatapp.gui.saved_settings import data_settings
 from chatapp.gui.search_results import HIT_ROLE
-from chatapp.gui.theme import THEME_KEY
+from chatapp.gui.theme import FONT_SIZE_KEY, FONT_SIZE_MENU, THEME_KEY
 from chatapp.store import Store
 from chatapp.store.models import Conversation, Message
 
@@ -54,8 +59,14 @@ OUTPUTS = {
     "light": DOCS / "screenshot.png",
     "dark": DOCS / "screenshot-dark.png",
     "search": DOCS / "screenshot-search.png",
+    "larger": DOCS / "screenshot-larger-font.png",
+    "small": DOCS / "screenshot-800x500.png",
+    "stopped": DOCS / "screenshot-stopped.png",
 }
-SCENE_THEMES = {"search": "light"}  # a scene that is not named after its theme
+# A scene that is not named after its theme, and the window size and font size it needs.
+SCENE_THEMES = {"search": "light", "larger": "light", "small": "light", "stopped": "light"}
+SCENE_SIZES = {"larger": (1100, 720), "small": (800, 500)}
+SCENE_FONTS = {"larger": FONT_SIZE_MENU["Larger"]}
 SIZE = (1240, 820)
 SEED = 7
 
@@ -227,10 +238,52 @@ def search_scene(window: MainWindow, store: Store) -> None:
         raise SystemExit("the hit's words are not highlighted in the chat it opened")
 
 
+def two_turns_scene(window: MainWindow, store: Store) -> None:
+    """A short chat, for the window at a large font or a small size: the panel gives way."""
+    for prompt in LIGHT_PROMPTS[:2]:
+        type_and_send(window, prompt)
+    select_row(window, window.messages.rowCount() - 1)
+    chat = window.splitter.widget(1).width()
+    if window.width() >= 1000 and chat < 0.44 * window.width():
+        raise SystemExit(
+            f"the chat column is {chat} px of {window.width()}: the panel kept its width"
+        )
+
+
+def stopped_scene(window: MainWindow, store: Store) -> None:
+    """A reply stopped (Esc) while its candidates were being drawn: marked, with Retry."""
+    type_and_send(window, LIGHT_PROMPTS[0])
+    balanced = window.decoding_panel.config
+    # Slow enough to be stopped mid-way on any machine; the panel shows balanced again after.
+    window.decoding_panel.set_config(balanced.replace(candidates=32, min_length=64, max_length=64))
+    edit = window.composer.edit
+    QTest.keyClicks(edit, "Tell me a long story about your weekend")
+    QTest.keyClick(edit, Qt.Key.Key_Return)
+    last = window.messages.rowCount
+    for _ in range(3000):  # the bubble says what it is doing once the reply is asked for
+        QApplication.processEvents()
+        if last() and window.messages.item(last() - 1).text.startswith("Writing"):
+            break
+        QTest.qWait(10)
+    window.stop_action.trigger()  # Chat › Stop reply (Esc)
+    for _ in range(3000):
+        if not window.controller.busy:
+            break
+        QTest.qWait(10)
+    window.decoding_panel.set_config(balanced)
+    settle(window)
+    if window.messages.index(last() - 1).data(StateRole) != "stopped":
+        raise SystemExit("the reply was not stopped before it was chosen")
+    window.composer.focus()
+
+
 SCENES: dict[str, Callable[[MainWindow, Store], None]] = {
     "light": light_scene,
     "dark": dark_scene,
     "search": search_scene,
+    "larger": two_turns_scene,
+    "small": two_turns_scene,
+    "stopped": stopped_scene,
 }
 
 
@@ -244,9 +297,11 @@ def make(theme: str, out: Path, model: str | None) -> None:
         store = open_store(options)
         settings = data_settings(store.path)  # what the user chose lives with the data dir
         settings.setValue(THEME_KEY, SCENE_THEMES.get(theme, theme))
+        if theme in SCENE_FONTS:
+            settings.setValue(FONT_SIZE_KEY, SCENE_FONTS[theme])
         settings.sync()
         window = create_window(options, store)
-        window.resize(*SIZE)
+        window.resize(*SCENE_SIZES.get(theme, SIZE))
         window.show()
         wait_for(window.context.switcher.model_ready)
         window.decoding_panel.set_config(
