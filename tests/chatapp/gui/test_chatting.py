@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Qt
 
 from chatapp.gui import text_dialog
 from chatapp.gui.message_model import RecordRole, StateRole
+from tests.chatapp.gui.bare_window import save_shot
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS, click_chip, send_and_wait
 
 
@@ -92,7 +91,9 @@ def test_rating_and_correction_land_in_the_store(qtbot, window, store, monkeypat
     ]
 
 
-def test_edit_and_resend_keeps_the_old_branch_one_click_away(qtbot, window, store, monkeypatch):
+def test_edit_and_resend_keeps_the_old_branch_one_click_away(
+    qtbot, window, store, monkeypatch, tmp_path
+):
     send_and_wait(qtbot, window, "first question")
     second_reply = send_and_wait(qtbot, window, "second question")
     conversation = window.controller.conversation_id
@@ -105,8 +106,7 @@ def test_edit_and_resend_keeps_the_old_branch_one_click_away(qtbot, window, stor
     assert window.messages.rowCount() == 2
     assert dict(window.delegate.chips(window.messages.index(0)))["counter"] == "2/2"
     window.chat_view.setCurrentIndex(window.messages.index(0))
-    Path("/tmp/shots").mkdir(exist_ok=True)
-    window.grab().save("/tmp/shots/edited_turn_2_of_2.png")
+    save_shot(window, "edited_turn_2_of_2.png", tmp_path)
 
     click_chip(qtbot, window, 0, "previous")  # back to the first branch, with its replies
     assert store.history(conversation)[0] == "first question"

@@ -23,6 +23,7 @@ from chatapp.gui.conversation_model import (
 )
 from chatapp.gui.transfer import LAST_FOLDER_KEY
 from chatapp.store import ARCHIVE_FORMAT, ARCHIVE_VERSION, Store
+from tests.chatapp.gui.bare_window import save_shot
 from tests.chatapp.gui.helpers import (
     REPLY_TIMEOUT_MS,
     click_chip,
@@ -30,13 +31,6 @@ from tests.chatapp.gui.helpers import (
     send_and_wait,
     settle,
 )
-
-SHOTS = Path("/tmp/shots")
-
-
-def shot(widget: Any, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    widget.grab().save(str(SHOTS / name))
 
 
 def conversation(uid: str, title: str, days_ago: float, **flags: bool) -> dict[str, Any]:
@@ -90,7 +84,7 @@ def test_new_chat_is_selected_at_once_and_stored_only_when_its_first_turn_is_sen
 
 # Item 11 -------------------------------------------------------------------------------------
 def test_the_sidebar_groups_chats_by_date_with_time_preview_and_distinct_titles(
-    qtbot, window, store
+    qtbot, window, store, tmp_path
 ):
     import_conversations(
         store,
@@ -115,7 +109,7 @@ def test_the_sidebar_groups_chats_by_date_with_time_preview_and_distinct_titles(
     assert index.data(TimeRole).startswith("archived")
     assert index.data(Qt.ItemDataRole.FontRole).italic()
     window.resize(1100, 760)
-    shot(window.sidebar, "sidebar_date_groups.png")
+    save_shot(window.sidebar, "sidebar_date_groups.png", tmp_path)
 
 
 def test_chats_written_by_another_program_appear_without_a_restart(qtbot, window, store):
@@ -148,7 +142,7 @@ def test_the_last_chat_used_reopens_not_the_pinned_one(qtbot, store, tiny_model_
 
 # Item 12 -------------------------------------------------------------------------------------
 def test_a_saved_correction_shows_under_the_reply_and_the_counts_follow(
-    qtbot, window, store, monkeypatch
+    qtbot, window, store, monkeypatch, tmp_path
 ):
     reply = send_and_wait(qtbot, window, "what is your name?")
     assert "0 corrected" in window.teach_label.text()
@@ -166,7 +160,7 @@ def test_a_saved_correction_shows_under_the_reply_and_the_counts_follow(
     assert chips["correct"] == "Edit correction…"
     qtbot.waitUntil(lambda: "1 corrected" in window.teach_label.text())
     window.chat_view.setCurrentIndex(window.messages.index(1))
-    shot(window.chat_view, "corrected_reply.png")
+    save_shot(window.chat_view, "corrected_reply.png", tmp_path)
 
     click_chip(qtbot, window, 1, "correct")  # editable: the dialog starts from the correction
     assert asked[1] == "my name is ada."
@@ -252,9 +246,9 @@ def test_export_starts_in_documents_then_the_last_folder_with_the_title(
     assert Path(offered[1]) == target / "Plans for the weekend.json"
 
 
-def test_a_first_launch_shows_a_welcome_with_openers(qtbot, window, store):
+def test_a_first_launch_shows_a_welcome_with_openers(qtbot, window, store, tmp_path):
     assert window.welcome.isVisible() and not window.chat_view.isVisible()
-    shot(window, "welcome.png")
+    save_shot(window, "welcome.png", tmp_path)
     with qtbot.waitSignal(window.controller.reply_stored, timeout=REPLY_TIMEOUT_MS):
         qtbot.mouseClick(window.welcome.buttons[0], Qt.MouseButton.LeftButton)
     assert not window.welcome.isVisible() and window.chat_view.isVisible()
