@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chatapp.gui import text_dialog
 from chatapp.gui.knob_labels import knob_label
 from chatapp.gui.wheel_guard import guard_wheel
 from engine.decoding.config import (
@@ -293,9 +293,8 @@ class DecodingPanel(QWidget):
 
     def _ask_name(self, title: str, current: str = "") -> str | None:
         """A new preset name from the user; None if cancelled or taken by a built-in preset."""
-        name, ok = QInputDialog.getText(self, title, "Name of the preset:", text=current)
-        name = name.strip()
-        if not ok or not name:
+        name = (text_dialog.ask_text(self, title, "Name of the preset:", current) or "").strip()
+        if not name:
             return None
         if name in PRESETS or name == CUSTOM:
             self.message.setText(f"“{name}” is a built-in preset: choose another name.")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QAbstractSpinBox, QInputDialog
+from PySide6.QtWidgets import QAbstractSpinBox
 
-from chatapp.gui import saved_settings
+from chatapp.gui import saved_settings, text_dialog
 from chatapp.gui.decoding_panel import (
     CUSTOM,
     PRESET_KEY,
@@ -143,7 +143,7 @@ def test_a_chosen_preset_is_saved_by_name_and_custom_values_as_they_are(qtbot, p
 
 def test_a_saved_preset_can_be_renamed_and_deleted(qtbot, panel, monkeypatch):
     names = iter(["mine", "ours"])
-    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: (next(names), True))
+    monkeypatch.setattr(text_dialog, "ask_text", lambda *a, **k: next(names))
     assert not panel.rename_button.isEnabled() and not panel.delete_button.isEnabled()
     with qtbot.waitSignal(panel.preset_saved) as saved:
         qtbot.mouseClick(panel.save_button, Qt.MouseButton.LeftButton)
@@ -163,7 +163,7 @@ def test_a_saved_preset_can_be_renamed_and_deleted(qtbot, panel, monkeypatch):
 
 
 def test_a_built_in_preset_name_is_refused(qtbot, panel, monkeypatch):
-    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("balanced", True))
+    monkeypatch.setattr(text_dialog, "ask_text", lambda *a, **k: "balanced")
     with qtbot.assertNotEmitted(panel.preset_saved):
         qtbot.mouseClick(panel.save_button, Qt.MouseButton.LeftButton)
     assert "built-in" in panel.message.text()
@@ -174,7 +174,7 @@ def test_renamed_and_deleted_presets_are_kept_in_the_database(qtbot, store, monk
     panel = window.decoding_panel
     panel.set_config(BEAM)
     names = iter(["mine", "ours"])
-    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: (next(names), True))
+    monkeypatch.setattr(text_dialog, "ask_text", lambda *a, **k: next(names))
     qtbot.mouseClick(panel.save_button, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(panel.rename_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: [p.name for p in store.list_presets()] == ["ours"])

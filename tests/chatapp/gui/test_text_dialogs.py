@@ -8,6 +8,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QPlainTextEdit
 
+from tests.chatapp.gui.bare_window import open_bare_window
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS, click_chip, send_and_wait
 
 CTRL = Qt.KeyboardModifier.ControlModifier
@@ -104,3 +105,20 @@ def test_rename_submits_with_ctrl_enter(qtbot, window, store):
     window.sidebar.rename_requested.emit(conversation)  # the sidebar's context menu: Rename
     assert done == ["done"]
     qtbot.waitUntil(lambda: store.get_conversation(conversation).title == "Greetings")
+
+
+def test_a_preset_is_named_and_saved_with_ctrl_enter(qtbot, store):
+    window = open_bare_window(qtbot, store)
+    panel = window.decoding_panel
+    panel.set_config(panel.config.replace(strategy="beam", beam_size=5))
+
+    def name(dialog: QInputDialog) -> None:
+        line = dialog.findChild(QLineEdit)
+        qtbot.keyClicks(line, "mine")
+        qtbot.keyClick(line, Qt.Key.Key_Return, CTRL)
+
+    done = when_dialog_opens(qtbot, name)
+    qtbot.mouseClick(panel.save_button, Qt.MouseButton.LeftButton)
+    assert done == ["done"]
+    qtbot.waitUntil(lambda: [p.name for p in store.list_presets()] == ["mine"])
+    assert panel.preset_combo.currentText() == "mine"

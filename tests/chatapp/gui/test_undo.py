@@ -4,8 +4,8 @@ chat does (no question first: each is done at once and can be taken back)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QInputDialog
 
+from chatapp.gui import text_dialog
 from engine.decoding.config import DecodeConfig
 from tests.chatapp.gui.helpers import send_and_wait, settle
 from tests.chatapp.gui.menus import choose_from_menu
@@ -33,7 +33,7 @@ def test_archiving_a_chat_from_its_menu_can_be_undone_from_the_banner(qtbot, win
 def test_deleting_a_preset_can_be_undone_from_the_banner(qtbot, window, store, monkeypatch):
     panel = window.decoding_panel
     panel.set_config(BEAM)
-    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("mine", True))
+    monkeypatch.setattr(text_dialog, "ask_text", lambda *a, **k: "mine")
     qtbot.mouseClick(panel.save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: [p.name for p in store.list_presets()] == ["mine"])
     assert panel.preset_combo.currentText() == "mine"
