@@ -252,7 +252,7 @@ def test_long_history_is_truncated(tiny_bot: Chatbot) -> None:
     context, _ = tiny_bot.prepare_context(turns)
     assert len(context) <= tiny_bot.config.max_context_tokens
     reply = tiny_bot.reply(turns, GREEDY)
-    assert isinstance(reply.text, str)
+    assert reply.text.strip() and reply.tokens
     assert len(reply.context_pieces) == len(context)
 
 

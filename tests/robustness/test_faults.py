@@ -25,11 +25,15 @@ from chatapp.commands.recorder import StoreRecorder
 from chatapp.gui.main_window import MainWindow
 from chatapp.store import Store
 from engine import Chatbot
+from engine.decoding.config import DecodeConfig
 from engine.errors import CheckpointError
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
 from tests.database_checks import integrity
 from tests.robustness.helpers import open_window, send_through_controller, spawn
 from tests.robustness.test_bad_files import one_line, run_main
+
+GREEDY = DecodeConfig(strategy="greedy")
+HELLO_REPLY = "hi there! how are you?"  # what the tiny model (tests/conftest.py) answers
 
 # Kill -9 during a reply ---------------------------------------------------------------------
 
@@ -153,7 +157,7 @@ def test_a_full_disk_under_the_model_folder_leaves_the_old_model(
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in model.iterdir()}
     assert after == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"], "a partial folder was left"
-    assert Chatbot.load(model, device="cpu").reply(["hello"]).text is not None
+    assert Chatbot.load(model, device="cpu").reply(["hello"], GREEDY).text == HELLO_REPLY
 
 
 # A locked database -----------------------------------------------------------------------------
@@ -257,7 +261,7 @@ def test_deleting_the_model_folder_while_loaded(qtbot, store, tiny_model_dir, tm
     window = open_window(qtbot, store, model)
     send_through_controller(qtbot, window, "hello")
     shutil.rmtree(model)
-    assert bot.reply(["hello"]).text is not None  # the weights are in memory
+    assert bot.reply(["hello"], GREEDY).text == HELLO_REPLY  # the weights are in memory
     reply = send_through_controller(qtbot, window, "still there?")
     with pytest.raises(CheckpointError, match="does not exist"):
         Chatbot.load(model, device="cpu")

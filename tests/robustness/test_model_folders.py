@@ -29,6 +29,7 @@ from engine.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from engine.decoding.config import DecodeConfig
 from engine.errors import CheckpointError
 from engine.model import Seq2Seq
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
@@ -85,7 +86,8 @@ def test_train_out_never_removes_or_replaces_what_is_not_a_model(tmp_path, tiny_
     assert {name for name in after if not name.startswith("model/")} == {
         name for name in before if not name.startswith("model/")
     }, "a partial or old folder was left beside the model"
-    assert Chatbot.load(model, device="cpu").reply(["hello"]).text is not None
+    retrained = Chatbot.load(model, device="cpu").reply(["hello"], DecodeConfig(strategy="greedy"))
+    assert retrained.text.strip() and retrained.tokens
 
 
 def edited_copy(good: Path, folder: Path, edit) -> Path:
