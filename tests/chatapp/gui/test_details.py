@@ -157,8 +157,8 @@ def test_details_say_who_wrote_the_reply_and_each_candidate(qtbot, store, tmp_pa
         {"text": "hello!", "score": -2.0, **parts},
     ]  # fmt: skip
     record = stored_reply(store, nbest=nbest)
-    decoding = {**SAMPLED, "strategy": "pool",
-                "provenance": {"source": "corpus", "origin": "chitchat conversation 5b1f"}}  # fmt: skip
+    provenance = {"source": "corpus", "origin": "chitchat conversation 5b1f"}
+    decoding = {**SAMPLED, "strategy": "pool", "provenance": provenance}
     dialog = open_details(qtbot, dataclasses.replace(record, decoding=decoding))
     text = dialog.findChild(QPlainTextEdit, "detailsText").toPlainText()
     assert "Source: from a conversation in the training corpus (chitchat conversation 5b1f)" in text
