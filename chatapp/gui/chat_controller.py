@@ -93,7 +93,8 @@ class ChatController(ReplyFeedback, QObject):
         self.model_version_id: int | None = None
         self.memory_enabled = True  # saved corrections answer matching turns at once
         self.attention_cache: dict[int, tuple[list[str], list[str], list[list[float]]]] = {}
-        self.progress = ReplyProgress(messages, lambda: self.busy)  # the thinking row's words
+        # The thinking row's words, while a reply is worked out (never once the engine is shut).
+        self.progress = ReplyProgress(messages, lambda: self.busy and self.engine.running)
         engine.token_generated.connect(self._on_token)
         engine.reply_finished.connect(self._on_finished)
         engine.generation_failed.connect(self._on_failed)
@@ -238,6 +239,7 @@ class ChatController(ReplyFeedback, QObject):
         active.request_id = self.engine.generate(context.history, config)
 
     def stop(self) -> None:
+        self.progress.stop()  # also on closing: no tick may reach a view being deleted
         if self._active is not None and self._active.request_id is not None:
             self._active.stopped = True
             self.engine.cancel(self._active.request_id)

@@ -76,6 +76,11 @@ class EngineClient(QObject):
             self._cancelled.add(request_id)
             self._worker.cancel(request_id)
 
+    @property
+    def running(self) -> bool:
+        """False once `shut_down` ended the engine thread (the window is closing)."""
+        return self._thread.isRunning()
+
     def cancel_all(self) -> None:
         for request_id in list(self._pending):
             self.cancel(request_id)

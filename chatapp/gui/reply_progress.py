@@ -51,11 +51,16 @@ class ReplyProgress(QObject):
 
     def start(self, config: DecodeConfig) -> None:
         self._config, self._started = config, time.monotonic()
-        if working_text(config, 0) is None:
+        if working_text(config, 0) is None or not self._busy():
             self._timer.stop()
             return
         self._tick()
         self._timer.start()
+
+    def stop(self) -> None:
+        """No more ticks (Stop was pressed, or the window is closing)."""
+        self._timer.stop()
+        self._config = None
 
     def _tick(self) -> None:
         if self._config is None or not self._busy():
