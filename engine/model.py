@@ -262,7 +262,13 @@ class Seq2Seq(nn.Module):
     ) -> torch.Tensor:
         """Teacher-forced log p(target | source) of each row, summed over its real (non-pad)
         tokens: (B,). How `rerank` scores whole replies in one batched pass."""
-        memory, hidden = self.encode(src, src_lengths)
+        if src.shape[0] > 1 and bool((src == src[:1]).all()):
+            # One source for every row (a pool's candidates for one turn): encode it once.
+            memory, hidden = self.encode(src[:1], src_lengths[:1])
+            rows = torch.zeros(src.shape[0], dtype=torch.long, device=src.device)
+            memory, hidden = memory.index_select(rows), hidden.index_select(1, rows)
+        else:
+            memory, hidden = self.encode(src, src_lengths)
         combined, _, _ = self.decoder.features(target_in, hidden, memory)  # (B, T, E)
         real = target_out.ne(PAD_ID)  # (B, T)
         logits = self.decoder.output_logits(combined[real]).float()  # (N, V), real tokens only

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from engine.batching import encode_context
 from engine.decoding.config import DecodeConfig
 from engine.decoding.generate import Generation
 from engine.decoding.pool import PoolEntry, ScoredEntry, score_pool
@@ -33,7 +32,6 @@ def gather(
         for found in bot.index.search(history[-1], config.retrieved):
             tokens = tuple(bot.tokenizer.encode(found.reply))
             origin = f"{bot.index.corpus} conversation {found.conversation}"
-            own = encode_context(bot.tokenizer, [*found.earlier, found.prompt], bot.config)
             entries.append(
                 PoolEntry(
                     found.reply,
@@ -41,7 +39,7 @@ def gather(
                     ReplySource.CORPUS,
                     origin,
                     similarity=found.similarity,
-                    own_context=tuple(own),
+                    own_turns=(*found.earlier, found.prompt),
                 )
             )
     for row, (text, hypothesis) in enumerate(zip(generation.texts, generation.hypotheses)):

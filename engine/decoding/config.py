@@ -181,7 +181,7 @@ PRESETS: dict[str, DecodeConfig] = {
         strategy="rerank", candidates=32, temperature=0.9, top_k=40, top_p=0.9,
         repetition_penalty=1.2, no_repeat_ngram_size=3, mmi_weight=7.0, min_length=2, seed=0,
     ),
-    # The pool: 32 replies people wrote (the training split, engine/retrieval.py) beside four of
+    # The pool: 32 replies people wrote (the training split, engine/retrieval.py) beside two of
     # the model's samples, scored by the seq2seq (MMI). Rated blind on 40 everyday prompts,
     # replies people wrote and chosen this way made sense 0.60-0.65 of the time, the model's
     # reranked samples 0.20-0.28, and mixing the two on one scale let the fluent-looking samples
@@ -190,7 +190,7 @@ PRESETS: dict[str, DecodeConfig] = {
     # person's reply held back for a turn far from yours (match 3) and for leaning on its own
     # conversation (own context 4) rated best of six calibrations (MODEL_CARD.md).
     "balanced": DecodeConfig(
-        strategy="pool", candidates=4, retrieved=32, temperature=0.9, top_k=40, top_p=0.95,
+        strategy="pool", candidates=2, retrieved=32, temperature=0.9, top_k=40, top_p=0.95,
         repetition_penalty=1.2, no_repeat_ngram_size=3, mmi_weight=5.0, min_length=2,
         generated_offset=-10.0, match_weight=3.0, own_context_weight=4.0,
     ),

@@ -15,10 +15,11 @@ wins when the scorer does not find it far off.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
+from engine.batching import encode_context
 from engine.decoding.config import DecodeConfig
 from engine.decoding.rerank import backward_terms, pair_log_probs
 from engine.model import Seq2Seq
@@ -28,6 +29,7 @@ from engine.tokenizer import EOS_ID, Tokenizer
 # A taught reply that passed its gate (the same question, or the scorer's near match) is what
 # the user asked for: it outranks every other candidate unless it scores this far below them.
 TAUGHT_BONUS = 5.0
+LEANING_BATCH = 8  # people's replies whose fit to their own conversation is computed at once
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class PoolEntry:
     row: int = -1  # the model's samples: the generation row (for its attention)
     bonus: float = 0.0  # added to the score (a correction's gate)
     similarity: float = 1.0  # people's replies: how near the turn they answered is to yours
-    own_context: tuple[int, ...] = ()  # people's replies: the turns they answered, encoded
+    own_turns: tuple[str, ...] = ()  # people's replies: the turns they answered there
 
 
 @dataclass(frozen=True)
@@ -56,17 +58,14 @@ class ScoredEntry:
     own_forward: float | None = None
 
 
-def offset_of(
-    entry: PoolEntry, config: DecodeConfig, forward: float, own_forward: float | None
-) -> float:
+def offset_of(entry: PoolEntry, config: DecodeConfig) -> float:
     """The calibration of one source: the model's replies are shifted by `generated_offset`;
-    a person's reply loses for a turn far from yours and for leaning on its own conversation;
-    a correction gets the bonus of its gate."""
+    a person's reply loses for a turn far from yours (and, in `_hold_back_leaning`, for leaning
+    on its own conversation); a correction gets the bonus of its gate."""
     if entry.source is ReplySource.MODEL:
         return config.generated_offset
     if entry.source is ReplySource.CORPUS:
-        leaning = min(0.0, forward - own_forward) if own_forward is not None else 0.0
-        return config.match_weight * (entry.similarity - 1.0) + config.own_context_weight * leaning
+        return config.match_weight * (entry.similarity - 1.0)
     return entry.bonus
 
 
@@ -88,25 +87,71 @@ def score_pool(
     if not unique:
         return []
     forward = _forward_terms(unique, model, tokenizer, context, device)
-    own = _own_context_terms(unique, model, device)
     if backward is not None:
         replies = [[*entry.tokens, EOS_ID] for entry in unique]
         mmi = backward_terms(backward, tokenizer, replies, last_turn, device)
     else:
         mmi = [0.0] * len(unique)
     scored = [
-        ScoredEntry(
-            entry,
-            fwd,
-            term,
-            fwd + config.mmi_weight * term + offset_of(entry, config, fwd, own_fwd),
-            own_fwd,
-        )
-        for entry, fwd, term, own_fwd in zip(unique, forward, mmi, own)
+        ScoredEntry(entry, fwd, term, fwd + config.mmi_weight * term + offset_of(entry, config))
+        for entry, fwd, term in zip(unique, forward, mmi)
     ]
     scored = apply_fluency_floor(scored, config.fluency_floor)
-    scored.sort(key=lambda item: (item.entry.finished, item.score), reverse=True)
+    scored = _hold_back_leaning(scored, model, tokenizer, config, device)
+    scored.sort(key=rank, reverse=True)
     return scored
+
+
+def rank(item: ScoredEntry) -> tuple[bool, float]:
+    """Finished replies first (a cut one stops mid-sentence), then by score."""
+    return item.entry.finished, item.score
+
+
+def _hold_back_leaning(
+    scored: list[ScoredEntry],
+    model: Seq2Seq,
+    tokenizer: Tokenizer,
+    config: DecodeConfig,
+    device: torch.device,
+) -> list[ScoredEntry]:
+    """The own-context penalty of people's replies, computed best first, `LEANING_BATCH` at a
+    time, until the best penalised candidate outranks every one not yet looked at.
+
+    The penalty only lowers a score, so the winner is the one that scoring every candidate
+    would give, for a third of the cost (a batch over three-turn contexts was the pool's
+    dearest pass); the candidates after it keep their score without the penalty (an upper
+    bound) and no `own_forward`."""
+    if config.own_context_weight <= 0:
+        return scored
+    ranked = sorted(scored, key=rank, reverse=True)
+    done = 0
+    while done < len(ranked):
+        chunk = ranked[done : done + LEANING_BATCH]
+        ranked[done : done + len(chunk)] = _penalised(chunk, model, tokenizer, config, device)
+        done += len(chunk)
+        if done < len(ranked) and rank(max(ranked[:done], key=rank)) >= rank(ranked[done]):
+            break
+    return ranked
+
+
+def _penalised(
+    chunk: list[ScoredEntry],
+    model: Seq2Seq,
+    tokenizer: Tokenizer,
+    config: DecodeConfig,
+    device: torch.device,
+) -> list[ScoredEntry]:
+    own = _own_context_terms([item.entry for item in chunk], model, tokenizer, device)
+    return [
+        item
+        if own_forward is None
+        else replace(
+            item,
+            score=item.score + config.own_context_weight * min(0.0, item.forward - own_forward),
+            own_forward=own_forward,
+        )
+        for item, own_forward in zip(chunk, own)
+    ]
 
 
 def apply_fluency_floor(scored: list[ScoredEntry], floor: float) -> list[ScoredEntry]:
@@ -163,14 +208,14 @@ def _forward_terms(
 
 
 def _own_context_terms(
-    entries: Sequence[PoolEntry], model: Seq2Seq, device: torch.device
+    entries: Sequence[PoolEntry], model: Seq2Seq, tokenizer: Tokenizer, device: torch.device
 ) -> list[float | None]:
     """log p(reply | the turns it answered in its own conversation) per token, for the
     entries that carry those turns (people's replies), in one batched pass."""
-    rows = [i for i, entry in enumerate(entries) if entry.own_context]
+    rows = [i for i, entry in enumerate(entries) if entry.own_turns]
     limit = model.config.max_response_tokens
     targets = [[*entries[i].tokens, EOS_ID][:limit] for i in rows]
-    sources = [entries[i].own_context for i in rows]
+    sources = [encode_context(tokenizer, entries[i].own_turns, model.config) for i in rows]
     sums = pair_log_probs(model, sources, targets, device) if rows else []
     terms: list[float | None] = [None] * len(entries)
     for i, target, total in zip(rows, targets, sums):

@@ -41,7 +41,7 @@ def test_each_candidate_is_scored_on_one_scale(bot: Chatbot) -> None:
     own = encode_context(bot.tokenizer, [*earlier, "do you drink tea?"], bot.config)
     entry = PoolEntry(
         reply, tuple(bot.tokenizer.encode(reply)), ReplySource.CORPUS, "small conversation c1",
-        similarity=0.4, own_context=tuple(own),
+        similarity=0.4, own_turns=(*earlier, "do you drink tea?"),
     )  # fmt: skip
     config = POOL.replace(mmi_weight=3.0, match_weight=2.0, own_context_weight=1.5)
     [scored] = score_pool(
@@ -146,3 +146,21 @@ def test_symbols_and_digits_tell_questions_apart(bot: Chatbot) -> None:
 def test_the_latest_correction_of_a_question_wins(bot: Chatbot) -> None:
     teach(bot, ("what is your name?", "my name is bob."), ("what is your name?", TAUGHT))
     assert bot.reply(["what is your name?"], POOL).text == TAUGHT
+
+
+def test_the_lazy_own_context_penalty_picks_what_penalising_every_candidate_would(
+    bot: Chatbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.decoding.pool as pool
+
+    config = POOL.replace(retrieved=32, own_context_weight=4.0, generated_offset=-10.0)
+    for turn in ("how are you?", "what is your name?", "do you like music?", "hello"):
+        monkeypatch.setattr(pool, "LEANING_BATCH", 1)  # one candidate at a time, best first
+        lazy = bot.reply([turn], config)
+        monkeypatch.setattr(pool, "LEANING_BATCH", 1000)  # every candidate at once
+        full = bot.reply([turn], config)
+        monkeypatch.undo()
+        assert (lazy.text, lazy.alternatives[0].score) == (
+            full.text,
+            pytest.approx(full.alternatives[0].score),
+        )
