@@ -44,6 +44,7 @@ import torch
 
 from bench._machine import describe
 from bench.teach_facts import FACTS, measure_teaching
+from chatapp.finetune.events import decode_event
 from chatapp.store import Store
 from engine.checkpoint import save_checkpoint
 from engine.config import ModelConfig, preset
@@ -51,6 +52,7 @@ from engine.data import read_chitchat, split_of
 from engine.default_model import default_model_dir
 from engine.errors import CheckpointError
 from engine.model import Seq2Seq
+from engine.progress import DoneEvent
 from engine.tokenizer import Tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -153,7 +155,9 @@ def main() -> None:
         seconds, events, _ = run_finetune(argv, env)
     done = events[-1]
     end = next(event for event in events if event["event"] == "end")
-    before, after = done["metrics"]["before"], done["metrics"]["after"]
+    typed = decode_event(done)
+    assert isinstance(typed, DoneEvent)
+    before, after = typed.before.stored(), typed.after.stored()  # flat: heldout_perplexity, …
     print(
         json.dumps(
             {
@@ -225,10 +229,10 @@ def teach(args: argparse.Namespace) -> None:
                     "chosen_epoch": end.get("chosen_epoch"),
                     "chosen_mix": end.get("chosen_mix"),
                     "steps": end["steps"],
-                    "taught_recall_reported": done.get("taught_recall"),
-                    "base_valid_perplexity": round(done["base_valid_perplexity"], 3),
-                    "valid_perplexity": round(done["valid_perplexity"], 3),
-                    "valid_perplexity_change": round(done["valid_perplexity_change"], 4),
+                    "taught_recall_reported": done["after"].get("taught_recall"),
+                    "base_valid_perplexity": round(done["before"]["valid"]["perplexity"], 3),
+                    "valid_perplexity": round(done["after"]["valid"]["perplexity"], 3),
+                    "valid_perplexity_change": round(done["forgetting"], 4),
                     "forgetting_flag": done["forgetting_flag"],
                     "train_pairs": done["data"]["train_pairs"],
                     "replay_examples": done["data"]["replay_examples"],

@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,7 +39,7 @@ from engine.train import evaluate_perplexity
 
 def perplexities(bot: Chatbot, examples: list) -> dict[str, float]:
     encoded = encode_examples(examples, bot.tokenizer, bot.config)
-    result = evaluate_perplexity(bot.model, encoded, device=bot.device)
+    result: dict[str, float] = asdict(evaluate_perplexity(bot.model, encoded, device=bot.device))
     words = sum(len(bot.tokenizer.decode(t).split()) + (t[-1] == EOS_ID) for _, t in encoded)
     result["word_perplexity"] = math.exp(min(result["loss"] * result["tokens"] / words, 50.0))
     result["pieces_per_word"] = result["tokens"] / words

@@ -34,11 +34,19 @@ from engine.batching import Batch, EncodedExample, collate, make_batches
 from engine.checkpoint import save_checkpoint
 from engine.distributed import ProcessGroup
 from engine.errors import ConfigError
+from engine.finetune_figures import Perplexity
 from engine.model import Seq2Seq
+from engine.progress import (
+    EndEvent,
+    EvalEvent,
+    ProgressCallback,
+    ProgressEvent,
+    StartEvent,
+    StepEvent,
+)
 from engine.tokenizer import PAD_ID, Tokenizer
 from engine.train_config import TrainConfig, cooldown_factor
 
-ProgressCallback = Callable[[dict[str, Any]], None]
 REPORT_EVERY = 20  # steps between progress events
 
 
@@ -163,7 +171,7 @@ def evaluate_perplexity(
     *,
     device: torch.device,
     batch_tokens: int = 8000,
-) -> dict[str, float]:
+) -> Perplexity:
     """Perplexity = exp(mean negative log-likelihood per target token, eos included)."""
     was_training = model.training
     model.eval()
@@ -178,12 +186,7 @@ def evaluate_perplexity(
         total_tokens += batch.target_tokens
     model.train(was_training)
     mean = total_nll / max(total_tokens, 1)
-    return {
-        "perplexity": math.exp(min(mean, 50.0)),
-        "loss": mean,
-        "tokens": total_tokens,
-        "examples": len(encoded),
-    }
+    return Perplexity(math.exp(min(mean, 50.0)), mean, total_tokens, len(encoded))
 
 
 def _seed_everything(seed: int) -> None:
@@ -241,9 +244,9 @@ def train(
     )
     if group is not None:
         run.step_loss = group.wrap(run.step_loss)
-    run.emit({"event": "start", "total_steps": run.total_steps, "step": state.step,
-              "train_examples": len(train_data), "valid_examples": len(run.valid_subset),
-              "world_size": run.world_size})  # fmt: skip
+    run.emit(StartEvent(total_steps=run.total_steps, step=state.step,
+                        train_examples=len(train_data), valid_examples=len(run.valid_subset),
+                        world_size=run.world_size))  # fmt: skip
     while state.epoch < config.epochs and state.stopped_by == "epochs":
         _train_epoch(run, state)
     if state.stopped_by == "time_budget":
@@ -251,7 +254,7 @@ def train(
     return _finish(run, state)
 
 
-def _ignore(event: dict[str, Any]) -> None:
+def _ignore(event: ProgressEvent) -> None:
     pass
 
 
@@ -313,11 +316,17 @@ def _stop_reason(run: _Run) -> tuple[str | None, float]:
     cancel, elapsed = run.stop_requested(), run.elapsed()
     if run.group is not None:
         cancel, elapsed = run.group.agree(cancel, elapsed)
+    return stop_reason(cancel, elapsed, run.budget), elapsed
+
+
+def stop_reason(cancel: bool, elapsed: float, budget: float) -> str | None:
+    """Why a loop stops here ("cancelled" | "time_budget"), or None to go on (fine-tuning's
+    loop decides the same way)."""
     if cancel:
-        return "cancelled", elapsed
-    if elapsed > run.budget:
-        return "time_budget", elapsed
-    return None, elapsed
+        return "cancelled"
+    if elapsed > budget:
+        return "time_budget"
+    return None
 
 
 def _lengths(data: Sequence[EncodedExample], indices: Sequence[int]) -> tuple[int, int]:
@@ -364,12 +373,12 @@ def _report(run: _Run, state: TrainState) -> None:
     state.window_loss, state.window_tokens = 0.0, 0
     elapsed = run.elapsed()
     done = state.step / max(run.total_steps, 1)
-    run.emit({"event": "step", "epoch": state.epoch, "step": state.step,
-              "total_steps": run.total_steps, "loss": window_loss / max(window_tokens, 1),
-              "learning_rate": run.optimizer.param_groups[0]["lr"],
-              "tokens_per_s": state.tokens_seen / max(elapsed, 1e-9), "elapsed_s": elapsed,
-              "eta_s": min(elapsed / max(done, 1e-9) * (1 - done), run.budget - elapsed)
-              if done > 0 else None})  # fmt: skip
+    run.emit(StepEvent(epoch=state.epoch, step=state.step, total_steps=run.total_steps,
+                       loss=window_loss / max(window_tokens, 1),
+                       learning_rate=run.optimizer.param_groups[0]["lr"],
+                       tokens_per_s=state.tokens_seen / max(elapsed, 1e-9), elapsed_s=elapsed,
+                       eta_s=min(elapsed / max(done, 1e-9) * (1 - done), run.budget - elapsed)
+                       if done > 0 else None))  # fmt: skip
 
 
 def _evaluate(run: _Run, state: TrainState) -> bool:
@@ -377,18 +386,18 @@ def _evaluate(run: _Run, state: TrainState) -> bool:
     decision, on every rank)."""
     if run.is_main:
         metrics = evaluate_perplexity(run.model, run.valid_subset, device=run.device)
-        improved = metrics["perplexity"] < state.best - 1e-6
+        improved = metrics.perplexity < state.best - 1e-6
         if improved:
-            state.best, state.bad_evals = metrics["perplexity"], 0
+            state.best, state.bad_evals = metrics.perplexity, 0
         else:
             state.bad_evals += 1
         elapsed = run.elapsed()
         if improved and run.out_dir is not None:
-            _save(run, state, metrics["perplexity"], elapsed)
-        run.emit({"event": "eval", "epoch": state.epoch, "step": state.step,
-                  "valid_perplexity": metrics["perplexity"], "valid_loss": metrics["loss"],
-                  "best_valid_perplexity": state.best, "improved": improved,
-                  "elapsed_s": elapsed})  # fmt: skip
+            _save(run, state, metrics.perplexity, elapsed)
+        run.emit(EvalEvent(epoch=state.epoch, step=state.step,
+                           valid_perplexity=metrics.perplexity, valid_loss=metrics.loss,
+                           best_valid_perplexity=state.best, improved=improved,
+                           elapsed_s=elapsed))  # fmt: skip
         run.model.train()
     stop = state.bad_evals >= run.config.patience
     if run.group is not None:
@@ -435,5 +444,12 @@ def _finish(run: _Run, state: TrainState) -> TrainResult:
         stopped_by=state.stopped_by,
         saved=state.saved,
     )
-    run.emit({"event": "end", **asdict(result)})
+    run.emit(end_event(result))
     return result
+
+
+def end_event(
+    result: TrainResult, chosen_epoch: int | None = None, chosen_mix: float | None = None
+) -> EndEvent:
+    """The "end" event of a loop that returns `result` (fine-tuning adds the state it kept)."""
+    return EndEvent(**asdict(result), chosen_epoch=chosen_epoch, chosen_mix=chosen_mix)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import asdict
 
 from chatapp.commands.common import CommandError, add_subcommand, device_of, model_of
 from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
@@ -70,7 +71,7 @@ def run_eval(args: argparse.Namespace) -> int:
         scored = examples[: args.limit] if args.limit else examples
         encoded = encode_examples(scored, bot.tokenizer, bot.config)
         result = {"model": str(bot.model_dir), "corpus": args.corpus, "split": args.split}
-        result.update(evaluate_perplexity(bot.model, encoded, device=bot.device))
+        result.update(asdict(evaluate_perplexity(bot.model, encoded, device=bot.device)))
         result["word_perplexity"] = word_perplexity(result, encoded, bot.tokenizer)
         if args.generate:
             metrics = generation_metrics(

@@ -1,6 +1,6 @@
 """Training progress on the terminal: a tqdm bar, or JSON lines for a parent process.
 
-Both take the typed events of `chatapp.finetune.events`; the JSON lines are their one encoding.
+Both take the engine's typed events (`engine/progress.py`); the JSON lines are their one encoding.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 
 from tqdm import tqdm
 
-from chatapp.finetune.events import EvalEvent, ProgressEvent, StartEvent, StepEvent
+from engine.progress import EvalEvent, ProgressEvent, StartEvent, StepEvent
 
 
 class JsonProgress:

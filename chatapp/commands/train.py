@@ -10,7 +10,6 @@ from pathlib import Path
 from chatapp.commands.common import CommandError, add_subcommand, device_of
 from chatapp.commands.numbers import INT64_MAX, Bounds, check_numbers
 from chatapp.commands.progress import make_progress
-from chatapp.finetune.events import typed_callback
 from engine.checkpoint import check_model_folder
 from engine.config import ATTENTION_KINDS, DIRECTIONS, PRESETS, SIZE_LIMITS, preset
 from engine.errors import EngineError
@@ -140,7 +139,7 @@ def run_train(args: argparse.Namespace) -> int:
                 device=group.device if group else device,
                 resume_from=args.resume,
                 init_from=args.init_from,
-                on_progress=typed_callback(progress),
+                on_progress=progress,
                 group=group,
             )
     except (EngineError, TypeError) as error:

@@ -38,17 +38,7 @@ from chatapp.finetune.data import (
     to_examples,
 )
 from chatapp.finetune.errors import FinetuneError
-from chatapp.finetune.events import (
-    CancelledEvent,
-    DataEvent,
-    DoneEvent,
-    ErrorEvent,
-    EventError,
-    ProgressEvent,
-    ProgressWriter,
-    StatusEvent,
-    decode_event,
-)
+from chatapp.finetune.events import ProgressWriter
 from chatapp.finetune.guard import Interrupted, StopOnSignal, finetune_lock
 from chatapp.finetune.request import FinetuneRequest
 from chatapp.finetune.versions import ensure_model_version, model_to_load, unique_version_name
@@ -68,11 +58,23 @@ from engine.finetune import (
     discard_partial,
     finetune,
 )
+from engine.finetune_figures import Figures
+from engine.progress import (
+    BaselineEvent,
+    CancelledEvent,
+    DataEvent,
+    DoneEvent,
+    EndEvent,
+    ErrorEvent,
+    EvalEvent,
+    ProgressEvent,
+    StatusEvent,
+)
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
-LOGGED_EVENTS = ("data", "baseline", "eval", "end")  # kept whole in the run's text log
-SHOWN_EVENTS = ("status", "data", "baseline", "error")  # also printed on stderr without JSON
+LOGGED_EVENTS = (DataEvent, BaselineEvent, EvalEvent, EndEvent)  # kept whole in the run's log
+SHOWN_EVENTS = (StatusEvent, DataEvent, BaselineEvent, ErrorEvent)  # on stderr without JSON
 
 
 def to_saved_pairs(pairs: Sequence[TrainingPair]) -> list[SavedPair]:
@@ -105,30 +107,21 @@ class Reporter:
         self.log: list[str] = []
         self.pairs: Mapping[str, int] = {}  # the selected pairs per kind, for the data event
 
-    def from_engine(self, data: Mapping[str, Any]) -> None:
-        """The engine's `on_progress`: its dicts, typed."""
-        try:
-            event = decode_event(data)
-        except EventError as error:  # an engine event this app cannot read: log it, go on
-            self.log.append(f"unreadable progress event: {error}")
-            return
-        self(event)
-
     def __call__(self, event: ProgressEvent) -> None:
         if isinstance(event, DataEvent):
             event = replace(event, pairs=self.pairs, min_pairs=MIN_PAIRS)
         self._remember(event)
         with self.stop.deferred():
             self.progress(event)
-            if event.NAME == "end" and self.kind != "json":
+            if isinstance(event, EndEvent) and self.kind != "json":
                 self.progress.close()  # the bar is done; what follows are plain lines
-            if self.kind != "json" and event.NAME in SHOWN_EVENTS:
+            if self.kind != "json" and isinstance(event, SHOWN_EVENTS):
                 print(visible(self.log[-1]), file=sys.stderr, flush=True)  # may name a file
 
     def _remember(self, event: ProgressEvent) -> None:
         if isinstance(event, (StatusEvent, ErrorEvent)):
             self.log.append(event.message)
-        elif event.NAME in LOGGED_EVENTS:
+        elif isinstance(event, LOGGED_EVENTS):
             fields = event.to_dict()
             del fields["event"]
             self.log.append(f"{event.NAME}: {json.dumps(fields, default=str)}")
@@ -300,7 +293,7 @@ def _train(job: _Job) -> FinetuneResult:
         config=job.config,
         device=job.device,
         replay_corpus=job.request.replay_corpus,
-        on_progress=job.reporter.from_engine,
+        on_progress=job.reporter,
         should_stop=job.stop,
     )
     job.stop.disarm()
@@ -320,14 +313,15 @@ def _cancelled(job: _Job) -> int:
 
 def _record(job: _Job, result: FinetuneResult) -> int:
     """Register the new version, close the run row, and report `done`."""
-    flat = _flat_metrics(result, job.config)
+    budget = job.config.max_forgetting
+    after = result.after or Figures()
     store, out = job.store, job.out
     try:
         version = store.add_model_version(
             unique_version_name(store, out.name),
             str(out.resolve()),
             parent_id=job.base_version_id,
-            metrics={**flat, "before": result.before, "after": result.after},
+            metrics=_stored_metrics(result, budget),
             data={"include": list(job.request.include), "pairs": job.counts, **result.data},
         )
         store.finish_finetune_run(
@@ -350,33 +344,43 @@ def _record(job: _Job, result: FinetuneResult) -> int:
             model_dir=str(out.resolve()),
             run_id=job.run_id,
             seconds=result.seconds,
-            metrics={"before": result.before, "after": result.after, **flat},
+            before=result.before,
+            after=after,
             data={"pairs": job.counts, **result.data},
             comparisons=tuple(result.comparisons),
             recall=tuple(result.recall),
             problems=tuple(result.problems),
-            **flat,
+            forgetting=result.forgetting,
+            forgetting_budget=budget,
+            forgetting_flag=result.flagged(budget),
         )
     )
     if job.reporter.kind != "json":
-        print(json.dumps({"model_dir": str(out), "version_id": version.id, **flat}))
+        summary = {"model_dir": str(out), "version_id": version.id}
+        print(json.dumps({**summary, **_stored_metrics(result, budget, nested=False)}))
     return 0
 
 
-def _flat_metrics(result: FinetuneResult, config: FinetuneConfig) -> dict[str, Any]:
-    """The figures the dialog and the guard read: `forgetting_flag` keeps a version that may
-    have forgotten general chat from being made active without the user saying so."""
-    after = result.after or {}
-    return {
-        "taught_recall": after.get("taught_recall"),
-        "heldout_perplexity": after.get("heldout_perplexity"),
-        "valid_perplexity": after.get("valid_perplexity"),
-        "base_heldout_perplexity": result.before.get("heldout_perplexity"),
-        "base_valid_perplexity": result.before.get("valid_perplexity"),
+def _stored_metrics(
+    result: FinetuneResult, budget: float, *, nested: bool = True
+) -> dict[str, Any]:
+    """A new version's figures as its record keeps them (and the command's summary prints):
+    `forgetting_flag` keeps a version that may have forgotten general chat from being made
+    active without the user saying so. The record's keys are stored data, kept as they were."""
+    before, after = result.before, result.after or Figures()
+    flat = {
+        "taught_recall": after.taught_recall,
+        "heldout_perplexity": after.heldout.perplexity if after.heldout else None,
+        "valid_perplexity": after.valid.perplexity if after.valid else None,
+        "base_heldout_perplexity": before.heldout.perplexity if before.heldout else None,
+        "base_valid_perplexity": before.valid.perplexity if before.valid else None,
         "valid_perplexity_change": result.forgetting,
-        "forgetting_budget": config.max_forgetting,
-        "forgetting_flag": result.flagged(config.max_forgetting),
+        "forgetting_budget": budget,
+        "forgetting_flag": result.flagged(budget),
     }
+    if not nested:
+        return flat
+    return {**flat, "before": before.stored(), "after": result.after and result.after.stored()}
 
 
 def _discard(out: Path, out_existed: bool) -> None:

@@ -38,7 +38,17 @@ from PySide6.QtWidgets import (
 )
 
 from chatapp.finetune.data import KIND_LABELS, WHAT_TEACHES, not_enough_message
-from chatapp.finetune.events import (
+from chatapp.finetune.guard import close_interrupted_runs
+from chatapp.finetune.request import DEFAULT_INCLUDE, KNOBS, FinetuneRequest, Knob
+from chatapp.gui.actions import Change
+from chatapp.gui.dialog_fit import fit_height, keep_fitted
+from chatapp.gui.finetune_process import FinetuneProcess
+from chatapp.gui.finetune_results import FinetuneResults
+from chatapp.gui.loss_plot import LossPlot
+from chatapp.gui.wheel_guard import guard_wheel
+from chatapp.paths import resolve_data_dir
+from chatapp.store import PAIR_KINDS, ModelVersionRecord
+from engine.progress import (
     BaselineEvent,
     DataEvent,
     DoneEvent,
@@ -50,16 +60,6 @@ from chatapp.finetune.events import (
     StatusEvent,
     StepEvent,
 )
-from chatapp.finetune.guard import close_interrupted_runs
-from chatapp.finetune.request import DEFAULT_INCLUDE, KNOBS, FinetuneRequest, Knob
-from chatapp.gui.actions import Change
-from chatapp.gui.dialog_fit import fit_height, keep_fitted
-from chatapp.gui.finetune_process import FinetuneProcess
-from chatapp.gui.finetune_results import FinetuneResults
-from chatapp.gui.loss_plot import LossPlot
-from chatapp.gui.wheel_guard import guard_wheel
-from chatapp.paths import resolve_data_dir
-from chatapp.store import PAIR_KINDS, ModelVersionRecord
 
 if TYPE_CHECKING:
     from chatapp.gui.context import AppContext
@@ -82,18 +82,6 @@ def main_script() -> str:
     if spec is not None and spec.origin:
         return spec.origin
     return str(Path(__file__).resolve().parents[2] / "main.py")
-
-
-def forgetting_warning(event: DoneEvent | None) -> str:
-    """Why a new version is flagged: its original-corpus perplexity rose past the guard."""
-    change = event.valid_perplexity_change if event else None
-    rise = f"rose {change:+.1%}" if change is not None else "could not be measured"
-    budget = event.forgetting_budget if event else None
-    limit = f" (more than {budget:.0%})" if budget is not None else ""
-    return (
-        f"Its perplexity on the original chat corpus {rise}{limit}: it may have forgotten "
-        "general chat. It is not used unless you say so."
-    )
 
 
 MAX_HEIGHT = 680  # no taller than the main window's default 720 px
@@ -374,9 +362,9 @@ class FinetuneDialog(QDialog):
                 f"replayed examples; {event.heldout_pairs} pairs held out to measure progress."
             )
         elif isinstance(event, BaselineEvent):
-            loss = event.heldout_loss or event.valid_loss
-            if loss is not None:
-                self.plot.add_validation(0, loss)
+            measured = event.figures.heldout or event.figures.valid
+            if measured is not None:
+                self.plot.add_validation(0, measured.loss)
         elif isinstance(event, StartEvent):
             self.status.setText("Training…")
         elif isinstance(event, StepEvent):
@@ -436,7 +424,7 @@ class FinetuneDialog(QDialog):
         minutes = event.seconds / 60
         done = f"Done in {minutes:.1f} min: new model version “{event.version_name}”. "
         if event.forgetting_flag:
-            self.status.setText(done + forgetting_warning(event))
+            self.status.setText(done + event.warning())
         else:
             self.status.setText(done + "Use it now, or switch any time in File > Models…")
 
@@ -464,7 +452,7 @@ class FinetuneDialog(QDialog):
         answer = QMessageBox.question(
             self,
             "Use the new version?",
-            forgetting_warning(self.result) + "\n\nUse it anyway?",
+            (self.result.warning() if self.result else "") + "\n\nUse it anyway?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
         )

@@ -3,8 +3,6 @@ flag, and replies of both models."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -18,21 +16,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatapp.finetune.events import DoneEvent
+from engine.finetune_figures import Figures, Perplexity
+from engine.progress import DoneEvent
 
 FIGURE_ROWS = (
-    ("On your held-out conversations", "heldout_perplexity"),
-    ("On the original chat corpus", "valid_perplexity"),
+    ("On your held-out conversations", "heldout"),
+    ("On the original chat corpus", "valid"),
 )
 COMPARISON_COLUMNS = ("Prompt", "Your saved reply", "Before", "After")
 
 
-def _numbers(*values: Any) -> bool:
-    return all(isinstance(value, (int, float)) for value in values)
+def _perplexity(figures: Figures, name: str) -> float | None:
+    measured: Perplexity | None = getattr(figures, name)
+    return measured.perplexity if measured else None
 
 
-def _figure(value: Any) -> str:
-    return f"{value:,.2f}" if _numbers(value) else "–"
+def _figure(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.2f}"
 
 
 class FinetuneResults(QGroupBox):
@@ -84,27 +84,21 @@ class FinetuneResults(QGroupBox):
 
     def show_result(self, event: DoneEvent) -> None:
         """Fill the box from the command's final `done` event."""
-        before, after = event.metrics.get("before") or {}, event.metrics.get("after") or {}
-        for row, (_, key) in enumerate(FIGURE_ROWS):
-            old, new = before.get(key), after.get(key)
-            change = f"{(new - old) / old:+.0%}" if _numbers(old, new) and old else "–"
+        for row, (_, name) in enumerate(FIGURE_ROWS):
+            old, new = _perplexity(event.before, name), _perplexity(event.after, name)
+            change = f"{(new - old) / old:+.0%}" if old and new is not None else "–"
             for column, text in ((1, _figure(old)), (2, _figure(new)), (3, change)):
                 self.figure_labels[row, column].setText(text)
-        recall, rows = event.taught_recall, event.recall
+        recall, rows = event.after.taught_recall, event.recall
         self.recall_label.setText(
             f"Taught recall: it now gives what you taught for "
-            f"{sum(bool(row.get('recalled')) for row in rows)} of {len(rows)} corrections "
+            f"{sum(row.recalled for row in rows)} of {len(rows)} corrections "
             f"({recall:.0%}), asked again in a new conversation."
-            if _numbers(recall) and rows
+            if recall is not None and rows
             else "Taught recall: no corrections to check."
         )
         if event.forgetting_flag:
-            change = event.valid_perplexity_change
-            rise = f"rose {change:+.1%}" if _numbers(change) else "could not be measured"
-            self.flag_label.setText(
-                f"Its perplexity on the original chat corpus {rise}: it may have forgotten "
-                "general chat. It is not made active unless you say so."
-            )
+            self.flag_label.setText(event.warning())
             self.flag_label.show()
         comparisons = event.comparisons
         seen = event.data.get("comparisons_from") == "training"
@@ -115,8 +109,7 @@ class FinetuneResults(QGroupBox):
         )
         self.comparisons.setRowCount(len(comparisons))
         for row, item in enumerate(comparisons):
-            prompt = " / ".join(item.get("prompt") or [])
-            texts = (prompt, *(item.get(key, "") for key in ("expected", "before", "after")))
+            texts = (" / ".join(item.prompt), item.expected, item.before, item.after)
             for column, text in enumerate(texts):
-                self.comparisons.setItem(row, column, QTableWidgetItem(str(text)))
+                self.comparisons.setItem(row, column, QTableWidgetItem(text))
         self.comparisons.resizeRowsToContents()

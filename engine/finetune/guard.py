@@ -16,6 +16,7 @@ import torch
 
 from engine.batching import EncodedExample
 from engine.finetune.result import Cancelled
+from engine.finetune_figures import Figures, Perplexity
 from engine.model import Seq2Seq
 from engine.train import evaluate_perplexity
 
@@ -27,8 +28,8 @@ def measure_perplexity(
     encoded: Sequence[EncodedExample],
     device: torch.device,
     should_stop: Callable[[], bool],
-) -> dict[str, float] | None:
-    """Perplexity like `evaluate_perplexity`, in chunks so that a stop request is honoured."""
+) -> Perplexity | None:
+    """`evaluate_perplexity` in chunks, so that a stop request is honoured between them."""
     if not encoded:
         return None
     total_nll, total_tokens = 0.0, 0
@@ -36,10 +37,10 @@ def measure_perplexity(
         if should_stop():
             raise Cancelled
         part = evaluate_perplexity(model, encoded[start : start + _EVAL_CHUNK], device=device)
-        total_nll += part["loss"] * part["tokens"]
-        total_tokens += int(part["tokens"])
+        total_nll += part.loss * part.tokens
+        total_tokens += part.tokens
     mean = total_nll / max(total_tokens, 1)
-    return {"perplexity": math.exp(min(mean, 50.0)), "loss": mean, "tokens": total_tokens}
+    return Perplexity(math.exp(min(mean, 50.0)), mean, total_tokens, len(encoded))
 
 
 def figures(
@@ -47,14 +48,10 @@ def figures(
     encoded: Sequence[Sequence[EncodedExample]],
     device: torch.device,
     stop: Callable[[], bool],
-) -> dict[str, float | None]:
+) -> Figures:
     """Perplexity on the held-out pairs, the original corpus and the taught pairs."""
-    figures: dict[str, float | None] = {}
-    for name, part in zip(("heldout", "valid", "taught"), encoded, strict=True):
-        measured = measure_perplexity(model, part, device, stop)
-        figures[f"{name}_perplexity"] = measured["perplexity"] if measured else None
-        figures[f"{name}_loss"] = measured["loss"] if measured else None
-    return figures
+    heldout, valid, taught = (measure_perplexity(model, part, device, stop) for part in encoded)
+    return Figures(heldout=heldout, valid=valid, taught=taught)
 
 
 @dataclass
@@ -100,8 +97,8 @@ class Guard:
         self, model: Seq2Seq, taught: Sequence[EncodedExample], epoch: int, mix: float = 1.0
     ) -> Check:
         """Measure `model` as it is now; keep its state when it is the best choice so far."""
-        selected = evaluate_perplexity(model, self.select_valid, device=self.device)["perplexity"]
-        taught_loss = evaluate_perplexity(model, taught, device=self.device)["loss"]
+        selected = evaluate_perplexity(model, self.select_valid, device=self.device).perplexity
+        taught_loss = evaluate_perplexity(model, taught, device=self.device).loss
         within = selected <= self.base_select * (1 + self.allowed_rise)
         choice = self.choice
         kept = choice.better(within, selected, taught_loss)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from engine.chatbot import Chatbot
 from engine.data import Example, normalise
 from engine.decoding.config import PRESETS
 from engine.finetune.result import Cancelled
+from engine.finetune_figures import Comparison, RecallRow
 
 # Taught recall is measured as the issue of teaching asks: with the "precise" preset (a rerank
 # of sampled candidates with a fixed seed, scored by the backward model that goes along).
@@ -39,24 +39,18 @@ def recalled(reply: str, taught: str, prompt: str = "") -> bool:
 
 def taught_recall(
     bot: Chatbot, examples: Sequence[Example], should_stop: Callable[[], bool] | None = None
-) -> tuple[float | None, list[dict[str, Any]]]:
+) -> tuple[float | None, list[RecallRow]]:
     """The share of `examples` whose taught reply `bot` gives (`RECALL_CONFIG`), and the rows."""
-    config = RECALL_CONFIG
     rows = []
     for example in examples:
         if should_stop and should_stop():
             raise Cancelled
-        reply = bot.reply(list(example.context), config).text
+        reply = bot.reply(list(example.context), RECALL_CONFIG).text
         prompt = example.context[-1] if example.context else ""
         rows.append(
-            {
-                "prompt": prompt,
-                "taught": example.response,
-                "reply": reply,
-                "recalled": recalled(reply, example.response, prompt),
-            }
+            RecallRow(prompt, example.response, reply, recalled(reply, example.response, prompt))
         )
-    share = sum(row["recalled"] for row in rows) / len(rows) if rows else None
+    share = sum(row.recalled for row in rows) / len(rows) if rows else None
     return share, rows
 
 
@@ -65,21 +59,20 @@ def compare_replies(
     after: Chatbot,
     prompts: Sequence[Example],
     should_stop: Callable[[], bool],
-) -> list[dict[str, Any]]:
+) -> list[Comparison]:
     """Replies of both models with `RECALL_CONFIG` (a fixed seed: the same prompt, the same
     reply)."""
-    config = RECALL_CONFIG
     rows = []
     for example in prompts:
         if should_stop():
             raise Cancelled
         history = list(example.context)
         rows.append(
-            {
-                "prompt": history,
-                "expected": example.response,
-                "before": before.reply(history, config).text,
-                "after": after.reply(history, config).text,
-            }
+            Comparison(
+                prompt=tuple(history),
+                expected=example.response,
+                before=before.reply(history, RECALL_CONFIG).text,
+                after=after.reply(history, RECALL_CONFIG).text,
+            )
         )
     return rows

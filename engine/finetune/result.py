@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from engine.finetune_figures import Comparison, Figures, RecallRow, flagged, forgetting
 from engine.train import TrainResult
 
 
@@ -19,32 +19,27 @@ class FinetuneResult:
     status: Literal["succeeded", "cancelled"]
     out_dir: Path | None  # the new model directory (None when cancelled)
     data: dict[str, Any]  # example counts and the replay corpus
-    before: dict[str, float | None]  # heldout_perplexity, valid_perplexity (and losses)
-    after: dict[str, Any] | None = None  # the same, plus taught_recall
+    before: Figures  # the starting model
+    after: Figures | None = None  # the new model, with taught recall
     train: TrainResult | None = None
-    comparisons: list[dict[str, Any]] = field(default_factory=list)
-    recall: list[dict[str, Any]] = field(default_factory=list)  # per correction checked
+    comparisons: list[Comparison] = field(default_factory=list)
+    recall: list[RecallRow] = field(default_factory=list)  # per correction checked
     problems: list[str] = field(default_factory=list)  # measurements that failed after saving
     seconds: float = 0.0
 
     @property
     def forgetting(self) -> float | None:
         """Relative rise of the original corpus's validation perplexity (0.05 = +5%)."""
-        before = self.before.get("valid_perplexity")
-        after = (self.after or {}).get("valid_perplexity")
-        if not before or after is None or not math.isfinite(before + after):
-            return None  # not measured, or NaN / inf, which compare false: never a pass
-        return after / before - 1.0
+        return forgetting(self.before, self.after)
 
     def flagged(self, budget: float) -> bool:
         """The new version may have forgotten general chat (or it could not be measured)."""
-        rise = self.forgetting
-        return rise is None or rise > budget
+        return flagged(self.forgetting, budget)
 
     def metrics(self) -> dict[str, Any]:
         return {
-            "before": self.before,
-            "after": self.after,
+            "before": self.before.stored(),
+            "after": self.after.stored() if self.after else None,
             "train": asdict(self.train) if self.train else None,
             "forgetting": self.forgetting,
             "problems": self.problems,

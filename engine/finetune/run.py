@@ -33,8 +33,15 @@ from engine.finetune.recall import compare_replies, taught_recall
 from engine.finetune.result import Cancelled, FinetuneResult
 from engine.finetune.teach import teach
 from engine.finetune_config import FinetuneConfig
+from engine.finetune_figures import Figures
 from engine.pipeline import load_splits
-from engine.train import ProgressCallback
+from engine.progress import (
+    BaselineEvent,
+    DataEvent,
+    ProgressCallback,
+    ProgressEvent,
+    StatusEvent,
+)
 
 
 @dataclass
@@ -66,7 +73,7 @@ def _prepare(
         raise ConfigError("no training examples: every saved pair fell into the held-out set")
     taught = [pair.example for pair in training if pair.kind == "corrected"]
     corpus = replay_corpus or checkpoint.record.get("corpus") or DEFAULT_REPLAY_CORPUS
-    emit({"event": "status", "message": f"Reading the original corpus ({corpus})…"})
+    emit(StatusEvent(message=f"Reading the original corpus ({corpus})…"))
     splits = load_splits(corpus, context_turns=model_config.context_turns)
     reported = config.original_valid_examples
     original_valid = splits.valid[:reported]
@@ -82,7 +89,7 @@ def _prepare(
         "replay_corpus": corpus,
         "original_valid_examples": len(original_valid),
     }
-    emit({"event": "data", **data})
+    emit(DataEvent(**data))
 
     def encode(part: Sequence[Example]) -> list[EncodedExample]:
         return encode_examples(part, checkpoint.tokenizer, model_config)
@@ -119,7 +126,7 @@ def finetune(
     if (base / BACKWARD_DIR).is_dir():  # it goes along: a damaged one would fail only at the end
         load_checkpoint(base / BACKWARD_DIR)
     prepared = _prepare(checkpoint, pairs, config, replay_corpus, emit)
-    result = FinetuneResult(status="cancelled", out_dir=None, data=prepared.data, before={})
+    result = FinetuneResult(status="cancelled", out_dir=None, data=prepared.data, before=Figures())
     try:
         _train_and_save(checkpoint, prepared, result, base, out, config, device, emit, stop)
         result.status, result.out_dir = "succeeded", out
@@ -148,11 +155,11 @@ def _train_and_save(
     stop: Callable[[], bool],
 ) -> None:
     """Measure the base model, teach it, then write the new model directory atomically."""
-    emit({"event": "status", "message": "Measuring the current model…"})
+    emit(StatusEvent(message="Measuring the current model…"))
     result.before = figures(checkpoint.model, prepared.measured, device, stop)
     base_select = measure_perplexity(checkpoint.model, prepared.select_valid, device, stop)
-    select_perplexity = base_select["perplexity"] if base_select else None
-    emit({"event": "baseline", **result.before, "select_perplexity": select_perplexity})
+    select_perplexity = base_select.perplexity if base_select else None
+    emit(BaselineEvent(figures=result.before, select_perplexity=select_perplexity))
     guard = Guard(
         prepared.select_valid, select_perplexity or math.inf,
         config.max_forgetting - config.select_margin, device,
@@ -203,7 +210,7 @@ def _teach_backward(
     if config.backward_epochs == 0:
         shutil.copytree(folder, partial / BACKWARD_DIR)
         return
-    emit({"event": "status", "message": "Teaching the reply ranker the same pairs…"})
+    emit(StatusEvent(message="Teaching the reply ranker the same pairs…"))
     checkpoint = load_checkpoint(folder, device=device)
     reversed_pairs = [
         SavedPair(example=example, kind=pair.kind)
@@ -214,8 +221,8 @@ def _teach_backward(
     def encode(part: Sequence[Example]) -> list[EncodedExample]:
         return encode_examples(part, checkpoint.tokenizer, checkpoint.config)
 
-    def status_only(event: dict[str, Any]) -> None:  # the dialog's progress is the forward run's
-        if event.get("event") == "status":
+    def status_only(event: ProgressEvent) -> None:  # the dialog's progress is the forward run's
+        if isinstance(event, StatusEvent):
             emit(event)
 
     trained = teach(
@@ -250,15 +257,16 @@ def _measure_after(
 ) -> None:
     """The saved model's figures; a failure here is noted in `result.problems`, never fatal."""
     try:
-        emit({"event": "status", "message": "Measuring the new model…"})
+        emit(StatusEvent(message="Measuring the new model…"))
         tuned = load_checkpoint(out, device=device)
-        result.after = figures(tuned.model, measured, device, stop)
-        emit({"event": "status", "message": "Checking what it learned…"})
+        after = figures(tuned.model, measured, device, stop)
+        result.after = after
+        emit(StatusEvent(message="Checking what it learned…"))
         bot = Chatbot(tuned, device)
         bot.load_backward()
         share, result.recall = taught_recall(bot, taught[: config.recall_examples], stop)
-        result.after["taught_recall"] = share
-        emit({"event": "status", "message": "Comparing replies…"})
+        result.after = replace(after, taught_recall=share)
+        emit(StatusEvent(message="Comparing replies…"))
         unique = {example.context: example for example in prompts_from}
         result.data["comparisons_from"] = "heldout" if result.data["heldout_pairs"] else "training"
         before = Chatbot(load_checkpoint(base, device=device), device)
@@ -273,4 +281,4 @@ def _measure_after(
         raise
     except Exception as error:  # the model is saved; say what could not be measured
         result.problems.append(f"measuring the new model failed: {type(error).__name__}: {error}")
-        emit({"event": "status", "message": result.problems[-1]})
+        emit(StatusEvent(message=result.problems[-1]))

@@ -11,7 +11,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -23,8 +23,9 @@ from engine.finetune.data import SavedPair, replay_examples
 from engine.finetune.guard import Choice, Guard
 from engine.finetune_config import FinetuneConfig
 from engine.model import Seq2Seq
+from engine.progress import EvalEvent, ProgressCallback, StartEvent, StepEvent
 from engine.tokenizer import PAD_ID
-from engine.train import ProgressCallback, TrainResult
+from engine.train import TrainResult, end_event, stop_reason
 from engine.train_config import cooldown_factor
 
 
@@ -176,10 +177,9 @@ def _teach_epoch(run: _TeachRun, epoch: int) -> str | None:
     batches = make_batches(data, max_tokens=run.batch_tokens, shuffle=True, seed=epoch)
     for index, indices in enumerate(batches):
         elapsed = time.monotonic() - run.started
-        if run.stop():
-            return "cancelled"
-        if elapsed > run.budget:
-            return "time_budget"
+        reason = stop_reason(run.stop(), elapsed, run.budget)
+        if reason is not None:
+            return reason
         progress = max((epoch + index / len(batches)) / run.config.epochs, elapsed / run.budget)
         rate = run.config.learning_rate * cooldown_factor(progress, run.config.cooldown)
         _teach_step(run, data, weights, indices, rate)
@@ -217,21 +217,21 @@ def _teach_step(
 
 def _report_step(run: _TeachRun, epoch: int, rate: float, elapsed: float) -> None:
     done = min(run.step / run.total_steps, 0.999)
-    run.emit({"event": "step", "epoch": epoch, "step": run.step, "total_steps": run.total_steps,
-              "loss": run.window_loss / max(run.window_tokens, 1), "learning_rate": rate,
-              "tokens_per_s": run.tokens_seen / max(elapsed, 1e-9), "elapsed_s": elapsed,
-              "eta_s": elapsed / max(done, 1e-9) * (1 - done)})  # fmt: skip
+    run.emit(StepEvent(epoch=epoch, step=run.step, total_steps=run.total_steps,
+                       loss=run.window_loss / max(run.window_tokens, 1), learning_rate=rate,
+                       tokens_per_s=run.tokens_seen / max(elapsed, 1e-9), elapsed_s=elapsed,
+                       eta_s=elapsed / max(done, 1e-9) * (1 - done)))  # fmt: skip
     run.window_loss, run.window_tokens = 0.0, 0
 
 
 def _check(run: _TeachRun, guard: Guard, epoch: int, mix: float = 1.0) -> None:
     """The guard measures the model as it is now (and keeps its state if it is the best)."""
     check = guard.check(run.model, run.taught, epoch, mix)
-    run.emit({"event": "eval", "epoch": epoch, "mix": mix, "step": run.step,
-              "valid_perplexity": check.valid_perplexity,
-              "valid_loss": math.log(check.valid_perplexity), "taught_loss": check.taught_loss,
-              "within_budget": check.within_budget, "improved": check.kept,
-              "elapsed_s": time.monotonic() - run.started})  # fmt: skip
+    run.emit(EvalEvent(epoch=epoch, step=run.step, valid_perplexity=check.valid_perplexity,
+                       valid_loss=math.log(check.valid_perplexity), improved=check.kept,
+                       elapsed_s=time.monotonic() - run.started, mix=mix,
+                       taught_loss=check.taught_loss,
+                       within_budget=check.within_budget))  # fmt: skip
     run.model.train()
 
 
@@ -253,9 +253,8 @@ def teach(
     model, which the forgetting guard does not measure)."""
     run = _start_teaching(model, training, replay_pool, encode, config, device, emit, stop)
     initial = {name: t.detach().clone() for name, t in model.state_dict().items()}
-    emit({"event": "start", "total_steps": run.total_steps, "step": 0,
-          "train_examples": len(run.taught) + run.replay_count,
-          "valid_examples": len(guard.select_valid) if guard else 0})  # fmt: skip
+    emit(StartEvent(total_steps=run.total_steps, train_examples=len(run.taught) + run.replay_count,
+                    valid_examples=len(guard.select_valid) if guard else 0))  # fmt: skip
     choice = guard.choice if guard else Choice()
     epoch, stopped_by = 0, "epochs"
     while epoch < config.epochs and stopped_by == "epochs":
@@ -293,7 +292,6 @@ def _end_teaching(run: _TeachRun, choice: Choice, epoch: int, stopped_by: str) -
         stopped_by=stopped_by,
         saved=choice.state is not None or (stopped_by != "cancelled" and epoch > 0),
     )
-    run.emit({"event": "end", **asdict(result), "chosen_epoch": choice.epoch,
-              "chosen_mix": choice.mix})  # fmt: skip
+    run.emit(end_event(result, choice.epoch, choice.mix))
     model.eval()
     return result

@@ -164,7 +164,7 @@ def test_two_process_run_writes_one_checkpoint_that_loads_and_evaluates(
     assert checkpoint.record["trainer"]["step"] == events[-1]["steps"]
     splits = load_splits(str(small_corpus), context_turns=checkpoint.config.context_turns)
     test = encode_examples(splits.test, checkpoint.tokenizer, checkpoint.config)
-    perplexity = evaluate_perplexity(checkpoint.model, test, device=CPU)["perplexity"]
+    perplexity = evaluate_perplexity(checkpoint.model, test, device=CPU).perplexity
     assert 1.0 < perplexity < checkpoint.config.vocab_size
 
     # One process goes on from it: the same format, and an epoch is all the batches again.

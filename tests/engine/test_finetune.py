@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import shutil
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from engine.finetune import (
     split_pairs,
 )
 from engine.finetune.teach import weighted_loss
+from engine.finetune_figures import Figures, Perplexity
+from engine.progress import ProgressEvent
 
 PHRASE = "purple elephants dance at midnight"
 # Questions the tiny model has never seen, each corrected once (one per conversation).
@@ -149,8 +152,10 @@ def test_taught_recall_counts_the_key_content_words():
 
 def test_the_forgetting_flag():
     def result(before: float | None, after: float | None) -> FinetuneResult:
-        return FinetuneResult("succeeded", None, {}, {"valid_perplexity": before},
-                              {"valid_perplexity": after})  # fmt: skip
+        def measured(value: float | None) -> Figures:
+            return Figures(valid=None if value is None else Perplexity(value, math.log(value)))
+
+        return FinetuneResult("succeeded", None, {}, measured(before), measured(after))
 
     assert result(100.0, 102.9).forgetting == pytest.approx(0.029)
     assert not result(100.0, 102.9).flagged(0.03)
@@ -191,7 +196,7 @@ def test_finetune_learns_the_corrections_and_only_reads_the_base(
 ):
     base = tiny_model_with_backward_dir
     before = hashes(base), hashes(base / "backward")
-    events: list[dict] = []
+    events: list[ProgressEvent] = []
     blank = SavedPair(Example(("what is your name?",), "   "), "corrected")
     result = finetune(
         base_dir=base,
@@ -212,15 +217,15 @@ def test_finetune_learns_the_corrections_and_only_reads_the_base(
     assert result.data["duplicates_skipped"] == len(FACTS) and result.data["empty_skipped"] == 1
     assert result.data["heldout_pairs"] == 0  # corrections are never held out
     # With the precise preset: reranked by the backward model, which was taught too.
-    assert result.after["taught_recall"] >= 0.6, result.recall  # the base model knows none
+    assert result.after.taught_recall >= 0.6, result.recall  # the base model knows none
     assert len(result.recall) == len(FACTS)
-    assert result.before["valid_perplexity"] and result.after["valid_perplexity"]
+    assert result.before.valid.perplexity and result.after.valid.perplexity
     assert load_checkpoint(result.out_dir).record["finetune"]["parent"] == str(base)
     taught_backward = load_checkpoint(result.out_dir / "backward")
     assert taught_backward.config.direction == "backward"
     assert taught_backward.record["finetune"]["pairs"] == len(FACTS)
     assert hashes(result.out_dir / "backward") != before[1]
-    names = [event["event"] for event in events]
+    names = [event.NAME for event in events]
     assert names.index("data") < names.index("baseline") < names.index("start")
     # Every 10 epochs, then the weight mixes: the state kept is chosen among them.
     assert names.count("eval") == 3 + len(FinetuneConfig().mixes)
@@ -235,7 +240,7 @@ def test_a_stop_request_writes_nothing(tmp_path: Path, tiny_model_dir: Path, sma
         config=FinetuneConfig(epochs=50, eval_every=1, **SMALL),
         device=torch.device("cpu"),
         replay_corpus=str(small_corpus),
-        on_progress=lambda event: seen.append(event["event"]),
+        on_progress=lambda event: seen.append(event.NAME),
         should_stop=lambda: "eval" in seen,
     )
     assert result.status == "cancelled" and result.out_dir is None
@@ -271,7 +276,7 @@ def test_a_stop_while_teaching_the_backward_model_writes_nothing(
         config=FinetuneConfig(epochs=2, eval_every=1, mixes=(), backward_epochs=50, **SMALL),
         device=torch.device("cpu"),
         replay_corpus=str(small_corpus),
-        on_progress=lambda event: messages.append(str(event.get("message"))),
+        on_progress=lambda event: messages.append(getattr(event, "message", "")),
         should_stop=lambda: any("ranker" in message for message in messages),
     )
     assert result.status == "cancelled" and result.out_dir is None

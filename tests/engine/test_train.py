@@ -15,6 +15,7 @@ from engine.config import ModelConfig, preset
 from engine.errors import ConfigError
 from engine.model import Seq2Seq
 from engine.pipeline import load_splits
+from engine.progress import EndEvent, EvalEvent, ProgressEvent, StartEvent, StepEvent
 from engine.tokenizer import Tokenizer
 from engine.train import TrainConfig, evaluate_perplexity, train
 from engine.train_config import cooldown_factor
@@ -45,7 +46,7 @@ def data(tiny_model_dir: Path, small_corpus: Path, engine_device: torch.device) 
 
 
 def run(data: Data, model: Seq2Seq, out_dir: Path | None = None, **kwargs: Any) -> tuple:
-    events: list[dict[str, Any]] = []
+    events: list[ProgressEvent] = []
     options = {"resume", "optimizer_state", "should_stop"}
     config = TrainConfig(**{**FAST, **{k: v for k, v in kwargs.items() if k not in options}})
     result = train(
@@ -57,16 +58,16 @@ def run(data: Data, model: Seq2Seq, out_dir: Path | None = None, **kwargs: Any) 
 
 def test_training_lowers_validation_perplexity(data: Data, tmp_path: Path) -> None:
     model = data.fresh_model()
-    before = evaluate_perplexity(model, data.valid, device=data.device)["perplexity"]
+    before = evaluate_perplexity(model, data.valid, device=data.device).perplexity
     result, events = run(data, model, tmp_path / "model", epochs=3)
-    after = evaluate_perplexity(model, data.valid, device=data.device)["perplexity"]
+    after = evaluate_perplexity(model, data.valid, device=data.device).perplexity
     assert before > 100  # about the vocabulary size: a fresh model guesses
     assert after < before / 3
     assert result.stopped_by == "epochs" and result.epochs_completed == 3
     assert result.saved and math.isclose(result.best_valid_perplexity, after, rel_tol=1e-4)
-    evals = [e["valid_perplexity"] for e in events if e["event"] == "eval"]
+    evals = [e.valid_perplexity for e in events if isinstance(e, EvalEvent)]
     assert len(evals) == 3 and evals == sorted(evals, reverse=True)
-    assert events[0]["event"] == "start" and events[-1]["event"] == "end"
+    assert isinstance(events[0], StartEvent) and isinstance(events[-1], EndEvent)
     saved = load_checkpoint(tmp_path / "model")
     assert saved.record["trainer"]["step"] == result.steps
     assert math.isclose(saved.record["valid_perplexity"], after, rel_tol=1e-4)
@@ -84,7 +85,7 @@ def test_resume_continues_exactly(data: Data, tmp_path: Path) -> None:
         data, checkpoint.model, epochs=4, resume=trainer,
         optimizer_state=checkpoint.optimizer_state,
     )  # fmt: skip
-    assert events[0]["step"] == trainer["step"]  # the step count continues
+    assert events[0].step == trainer["step"]  # the step count continues
     assert result.steps == straight_result.steps
     # Same data order, same weights and the same Adam moments: the same model as one long run.
     for (name, a), b in zip(straight.state_dict().items(), checkpoint.model.state_dict().values()):
@@ -116,7 +117,7 @@ def test_time_budget_stops(data: Data) -> None:
     assert result.stopped_by == "time_budget"
     assert result.epochs_completed < 1000
     assert result.train_seconds < 30
-    assert events[-2]["event"] == "eval"  # the last minute's work is still measured
+    assert isinstance(events[-2], EvalEvent)  # the last minute's work is still measured
 
 
 def test_should_stop_cancels_before_the_next_step(data: Data) -> None:
@@ -130,7 +131,7 @@ def test_should_stop_cancels_before_the_next_step(data: Data) -> None:
     assert result.stopped_by == "cancelled"
     assert result.steps == 3
     assert not result.saved
-    assert [e["event"] for e in events] == ["start", "end"]
+    assert [type(e) for e in events] == [StartEvent, EndEvent]
 
 
 def test_early_stopping(data: Data) -> None:
@@ -144,8 +145,8 @@ def test_seeded_runs_are_reproducible(data: Data) -> None:
     def losses(seed: int) -> tuple[list[float], torch.Tensor]:
         model = data.fresh_model()
         _, events = run(data, model, epochs=3, seed=seed)
-        steps = [e["loss"] for e in events if e["event"] == "step"]
-        evals = [e["valid_perplexity"] for e in events if e["event"] == "eval"]
+        steps = [e.loss for e in events if isinstance(e, StepEvent)]
+        evals = [e.valid_perplexity for e in events if isinstance(e, EvalEvent)]
         return steps + evals, model.embedding.weight.detach().clone()
 
     first, first_weights = losses(seed=7)
@@ -167,12 +168,14 @@ def test_cooldown_factor_holds_then_falls_to_zero() -> None:
 
 def test_lr_cooldown_lowers_the_rate_at_the_end_of_the_run(data: Data) -> None:
     _, events = run(data, data.fresh_model(), epochs=4, lr_cooldown=0.5)
-    rates = [e["learning_rate"] for e in events if e["event"] == "step"]
+    rates = [e.learning_rate for e in events if isinstance(e, StepEvent)]
     assert rates[0] == FAST["learning_rate"]
     assert rates == sorted(rates, reverse=True)
     assert rates[-1] < 0.1 * FAST["learning_rate"]
     _, constant = run(data, data.fresh_model(), epochs=2)
-    assert {e["learning_rate"] for e in constant if e["event"] == "step"} == {FAST["learning_rate"]}
+    assert {e.learning_rate for e in constant if isinstance(e, StepEvent)} == {
+        FAST["learning_rate"]
+    }
 
 
 def test_stepwise_decoder_trains_the_same(data: Data) -> None:

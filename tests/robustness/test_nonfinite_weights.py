@@ -17,6 +17,7 @@ from engine import Chatbot
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.errors import CheckpointError
 from engine.finetune import FinetuneResult
+from engine.finetune_figures import Figures, Perplexity
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
 from tests.robustness.test_bad_files import one_line, run_main
 
@@ -84,10 +85,10 @@ def test_the_forgetting_guard_treats_a_perplexity_it_cannot_compare_as_forgettin
         status="succeeded",
         out_dir=None,
         data={},
-        before={"valid_perplexity": before},
-        after={"valid_perplexity": after},
+        before=Figures(valid=Perplexity(before, math.log(before))),
+        after=Figures(valid=Perplexity(after, math.log(after))),
     )
     assert result.flagged(0.05)
-    within = FinetuneResult("succeeded", None, {}, {"valid_perplexity": 60.0},
-                            {"valid_perplexity": 61.0})  # fmt: skip
+    within = FinetuneResult("succeeded", None, {}, Figures(valid=Perplexity(60.0, 4.09)),
+                            Figures(valid=Perplexity(61.0, 4.11)))  # fmt: skip
     assert not within.flagged(0.05)

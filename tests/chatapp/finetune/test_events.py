@@ -6,12 +6,17 @@ import contextlib
 import io
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from chatapp.commands.progress import JsonProgress, TqdmProgress
-from chatapp.finetune.events import (
+from chatapp.finetune.events import EventError, decode_event, event_from_json, read_event_line
+from chatapp.gui.finetune_process import FinetuneProcess
+from engine.finetune_figures import Comparison, Figures, Perplexity, RecallRow
+from engine.progress import (
     EVENT_TYPES,
     BaselineEvent,
     CancelledEvent,
@@ -20,34 +25,34 @@ from chatapp.finetune.events import (
     EndEvent,
     ErrorEvent,
     EvalEvent,
-    EventError,
     ProgressEvent,
     StartEvent,
     StatusEvent,
     StepEvent,
-    decode_event,
-    event_from_json,
-    read_event_line,
 )
-from chatapp.gui.finetune_process import FinetuneProcess
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 ONE_OF_EACH: list[ProgressEvent] = [
     StatusEvent(message="Reading the original corpus (chitchat)…"),
-    DataEvent(train_pairs=10, heldout_pairs=2, replay_examples=80, pairs={"corrected": 12},
-              min_pairs=5, details={"replay_corpus": "chitchat"}),
-    BaselineEvent(heldout_perplexity=40.5, valid_perplexity=61.0, select_perplexity=None),
+    DataEvent(train_pairs=10, heldout_pairs=2, replay_examples=80, replay_corpus="chitchat",
+              pairs={"corrected": 12}, min_pairs=5),
+    BaselineEvent(figures=Figures(heldout=Perplexity(40.5, 3.7), valid=Perplexity(61.0, 4.1)),
+                  select_perplexity=None),
     StartEvent(total_steps=120, train_examples=90, valid_examples=300),
     StepEvent(epoch=1, step=10, total_steps=120, loss=3.25, learning_rate=1e-3,
               tokens_per_s=1500.0, elapsed_s=2.0, eta_s=22.0),
     EvalEvent(epoch=10, step=40, valid_perplexity=60.5, valid_loss=4.1, improved=True,
-              details={"mix": 1.0, "within_budget": True}),
+              mix=1.0, taught_loss=0.5, within_budget=True),
     EndEvent(steps=120, stopped_by="epochs", best_valid_perplexity=60.5, epochs_completed=40,
-             details={"chosen_epoch": 40}),
+             chosen_epoch=40, chosen_mix=0.85),
     DoneEvent(version_id=3, version_name="ft-1", model_dir="/data/models/ft-1", run_id=1,
-              seconds=61.5, metrics={"before": {"valid_perplexity": 61.0}},
-              data={"pairs": {"corrected": 12}}, recall=({"recalled": True},),
-              comparisons=({"prompt": ["hi"], "before": "a", "after": "b"},),
-              taught_recall=1.0, valid_perplexity_change=0.01, forgetting_budget=0.03),
+              seconds=61.5, before=Figures(valid=Perplexity(61.0, 4.1, 900, 50)),
+              after=Figures(valid=Perplexity(61.6, 4.12, 900, 50), taught_recall=1.0),
+              data={"pairs": {"corrected": 12}},
+              recall=(RecallRow("which planet?", "saturn.", "saturn!", True),),
+              comparisons=(Comparison(("hi", "how are you?"), "fine.", "a", "b"),),
+              forgetting=0.01, forgetting_budget=0.03),
     ErrorEvent(message="another fine-tune is already running"),
     CancelledEvent(message="Fine-tuning was cancelled; nothing was saved."),
 ]  # fmt: skip
@@ -65,15 +70,16 @@ def test_every_event_round_trips_through_one_json_line(event: ProgressEvent):
     assert read_event_line(line) == event
 
 
-def test_fields_no_reader_uses_ride_along_and_are_written_out_again():
-    engine_eval = {
+def test_fields_from_a_newer_version_ride_along_and_are_written_out_again():
+    newer_eval = {
         "event": "eval", "epoch": 1, "step": 5, "valid_perplexity": 9.5, "valid_loss": 2.25,
-        "improved": False, "mix": 0.85, "taught_loss": 0.5,
+        "improved": False, "mix": 0.85, "taught_loss": 0.5, "exemplar_share": 0.3,
     }  # fmt: skip
-    event = decode_event(engine_eval)
-    assert isinstance(event, EvalEvent) and event.details == {"mix": 0.85, "taught_loss": 0.5}
-    assert {key: value for key, value in event.to_dict().items() if key in engine_eval} == (
-        engine_eval
+    event = decode_event(newer_eval)
+    assert isinstance(event, EvalEvent) and event.details == {"exemplar_share": 0.3}
+    assert event.mix == 0.85 and event.taught_loss == 0.5
+    assert {key: value for key, value in event.to_dict().items() if key in newer_eval} == (
+        newer_eval
     )
 
 
@@ -103,7 +109,9 @@ def test_a_number_that_is_not_finite_is_written_as_null():
         '{"event": "step", "epoch": 0, "step": "ten", "total_steps": 10, "loss": 1.0}',
         '{"event": "step", "epoch": 0, "step": true, "total_steps": 10, "loss": 1.0}',
         '{"event": "done", "version_id": 1, "version_name": "v", "recall": [1, 2]}',
-        '{"event": "done", "version_id": 1, "version_name": "v", "metrics": []}',
+        '{"event": "done", "version_id": 1, "version_name": "v", "before": []}',
+        '{"event": "done", "version_id": 1, "version_name": "v", "recall": [{"prompt": "x"}]}',
+        '{"event": "baseline", "figures": {"valid": {"perplexity": "high", "loss": 1.0}}}',
         "[" * 100_000,
     ],
 )
@@ -143,3 +151,17 @@ def test_the_child_process_signals_events_and_keeps_stray_lines_for_errors(qtbot
     assert events == [ONE_OF_EACH[0], ONE_OF_EACH[-1]]
     assert "a library's stray print" in process.stderr_tail()
     assert '"step": "garbled"' in process.stderr_tail() and "{not json" in process.stderr_tail()
+
+
+def test_pretraining_s_command_loads_no_fine_tuning_code():
+    """`main.py train` prints the engine's own events: the fine-tune package stays unloaded."""
+    code = (
+        "import sys, chatapp.commands.train;"
+        "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
+        "(['chatapp', 'finetune'], ['engine', 'finetune'])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -67,8 +67,8 @@ def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
     assert dialog.state == "done", dialog.error_message + dialog.stderr_tail()
     assert dialog.status.text().startswith("Done in") and not dialog.cancel_button.isEnabled()
 
-    metrics = dialog.result.metrics
-    assert metrics["after"]["taught_perplexity"] < metrics["before"]["taught_perplexity"]
+    before, after = dialog.result.before, dialog.result.after
+    assert after.taught and before.taught and after.taught.perplexity < before.taught.perplexity
     results = dialog.results_box
     assert results.figure_labels[1, 1].text() != "–" and results.figure_labels[1, 3].text() != "–"
     assert results.recall_label.text().startswith("Taught recall: it now gives what you taught")
@@ -164,9 +164,11 @@ def test_a_flagged_version_is_not_used_without_a_yes(
     version = window.store.add_model_version("ft-flagged", str(folder), parent_id=base.id)
     done = {
         "event": "done", "version_id": version.id, "version_name": version.name, "seconds": 60,
-        "metrics": {"before": {"valid_perplexity": 80.0}, "after": {"valid_perplexity": 84.0}},
-        "taught_recall": 0.9, "recall": [{"recalled": True}] * 9 + [{"recalled": False}],
-        "valid_perplexity_change": 0.05, "forgetting_budget": 0.03, "forgetting_flag": True,
+        "before": {"valid": {"perplexity": 80.0, "loss": 4.38}},
+        "after": {"valid": {"perplexity": 84.0, "loss": 4.43}, "taught_recall": 0.9},
+        "recall": [{"prompt": "hi", "taught": "hello", "reply": "hello", "recalled": True}] * 9
+        + [{"prompt": "hi", "taught": "hello", "reply": "bye", "recalled": False}],
+        "forgetting": 0.05, "forgetting_budget": 0.03, "forgetting_flag": True,
     }  # fmt: skip
     dialog.handle_event(decode_event(done))
     assert "Done" not in dialog.status.text()  # not before the child has exited

@@ -104,9 +104,9 @@ def test_a_rollback_in_models_is_what_the_finetune_dialog_says(
     dialog = open_finetune(qtbot, window)
     done = {
         "event": "done", "version_id": version.id, "version_name": version.name, "seconds": 60,
-        "metrics": {"before": {"valid_perplexity": 80.0}, "after": {"valid_perplexity": 79.0}},
-        "taught_recall": 1.0, "recall": [], "valid_perplexity_change": -0.01,
-        "forgetting_budget": 0.03, "forgetting_flag": False,
+        "before": {"valid": {"perplexity": 80.0, "loss": 4.38}},
+        "after": {"valid": {"perplexity": 79.0, "loss": 4.37}, "taught_recall": 1.0},
+        "recall": [], "forgetting": -0.01, "forgetting_budget": 0.03, "forgetting_flag": False,
     }  # fmt: skip
     dialog.handle_event(decode_event(done))
     dialog._on_finished(0, False)  # the child exited: the run is done
