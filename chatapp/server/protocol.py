@@ -74,11 +74,13 @@ class GenerationRequest:
     stream: bool
     include_usage: bool  # streamed: one last chunk with the token counts
 
-    def seeded(self, index: int) -> DecodeConfig:
-        """The decoding of choice `index`: its own seed, so choices differ yet repeat."""
-        if self.config.seed is None or index == 0:
-            return self.config
-        return self.config.replace(seed=self.config.seed + index)
+    def seeded(self, index: int, config: DecodeConfig | None = None) -> DecodeConfig:
+        """The decoding of choice `index` (`config`, or the request's): its own seed, so
+        choices differ yet repeat."""
+        config = config or self.config
+        if config.seed is None or index == 0:
+            return config
+        return config.replace(seed=config.seed + index)
 
 
 def _plain_text(response_format: Any) -> bool:

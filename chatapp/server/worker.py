@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 STREAMING_STRATEGIES = ("greedy", "sample")  # the others choose a reply only at the end
 
 
+# Strategies whose one reply ranks n distinct alternatives: n choices come from one call.
+RANKED = ("beam", "pool")
+
+
 @dataclass
 class Job:
     request: GenerationRequest
@@ -170,12 +174,16 @@ class ModelWorker:
         return Finished(tuple(choices), usage)
 
     def _choices(self, bot: Chatbot, job: Job) -> tuple[list[Choice], list[Reply]]:
-        """The request's n choices: beam search's n best from one search, otherwise n
-        generations, each with its own seed (seed + i when a seed is given)."""
+        """The request's n choices: beam search's n best from one search, the pool's n best
+        from one pool (its pick among replies people wrote does not depend on the seed), and
+        otherwise n generations, each with its own seed (seed + i when a seed is given). A pool
+        with fewer than n distinct candidates is filled up with sampled replies."""
         request, history = job.request, list(job.request.history)
-        if request.config.strategy == "beam":
+        choices: list[Choice] = []
+        replies: list[Reply] = []
+        fill = request.config
+        if request.config.strategy in RANKED:
             reply = bot.reply(history, request.config, should_stop=job.cancelled.is_set)
-            choices = []
             for index, alternative in enumerate(reply.alternatives[: request.n]):
                 text, stopped = cut_at_stop(alternative.text, request.stop)
                 job.emit(ChoiceStarted(index))
@@ -184,15 +192,17 @@ class ModelWorker:
                 finish = "stop" if stopped or alternative.finished else "length"
                 choices.append(Choice(index, text, finish))
                 job.emit(ChoiceDone(choices[-1]))
-            return choices, [reply]
-        choices, replies = [], []
-        for index in range(request.n):
+            replies.append(reply)
+            if request.config.strategy == "beam" or len(choices) == request.n:
+                return choices, replies
+            fill = request.config.replace(strategy="sample")
+        for index in range(len(choices), request.n):
             job.emit(ChoiceStarted(index))
             stream = TextStream(index, request.stop, job.emit)
-            streaming = request.config.strategy in STREAMING_STRATEGIES
+            streaming = fill.strategy in STREAMING_STRATEGIES
             reply = bot.reply(
                 history,
-                request.seeded(index),
+                request.seeded(index, fill),
                 on_token=stream.update if streaming else None,
                 should_stop=lambda s=stream: job.cancelled.is_set() or s.stopped,
             )

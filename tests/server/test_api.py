@@ -320,3 +320,41 @@ def test_a_client_that_asks_again_at_once_finds_its_place_free(serve: StartServe
             for _ in range(30)
         ]
     assert statuses == [200] * 30
+
+
+def test_n_choices_of_the_pool_are_its_n_best_then_sampled_replies(tiny_pool_model_dir) -> None:
+    """The pool picks among replies people wrote whatever the seed: n choices are its n best
+    distinct candidates, filled up with sampled replies (seed + i) when it has fewer."""
+    from chatapp.server.runner import LocalServer
+    from engine import Chatbot, DecodeConfig
+
+    pool = {"preset": "balanced", "temperature": 3.0, "top_k": 0, "top_p": 1.0}
+    server = LocalServer(ServerSettings(port=0, model_dir=str(tiny_pool_model_dir), device="cpu"))
+    server.start()
+    try:
+        assert server.worker.ready.wait(60) and server.worker.load_error is None
+        ask = {"model": "seq2seq-chat", "messages": [{"role": "user", "content": "how are you?"}]}
+        answer = client(server).chat.completions.create(**ask, n=4, seed=1, extra_body=pool)
+    finally:
+        server.stop()
+    texts = [choice.message.content for choice in answer.choices]
+    bot = Chatbot.load(tiny_pool_model_dir, device="cpu")
+    config = DecodeConfig.from_dict(
+        {**DecodeConfig().to_dict(), **server_config(pool), "seed": 1, "n_best": 4}
+    )
+    reply = bot.reply(["how are you?"], config)
+    ranked = [alternative.text for alternative in reply.alternatives[:4]]
+    sampled = [
+        bot.reply(["how are you?"], config.replace(strategy="sample", seed=1 + i)).text
+        for i in range(len(ranked), 4)
+    ]
+    assert len(texts) == 4 and all(texts)
+    assert texts == ranked + sampled
+    assert texts[0] == reply.text  # the first choice is the pool's reply
+
+
+def server_config(fields: dict) -> dict:
+    from chatapp.server.protocol import decode_config
+
+    body = {"messages": [{"role": "user", "content": "x"}], **fields}
+    return decode_config(body, 4).to_dict()
