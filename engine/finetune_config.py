@@ -12,11 +12,12 @@ import math
 from dataclasses import dataclass
 
 from engine.errors import ConfigError
+from engine.pairs import PairKind
 
 # Loss weight of each kind of saved pair (replayed corpus examples weigh 1): a correction is
 # what the user said the reply must be; a liked reply only one they accepted; their own turns
 # teach the model to talk like them.
-KIND_WEIGHTS = {"corrected": 3.0, "liked": 1.0, "user": 0.5}
+KIND_WEIGHTS = {PairKind.CORRECTED: 3.0, PairKind.LIKED: 1.0, PairKind.USER: 0.5}
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,9 @@ class FinetuneConfig:
     l2_sp: float = 3e-4  # pull toward the starting weights: l2_sp * sum((w - w0) ** 2)
     distill: float = 1.0  # share of the replayed rows' loss that is KL to the starting model
     encoder_rate: float = 1.0  # learning-rate multiplier of the embedding and encoder (0: frozen)
-    weight_corrected: float = KIND_WEIGHTS["corrected"]
-    weight_liked: float = KIND_WEIGHTS["liked"]
-    weight_user: float = KIND_WEIGHTS["user"]
+    weight_corrected: float = KIND_WEIGHTS[PairKind.CORRECTED]
+    weight_liked: float = KIND_WEIGHTS[PairKind.LIKED]
+    weight_user: float = KIND_WEIGHTS[PairKind.USER]
     heldout_percent: int = 10  # share of liked / own-turn conversations kept out, for evaluation
     original_valid_examples: int = 500  # fixed subset of the original validation split (reported)
     select_valid_examples: int = 300  # another subset, used to choose the state that is kept
@@ -84,12 +85,12 @@ class FinetuneConfig:
         if not all(0.0 < mix < 1.0 for mix in self.mixes):
             raise ConfigError("the weight mixes must be between 0 and 1")
 
-    def weight_of(self, kind: str) -> float:
+    def weight_of(self, kind: PairKind) -> float:
         return {
-            "corrected": self.weight_corrected,
-            "liked": self.weight_liked,
-            "user": self.weight_user,
-        }.get(kind, 1.0)
+            PairKind.CORRECTED: self.weight_corrected,
+            PairKind.LIKED: self.weight_liked,
+            PairKind.USER: self.weight_user,
+        }[kind]
 
     def batch_tokens_for(self, total_tokens: int) -> int:
         """`total_tokens` (source + target, one epoch's examples) may shrink the batches."""

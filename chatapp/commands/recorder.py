@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from chatapp.commands.common import CommandError, data_dir_of, db_of
-from chatapp.finetune.versions import ensure_model_version
 from chatapp.paths import resolve_db_path
 from chatapp.store import GenerationInfo, Store, StoreError
+from chatapp.store.versions import ensure_model_version
 from engine import Chatbot, Reply
 
 

@@ -10,22 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 
-from chatapp.store import PAIR_KINDS, Store, TrainingPair
-from engine.data import Example, normalise
+from chatapp.store import Store, TrainingPair
+from engine.data import Example
+from engine.pairs import PAIR_KINDS, PairKind, distinct, pair_key, usable
 
 # Measured with `bench/finetune.py --teach 5`: five corrections alone fine-tune safely (the
 # original corpus's perplexity +1.7%, within the guard), though from so few the model itself
 # learned 1 of 5 (the memory answers all 5 at once); with 24, 18 of 24 (see the README).
 MIN_PAIRS = 5
 KIND_LABELS = {
-    "corrected": "corrections",
-    "liked": "replies rated up",
-    "user": "your own turns",
+    PairKind.CORRECTED: "corrections",
+    PairKind.LIKED: "replies rated up",
+    PairKind.USER: "your own turns",
 }
 WHAT_TEACHES = {
-    "corrected": "Corrections: what it should have said. Learned first and weighed most.",
-    "liked": "Replies rated up: answers you liked, so it gives more like them.",
-    "user": "Your own turns: it learns to talk like you (and may repeat your lines back).",
+    PairKind.CORRECTED: "Corrections: what it should have said. Learned first and weighed most.",
+    PairKind.LIKED: "Replies rated up: answers you liked, so it gives more like them.",
+    PairKind.USER: "Your own turns: it learns to talk like you (and may repeat your lines back).",
 }
 WHAT_COUNTS = (
     "What counts: a bot reply you corrected, a bot reply you rated up, "
@@ -34,30 +35,12 @@ WHAT_COUNTS = (
 )
 
 
-def _usable(pair: TrainingPair) -> bool:
-    return bool(pair.response.strip()) and bool(pair.context) and pair.context[-1].strip() != ""
-
-
-def _key(pair: TrainingPair) -> tuple[object, str]:
-    """What tells pairs apart: their whole context (by the store's key for it) and response."""
-    context = pair.context_key
-    if context is None:
-        context = tuple(normalise(turn) for turn in pair.context)
-    return context, normalise(pair.response)
-
-
 def distinct_pairs(pairs: Sequence[TrainingPair]) -> list[TrainingPair]:
     """Each context + response once, the first kept; blank texts skipped."""
-    seen: set[tuple[object, str]] = set()
-    unique = []
-    for pair in pairs:
-        if not _usable(pair):
-            continue
-        key = _key(pair)
-        if key not in seen:
-            seen.add(key)
-            unique.append(pair)
-    return unique
+    return distinct(
+        (pair for pair in pairs if usable(pair.context, pair.response)),
+        lambda pair: pair_key(pair.context, pair.response, pair.context_key),
+    )
 
 
 def load_pairs(

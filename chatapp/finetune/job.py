@@ -41,22 +41,22 @@ from chatapp.finetune.errors import FinetuneError
 from chatapp.finetune.events import ProgressWriter
 from chatapp.finetune.guard import Interrupted, StopOnSignal, finetune_lock
 from chatapp.finetune.request import FinetuneRequest
-from chatapp.finetune.versions import ensure_model_version, model_to_load, unique_version_name
 from chatapp.paths import models_dir, resolve_data_dir, resolve_db_path
 from chatapp.store import Stopped, Store, StoreError, TrainingPair
+from chatapp.store.versions import ensure_model_version, model_to_load, unique_version_name
 from chatapp.terminal import visible
 from engine.checkpoint import read_model_config
 from engine.default_model import default_model_dir
 from engine.device import resolve_device
 from engine.errors import EngineError
 from engine.finetune import (
-    PARTIAL_MARK,
     FinetuneConfig,
     FinetuneResult,
     SavedPair,
     check_paths,
     discard_partial,
     finetune,
+    partial_dirs,
 )
 from engine.finetune_figures import Figures
 from engine.progress import (
@@ -84,9 +84,8 @@ def to_saved_pairs(pairs: Sequence[TrainingPair]) -> list[SavedPair]:
 
 def _remove_stale_partials(folder: Path) -> None:
     """Partial directories of runs killed outright; safe to remove while we hold the lock."""
-    for path in folder.iterdir():
-        if path.name.startswith(".") and PARTIAL_MARK in path.name and path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
+    for path in partial_dirs(folder):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _default_out(folder: Path) -> Path:

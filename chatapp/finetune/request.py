@@ -13,11 +13,11 @@ import math
 from dataclasses import dataclass
 
 from chatapp.finetune.errors import FinetuneError
-from chatapp.store import PAIR_KINDS
 from engine.errors import ConfigError
 from engine.finetune_config import FinetuneConfig
+from engine.pairs import PAIR_KINDS, PairKind, check_kinds
 
-DEFAULT_INCLUDE = ("corrected", "liked")
+DEFAULT_INCLUDE = (PairKind.CORRECTED, PairKind.LIKED)
 PROGRESS_KINDS = ("bar", "json")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**63 - 1
@@ -80,15 +80,17 @@ KNOBS: dict[str, Knob] = {
 }  # fmt: skip
 
 
-def parse_include(text: str) -> tuple[str, ...]:
-    """`"corrected,liked"` → ("corrected", "liked"); raises FinetuneError for an unknown kind."""
-    kinds = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = sorted(set(kinds) - set(PAIR_KINDS))
-    if unknown or not kinds:
+def parse_include(text: str) -> tuple[PairKind, ...]:
+    """`"corrected,liked"` → (CORRECTED, LIKED); raises FinetuneError for an unknown kind."""
+    try:
+        kinds = check_kinds([part.strip() for part in text.split(",") if part.strip()])
+    except ValueError:
+        kinds = ()
+    if not kinds:
         raise FinetuneError(
             f"--include takes a comma-separated list of {', '.join(PAIR_KINDS)}, not {text!r}"
         )
-    return tuple(kind for kind in PAIR_KINDS if kind in kinds)
+    return kinds
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class FinetuneRequest:
     model: str | None = None  # start from (default: the active version, else the shipped model)
     out: str | None = None  # new model directory (default: DATA_DIR/models/ft-YYYYMMDD-HHMMSS)
     device: str = "auto"
-    include: tuple[str, ...] = DEFAULT_INCLUDE  # which saved pairs to learn from
+    include: tuple[PairKind, ...] = DEFAULT_INCLUDE  # which saved pairs to learn from
     replay_corpus: str | None = None  # default: the base model's training corpus
     progress: str = "bar"  # a bar on the terminal, or JSON lines for a parent process
     replay: float = FinetuneConfig.replay
@@ -119,7 +121,8 @@ class FinetuneRequest:
             if not knob.contains(value):
                 shown = f"{value:.6g}" if isinstance(value, float) else str(value)[:40]
                 raise FinetuneError(f"{knob.flag} must be {knob.describe()}, not {shown}")
-        parse_include(",".join(map(str, self.include)))  # refuses an unknown kind, or none
+        # Refuses an unknown kind, or none; the kinds as the enum, in their usual order.
+        object.__setattr__(self, "include", parse_include(",".join(map(str, self.include))))
         if self.progress not in PROGRESS_KINDS or self.device not in DEVICES:
             raise FinetuneError(f"unknown progress {self.progress!r} or device {self.device!r}")
         self.config()  # the engine's own checks, as one line too

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from chatapp import APP_ID, APP_NAME, ORG_NAME, __version__
 from chatapp.finetune.guard import close_interrupted_runs
-from chatapp.finetune.versions import model_to_load
 from chatapp.gui.context import AppContext, AppPaths
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.main_window import MainWindow
@@ -22,6 +21,7 @@ from chatapp.gui.theme import apply_font_size, apply_theme
 from chatapp.paths import DataPathError, resolve_data_dir, resolve_db_path
 from chatapp.store import Store
 from chatapp.store.errors import StoreError
+from chatapp.store.versions import model_to_load
 
 
 @dataclass(frozen=True)

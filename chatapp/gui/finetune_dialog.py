@@ -47,7 +47,8 @@ from chatapp.gui.finetune_results import FinetuneResults
 from chatapp.gui.loss_plot import LossPlot
 from chatapp.gui.wheel_guard import guard_wheel
 from chatapp.paths import resolve_data_dir
-from chatapp.store import PAIR_KINDS, ModelVersionRecord
+from chatapp.store import ModelVersionRecord
+from engine.pairs import PAIR_KINDS
 from engine.progress import (
     BaselineEvent,
     DataEvent,

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from chatapp.finetune.versions import ensure_model_version
 from chatapp.gui.actions import Change, StoreActions
 from chatapp.gui.banner import BannerKind
 from chatapp.gui.engine_client import EngineClient
 from chatapp.gui.engine_worker import ModelInfo
 from chatapp.gui.timeouts import BANNER_RESULT_MS
 from chatapp.store import ModelVersionRecord, Store, StoreError
+from chatapp.store.versions import ensure_model_version
 
 Notify = Callable[..., None]  # (text, *, kind, timeout_ms): the window's banner
 

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from chatapp.gui.actions import Change
 from chatapp.paths import models_dir
 from chatapp.store import ModelVersionRecord, StoreError
+from engine.pairs import PAIR_KINDS
 
 if TYPE_CHECKING:
     from chatapp.gui.context import AppContext
@@ -55,7 +56,7 @@ def _trained_on(version: ModelVersionRecord) -> str:
     if "pairs" not in data:
         return ""
     pairs = data["pairs"]
-    parts = [f"{pairs.get(kind, 0)} {kind}" for kind in ("corrected", "liked", "user")]
+    parts = [f"{pairs.get(kind, 0)} {kind}" for kind in PAIR_KINDS]
     replay = data.get("replay_examples")
     text = ", ".join(part for part in parts if not part.startswith("0 "))
     return f"{text}; +{replay} replayed" if replay else text

@@ -17,7 +17,8 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from chatapp.finetune.data import distinct_counts
 from chatapp.gui.actions import Change, StoreActions
-from chatapp.store import PAIR_KINDS, Store, StoreError
+from chatapp.store import Store, StoreError
+from engine.pairs import PAIR_KINDS, PairKind
 
 # Changes after which the counts may differ (a model switch or a preset never changes them).
 COUNTED = Change.CONVERSATIONS | Change.MESSAGES
@@ -29,8 +30,8 @@ SETTLE_MS = 500
 def status_text(counts: dict[str, int]) -> str:
     """The status bar's short form of the counts the Fine-tune dialog lists."""
     return (
-        f"To fine-tune: {counts.get('corrected', 0)} corrected · "
-        f"{counts.get('liked', 0)} liked · {counts.get('user', 0)} turns"
+        f"To fine-tune: {counts.get(PairKind.CORRECTED, 0)} corrected · "
+        f"{counts.get(PairKind.LIKED, 0)} liked · {counts.get(PairKind.USER, 0)} turns"
     )
 
 

@@ -12,9 +12,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatapp.finetune.versions import ensure_model_version
 from chatapp.store import GenerationInfo, Store
 from chatapp.store.conversations import TITLE_CHARS, shorten
+from chatapp.store.versions import ensure_model_version
 from engine.default_model import default_model_dir
 
 if TYPE_CHECKING:

@@ -24,7 +24,6 @@ from chatapp.store.generation import Candidate, GenerationInfo, ReplyTimings
 from chatapp.store.messages import MAX_MESSAGE_CHARS, storable_text
 from chatapp.store.records import (
     DEFAULT_TITLE,
-    PAIR_KINDS,
     ConversationRecord,
     FinetuneRunRecord,
     ImportSummary,
@@ -41,7 +40,6 @@ __all__ = [
     "ARCHIVE_VERSION",
     "DEFAULT_TITLE",
     "MAX_MESSAGE_CHARS",
-    "PAIR_KINDS",
     "ArchiveError",
     "Candidate",
     "ConversationRecord",

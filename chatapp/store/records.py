@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from engine.pairs import PairKind
+
 Role = Literal["user", "bot"]
-PairKind = Literal["corrected", "liked", "user"]
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
 
 DEFAULT_TITLE = "New conversation"
 ROLES: tuple[Role, ...] = ("user", "bot")
-PAIR_KINDS: tuple[PairKind, ...] = ("corrected", "liked", "user")
 RUN_STATUSES: tuple[RunStatus, ...] = ("running", "succeeded", "failed", "cancelled")
 
 

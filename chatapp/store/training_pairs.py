@@ -24,33 +24,30 @@ from sqlalchemy.orm import Session, aliased
 
 from chatapp.store.errors import Stopped
 from chatapp.store.models import Message
-from chatapp.store.records import PAIR_KINDS, CorrectionRecord, PairKind, TrainingPair
+from chatapp.store.records import CorrectionRecord, TrainingPair
 from engine.data import normalise
+from engine.pairs import PAIR_KINDS, PairKind, check_kinds
 
 # Which messages give a pair of each kind; `_kind_of` is the same rule for one row.
 _CONDITIONS: dict[PairKind, ColumnElement[bool]] = {
-    "corrected": and_(Message.role == "bot", Message.corrected_text.is_not(None)),
-    "liked": and_(Message.role == "bot", Message.corrected_text.is_(None), Message.rating == 1),
-    "user": and_(Message.role == "user", Message.chosen),
+    PairKind.CORRECTED: and_(Message.role == "bot", Message.corrected_text.is_not(None)),
+    PairKind.LIKED: and_(
+        Message.role == "bot", Message.corrected_text.is_(None), Message.rating == 1
+    ),
+    PairKind.USER: and_(Message.role == "user", Message.chosen),
 }
-
-
-def check_kinds(include: Collection[str]) -> tuple[PairKind, ...]:
-    unknown = sorted(set(include) - set(PAIR_KINDS))
-    if unknown:
-        raise ValueError(f"unknown training pair kinds {unknown}; choose from {list(PAIR_KINDS)}")
-    return tuple(kind for kind in PAIR_KINDS if kind in include)
 
 
 def _kind_of(row: Row, kinds: tuple[PairKind, ...]) -> tuple[PairKind, str] | None:
     """The kind and response a message gives, or None."""
     if row.role == "bot":
         if row.corrected_text is not None:
-            return ("corrected", row.corrected_text) if "corrected" in kinds else None
-        if row.rating == 1 and "liked" in kinds:
-            return "liked", row.text
-    elif row.chosen and "user" in kinds:
-        return "user", row.text
+            corrected = PairKind.CORRECTED
+            return (corrected, row.corrected_text) if corrected in kinds else None
+        if row.rating == 1 and PairKind.LIKED in kinds:
+            return PairKind.LIKED, row.text
+    elif row.chosen and PairKind.USER in kinds:
+        return PairKind.USER, row.text
     return None
 
 

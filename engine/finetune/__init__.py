@@ -1,7 +1,7 @@
 """Fine-tuning a trained model on a user's own examples, learning what it was taught without
 forgetting how to chat.
 
-The caller hands `SavedPair`s: an example and its kind ("corrected", "liked", "user").
+The caller hands `SavedPair`s: an example and its kind (`engine.pairs.PairKind`).
 - Every correction is trained on: a user's few corrections are facts to learn, not a test set.
   Liked replies and the user's own turns hold out about a tenth of their conversations (minus
   any that share a prompt with training) to measure generalisation.

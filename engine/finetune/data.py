@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.data import Example, normalise
+from engine.errors import ConfigError
+from engine.pairs import PairKind, check_kinds, distinct, pair_key, usable
 
 DEFAULT_REPLAY_CORPUS = "chitchat"
 
@@ -21,7 +23,13 @@ DEFAULT_REPLAY_CORPUS = "chitchat"
 @dataclass(frozen=True)
 class SavedPair:
     example: Example
-    kind: str  # "corrected" | "liked" | "user"
+    kind: PairKind
+
+    def __post_init__(self) -> None:
+        try:  # a plain string names a kind too ("corrected" == PairKind.CORRECTED)
+            object.__setattr__(self, "kind", check_kinds([self.kind])[0])
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
 
 
 def _heldout_order(key: str) -> tuple[int, bytes]:
@@ -53,18 +61,12 @@ def _prompt(example: Example) -> str:
 
 
 def dedupe(pairs: Sequence[SavedPair]) -> list[SavedPair]:
-    """Each context + response once (the first kept: callers list corrections first)."""
-    seen: set[tuple[tuple[str, ...], str]] = set()
-    unique = []
-    for pair in pairs:
-        key = (
-            tuple(normalise(turn) for turn in pair.example.context),
-            normalise(pair.example.response),
-        )
-        if key not in seen:
-            seen.add(key)
-            unique.append(pair)
-    return unique
+    """The usable pairs (`engine.pairs.usable`), each context + response once (the first
+    kept: callers list corrections first)."""
+    return distinct(
+        (pair for pair in pairs if usable(pair.example.context, pair.example.response)),
+        lambda pair: pair_key(pair.example.context, pair.example.response),
+    )
 
 
 def split_pairs(
@@ -76,8 +78,8 @@ def split_pairs(
     held-out example whose prompt is also a training prompt is dropped (it would measure
     memory, not generalisation).
     """
-    taught = [pair for pair in pairs if pair.kind == "corrected"]
-    others = [pair for pair in pairs if pair.kind != "corrected"]
+    taught = [pair for pair in pairs if pair.kind == PairKind.CORRECTED]
+    others = [pair for pair in pairs if pair.kind != PairKind.CORRECTED]
     kind_of = {id(pair.example): pair for pair in others}
     train_part, heldout = split_heldout([pair.example for pair in others], percent=percent)
     training = [*taught, *(kind_of[id(example)] for example in train_part)]

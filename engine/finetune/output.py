@@ -15,19 +15,25 @@ from engine.errors import ConfigError
 PARTIAL_MARK = ".partial-"  # in the name of the hidden directory a run writes into
 
 
-def partial_dirs(out_dir: str | Path) -> list[Path]:
-    """Leftovers of runs that trained towards `out_dir` (and their checkpoint staging dirs)."""
-    out = Path(out_dir).absolute()
-    if not out.parent.is_dir():
+def partial_dirs(folder: str | Path, name: str | None = None) -> list[Path]:
+    """Leftovers in `folder` of runs that trained towards `folder/name` (any name when None):
+    their hidden partial directories `.NAME.partial-PID`, and the checkpoint's staging
+    directories inside them (`..NAME.partial-PID.tmp-*`)."""
+    folder = Path(folder).absolute()
+    if not folder.is_dir():
         return []
-    prefix = f".{out.name}{PARTIAL_MARK}"
+    prefixes = (f".{name}{PARTIAL_MARK}", f"..{name}{PARTIAL_MARK}") if name else (".",)
     return sorted(
-        path for path in out.parent.iterdir() if path.name.startswith((prefix, "." + prefix))
+        path
+        for path in folder.iterdir()
+        if path.name.startswith(prefixes) and PARTIAL_MARK in path.name and path.is_dir()
     )
 
 
 def discard_partial(out_dir: str | Path) -> None:
-    for path in partial_dirs(out_dir):
+    """Remove what runs towards `out_dir` left behind."""
+    out = Path(out_dir).absolute()
+    for path in partial_dirs(out.parent, out.name):
         shutil.rmtree(path, ignore_errors=True)
 
 

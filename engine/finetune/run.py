@@ -34,6 +34,7 @@ from engine.finetune.result import Cancelled, FinetuneResult
 from engine.finetune.teach import teach
 from engine.finetune_config import FinetuneConfig
 from engine.finetune_figures import Figures
+from engine.pairs import PairKind, usable
 from engine.pipeline import load_splits
 from engine.progress import (
     BaselineEvent,
@@ -66,12 +67,12 @@ def _prepare(
     emit: ProgressCallback,
 ) -> _Prepared:
     model_config = checkpoint.config
-    usable = [pair for pair in pairs if pair.example.response.strip() and pair.example.context]
-    unique = dedupe(usable)
+    usable_pairs = [pair for pair in pairs if usable(pair.example.context, pair.example.response)]
+    unique = dedupe(usable_pairs)
     training, heldout = split_pairs(unique, percent=config.heldout_percent)
     if not training:
         raise ConfigError("no training examples: every saved pair fell into the held-out set")
-    taught = [pair.example for pair in training if pair.kind == "corrected"]
+    taught = [pair.example for pair in training if pair.kind == PairKind.CORRECTED]
     corpus = replay_corpus or checkpoint.record.get("corpus") or DEFAULT_REPLAY_CORPUS
     emit(StatusEvent(message=f"Reading the original corpus ({corpus})…"))
     splits = load_splits(corpus, context_turns=model_config.context_turns)
@@ -81,8 +82,8 @@ def _prepare(
     data = {
         "train_pairs": len(training),
         "taught_pairs": len(taught),
-        "duplicates_skipped": len(usable) - len(unique),
-        "empty_skipped": len(pairs) - len(usable),
+        "duplicates_skipped": len(usable_pairs) - len(unique),
+        "empty_skipped": len(pairs) - len(usable_pairs),
         "heldout_pairs": len(heldout),
         "heldout_conversations": len({example.conversation for example in heldout}),
         "replay_examples": round(config.replay * len(training)),

@@ -23,8 +23,10 @@ from engine.finetune import (
     SavedPair,
     check_paths,
     dedupe,
+    discard_partial,
     finetune,
     key_words,
+    partial_dirs,
     recalled,
     replay_examples,
     split_heldout,
@@ -326,3 +328,18 @@ def test_distillation_holds_replayed_rows_to_the_starting_model(tiny_bot):
     # Where the model still is the teacher the KL term is 0: only the saved pair's loss is left.
     assert float(same) == pytest.approx(first_sum / tokens, rel=1e-4, abs=1e-6)
     assert float(half) == pytest.approx((float(plain) + float(same)) / 2, rel=1e-4)
+
+
+def test_leftovers_of_killed_runs_are_found_one_way(tmp_path: Path):
+    """What a run towards `out` leaves (its partial directory and a checkpoint's staging
+    directory inside the models folder), told apart from another run's and from models."""
+    for name in (".ft-1.partial-41", "..ft-1.partial-41.tmp-x", ".ft-2.partial-7", "ft-3"):
+        (tmp_path / name).mkdir()
+    (tmp_path / ".ft-9.partial-1").write_text("a file, not a run's directory")
+    mine = [tmp_path / "..ft-1.partial-41.tmp-x", tmp_path / ".ft-1.partial-41"]
+    assert partial_dirs(tmp_path, "ft-1") == mine
+    assert partial_dirs(tmp_path) == [*mine, tmp_path / ".ft-2.partial-7"]
+    discard_partial(tmp_path / "ft-1")
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        ".ft-2.partial-7", ".ft-9.partial-1", "ft-3",
+    ]  # fmt: skip

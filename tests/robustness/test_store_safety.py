@@ -25,7 +25,7 @@ from tests.robustness.test_bad_files import run_main
 
 OPEN_AT_ONCE = """
 import sys
-from chatapp.finetune.versions import ensure_model_version
+from chatapp.store.versions import ensure_model_version
 from chatapp.paths import models_dir, resolve_db_path
 from chatapp.store import Store, StoreError, make_backup
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from chatapp.finetune.data import (
     MIN_PAIRS,
     distinct_counts,
@@ -11,8 +13,14 @@ from chatapp.finetune.data import (
     load_pairs,
     not_enough_message,
 )
+from chatapp.finetune.errors import FinetuneError
 from chatapp.finetune.job import to_saved_pairs
+from chatapp.finetune.request import parse_include
 from chatapp.store import Store, TrainingPair
+from engine.data import Example
+from engine.errors import ConfigError
+from engine.finetune import SavedPair, dedupe
+from engine.pairs import PairKind
 
 
 def pair(context: list[str], response: str, kind: str = "corrected", conversation: int = 1):
@@ -63,3 +71,33 @@ def test_a_few_corrections_are_enough_without_your_own_turns():
     message = not_enough_message(short, ("corrected", "liked"))
     assert message is not None and f"at least {MIN_PAIRS}" in message
     assert "The same exchange counts once" in message
+
+
+def test_the_app_and_the_engine_keep_the_same_pairs_and_kinds():
+    """One rule: the pairs the dialog counts are the pairs the engine trains on, as one enum."""
+    pairs = [
+        pair(["Hi there!"], "Hello.", "corrected", 1),
+        pair(["hi there"], "hello", "liked", 2),  # the same pair again
+        pair(["hello", " "], "hi", "liked", 3),  # no last turn to answer
+        pair(["hello"], "  ", "user", 4),  # no reply
+        pair(["how are you?"], "fine.", "user", 5),
+    ]
+    counted = distinct_pairs(pairs)
+    trained = dedupe(to_saved_pairs(pairs))
+    assert [(p.response, p.kind) for p in counted] == [("Hello.", PairKind.CORRECTED),
+                                                       ("fine.", PairKind.USER)]  # fmt: skip
+    assert [(p.example.response, p.kind) for p in trained] == [
+        (p.response, p.kind) for p in counted
+    ]
+    assert all(isinstance(p.kind, PairKind) for p in trained)
+
+
+def test_an_unknown_kind_is_refused_in_the_same_words_everywhere(tmp_path: Path):
+    refusal = pytest.raises(ValueError, match="unknown training pair kinds")
+    with Store.open(tmp_path / "conversations.db") as store, refusal as by_store:
+        store.training_pairs(include=("corrected", "disliked"))
+    with pytest.raises(ConfigError) as by_engine:
+        SavedPair(Example(("hi",), "hello"), "disliked")
+    with pytest.raises(FinetuneError, match="--include takes"):
+        parse_include("corrected,disliked")
+    assert str(by_engine.value) == str(by_store.value)

@@ -1,11 +1,14 @@
-"""Which model the app runs: the store's active version, or the shipped base model."""
+"""Which model the app runs: the store's active version, or the shipped base model.
+
+The window, the terminal chat's recorder, the API server and the fine-tune job all ask here.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from chatapp.store import Store
 from chatapp.store.records import ModelVersionRecord
+from chatapp.store.repository import Store
 from engine.default_model import default_model_dir
 
 BASE_NAME = "base"
