@@ -100,9 +100,9 @@ def main() -> int:
         for number in range(5_000):
             store.add_user_turn(big.id, f"user message {number} with a few words in it")
             store.add_bot_reply(big.id, f"bot reply {number}, also a few words long")
-        window.refresh_conversations()
+        window.chats.refresh()
         opened = time.perf_counter()
-        window.open_conversation(big.id)
+        window.chats.open(big.id)
         app.processEvents()
         result["open_10k_ms"] = (time.perf_counter() - opened) * 1000
         window.close()

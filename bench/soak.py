@@ -139,13 +139,13 @@ class ScriptedUser:
         rows = self.window.conversations.rowCount()
         if rows:
             record = self.window.conversations.record(self.random.randrange(rows))
-            self.window.open_conversation(record.id)
+            self.window.chats.open(record.id)
 
     def new(self) -> None:
-        self.window.new_conversation()
+        self.window.chats.new()
 
     def search(self) -> None:
-        self.window.search(self.random.choice(WORDS))
+        self.window.chats.search(self.random.choice(WORDS))
 
 
 def slope_per_minute(samples: list[dict[str, float]], key: str) -> float:

@@ -41,6 +41,15 @@ class ChatView(QListView):
             self.executeDelayedItemsLayout()
             bar.setValue(bar.maximum() - before)  # keep the same message under the eye
 
+    @property
+    def following(self) -> bool:
+        """Whether the view sticks to the newest row (the reader is at the bottom)."""
+        return self._following
+
+    def set_following(self, following: bool) -> None:
+        """Stick to the bottom (a chat just opened) or stay put (a search hit shown)."""
+        self._following = following
+
     def request_follow(self) -> None:
         """Scroll to the newest row once the current events are handled.
 

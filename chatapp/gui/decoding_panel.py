@@ -9,6 +9,7 @@ deleted (the window keeps them in the database).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, Signal
 from PySide6.QtWidgets import (
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 from chatapp.gui import text_dialog
 from chatapp.gui.knob_labels import knob_label
 from chatapp.gui.wheel_guard import guard_wheel
+from chatapp.store.records import PresetRecord
 from engine.decoding.config import (
     DEFAULT_PRESET,
     INTEGER_KNOBS,
@@ -69,6 +71,17 @@ STRATEGY_KNOBS = {
     ),
 }
 _SPECIFIC = frozenset().union(*STRATEGY_KNOBS.values())
+
+
+def presets_from_store(records: Iterable[PresetRecord]) -> dict[str, DecodeConfig]:
+    """The user's saved presets by name, the ones this version can still read."""
+    presets = {}
+    for preset in records:
+        try:
+            presets[preset.name] = DecodeConfig.from_dict(preset.config)
+        except ValueError:
+            continue  # a preset of an older version with knobs that no longer exist
+    return presets
 
 
 def knob_applies(name: str, strategy: str) -> bool:

@@ -108,12 +108,12 @@ class LiveChat(QObject):
         """Read the chat again; a reader at the bottom stays there, one reading older turns
         keeps the turn at the top of the view."""
         view, messages = self._view, self._controller.messages
-        following = view._following
+        following = view.following
         top: MessageRecord | None = view.indexAt(QPoint(0, 0)).data(RecordRole)
         self._controller.open_conversation(conversation_id)
         if following or top is None:
             view.scrollToBottom()
-            view._following = following
+            view.set_following(following)
             return
         messages.ensure_position_loaded(top.position)
         row = messages.row_of_position(top.position)

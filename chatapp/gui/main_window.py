@@ -1,64 +1,51 @@
-"""The main window: sidebar, chat view, composer, decoding panel, menus and status bar."""
+"""The main window: sidebar, chat view, composer and decoding panel, put together.
+
+Its parts live beside it: the menus (`window_menus.py`), the status bar (`status_bar.py`),
+which chat is open and the sidebar's list (`conversations_controller.py`) and what happens in
+the open chat (`chat_controller.py`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QDockWidget,
-    QFrame,
-    QMainWindow,
-    QMenu,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QCloseEvent, QGuiApplication
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QSplitter, QVBoxLayout, QWidget
 
 from chatapp import APP_NAME
-from chatapp.correction_memory import SETTING_KEY as MEMORY_SETTING
 from chatapp.gui import saved_settings, text_dialog
 from chatapp.gui.actions import Change
 from chatapp.gui.banner import Banner, BannerKind
 from chatapp.gui.chat_controller import ChatController
 from chatapp.gui.chat_view import ChatView
 from chatapp.gui.chip_actions import ChipAction
-from chatapp.gui.composer import SEND_KEY_SETTING, Composer
+from chatapp.gui.composer import Composer
 from chatapp.gui.context import AppContext
 from chatapp.gui.conversation_model import ConversationListModel
+from chatapp.gui.conversations_controller import ConversationsController
 from chatapp.gui.db_watcher import DatabaseWatcher
-from chatapp.gui.decoding_panel import DecodingPanel, PanelScrollArea
+from chatapp.gui.decoding_panel import DecodingPanel, PanelScrollArea, presets_from_store
 from chatapp.gui.details_dialog import DetailsDialog, version_label
 from chatapp.gui.dock_fit import DockFitter
-from chatapp.gui.elide import ElidedLabel
 from chatapp.gui.engine_worker import ModelInfo
 from chatapp.gui.live_chat import LiveChat
 from chatapp.gui.message_delegate import MessageDelegate
 from chatapp.gui.message_model import MessageListModel, RecordRole
-from chatapp.gui.pending_delete import PendingDeletes
-from chatapp.gui.search_results import highlight_stems
-from chatapp.gui.search_runner import SearchRunner
-from chatapp.gui.server_toggle import ServerToggle
 from chatapp.gui.sidebar import Sidebar
-from chatapp.gui.teach_counts import status_text
-from chatapp.gui.theme import AppearanceMenus, apply_font_size, apply_theme
+from chatapp.gui.status_bar import WindowStatus
+from chatapp.gui.theme import apply_font_size, apply_theme
 from chatapp.gui.timeouts import BANNER_BRIEF_MS, BANNER_NOTICE_MS, STATUS_CONFIRM_MS
-from chatapp.gui.turns import Listing, read_listing
-from chatapp.gui.undoable import UndoableChanges
 from chatapp.gui.welcome import WelcomePane
+from chatapp.gui.window_menus import WindowMenus
 from chatapp.store import ModelVersionRecord, Store
-from chatapp.store.errors import StoreError
-from chatapp.store.records import MessageRecord, SearchHit
+from chatapp.store.records import MessageRecord
 from engine.decoding.config import DecodeConfig
 
 if TYPE_CHECKING:
     from engine import Reply
 
 CHAT_MIN_WIDTH = 320  # px: below this the sidebar and the dock shrink instead
-LAST_CONVERSATION_KEY = "sidebar/last_conversation"
 
 
 class MainWindow(QMainWindow):
@@ -85,13 +72,9 @@ class MainWindow(QMainWindow):
         self.chat_view.setItemDelegate(self.delegate)
         self.banner = Banner(self)
         self.composer = Composer(self)
-        user_presets = {}
-        for preset in store.list_presets():
-            try:
-                user_presets[preset.name] = DecodeConfig.from_dict(preset.config)
-            except ValueError:
-                continue  # a preset of an older version with knobs that no longer exist
-        self.decoding_panel = DecodingPanel(user_presets, self, settings=self.settings)
+        self.decoding_panel = DecodingPanel(
+            presets_from_store(store.list_presets()), self, settings=self.settings
+        )
         self.controller = ChatController(
             context.actions,
             self.engine,
@@ -99,41 +82,55 @@ class MainWindow(QMainWindow):
             lambda: self.decoding_panel.config,
             show_archived=self.sidebar.archived_box.isChecked,
         )
-        self.pending_deletes = PendingDeletes(context.actions, self)
-        self.undoable = UndoableChanges(
+        self.chats = ConversationsController(
             context,
-            self.banner,
-            self.pending_deletes,
-            close_chat=self._close_chat,
-            open_chat=self.open_conversation,
+            settings,
+            self.controller,
+            conversations=self.conversations,
+            sidebar=self.sidebar,
+            chat_view=self.chat_view,
+            composer=self.composer,
+            banner=self.banner,
             add_preset=self.decoding_panel.add_user_preset,
+            parent=self,
         )
         self._build_layout()
         self.dock_fitter = DockFitter(self, self.decoding_dock, self.splitter)
-        self._build_menus()
-        self._build_status_bar()
-        self._connect()
-        self._details: DetailsDialog | None = None
         self._loaded_model: ModelInfo | None = None  # what the engine worker replies with
         self._model_name = ""  # the loaded model version, for Help › About
+        self.menus = WindowMenus(
+            self,
+            context,
+            settings,
+            chat=self.controller,
+            chats=self.chats,
+            sidebar=self.sidebar,
+            composer=self.composer,
+            banner=self.banner,
+            decoding_dock=self.decoding_dock,
+            relayout_chat=self.chat_view.scheduleDelayedItemsLayout,
+            model_dir=lambda: (
+                self._loaded_model.directory if self._loaded_model else context.paths.model_dir
+            ),
+            model_name=lambda: self._model_name,
+        )
+        self.status_bar = WindowStatus(self)
+        self._connect()
+        self._details: DetailsDialog | None = None
         self._details_request: int | None = None
-        self.searcher = SearchRunner(self.store, self)  # search off the GUI thread
-        self.searcher.found.connect(self._show_hits)
-        self.searcher.failed.connect(self.banner.show_message)
-        self.refresh_conversations()
-        self.open_conversation(self._last_used_conversation())
+        self.chats.refresh()
+        self.chats.open(self.chats.last_used())
         self.db_watcher = DatabaseWatcher(store.path, self)  # `main.py chat --db` meanwhile
-        self.db_watcher.changed.connect(self.refresh_conversations_in_background)
+        self.db_watcher.changed.connect(self.chats.refresh_in_background)
         self.live_chat = LiveChat(store, self.controller, self.chat_view, self)
         self.db_watcher.changed.connect(self.live_chat.check)  # the open chat shows them too
         self.db_watcher.changed.connect(context.counts.refresh)
-        context.counts.changed.connect(lambda counts: self.teach_label.setText(status_text(counts)))
+        context.counts.changed.connect(self.status_bar.show_counts)
         context.counts.refresh()
         # Only a write of ours: a read (Change.NONE) must not swallow another program's write.
         context.actions.changed.connect(
             lambda changes: changes and self.db_watcher.note_own_write()
         )
-        context.actions.changed.connect(self._on_store_changed)
         self._restore_state()
         QTimer.singleShot(0, self.composer.focus)
 
@@ -161,101 +158,6 @@ class MainWindow(QMainWindow):
         self.decoding_dock.setWidget(PanelScrollArea(self.decoding_panel, self.decoding_dock))
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.decoding_dock)
 
-    def _action(self, menu: object, text: str, slot: object, shortcut: object = None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self.new_action = self._action(
-            file_menu, "&New chat", self.new_conversation, QKeySequence.StandardKey.New
-        )
-        file_menu.addSeparator()
-        self._action(
-            file_menu,
-            "Export conversation as &Markdown…",
-            lambda: self.export_conversation("markdown"),
-        )
-        self._action(
-            file_menu, "Export conversation as &JSON…", lambda: self.export_conversation("json")
-        )
-        self._action(file_menu, "&Import conversations…", self.import_conversations)
-        file_menu.addSeparator()
-        self.finetune_action = self._action(
-            file_menu, "&Fine-tune on my conversations…", self.open_finetune
-        )
-        self.models_action = self._action(file_menu, "M&odels…", self.open_models)
-        file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        edit_menu = bar.addMenu("&Edit")
-        self._action(
-            edit_menu,
-            "&Find in all conversations",
-            self.sidebar.focus_search,
-            QKeySequence.StandardKey.Find,
-        )
-        chat_menu = bar.addMenu("&Chat")
-        self.regenerate_action = self._action(
-            chat_menu, "&Regenerate reply", self.regenerate_last, "Ctrl+R"
-        )
-        self.stop_action = self._action(chat_menu, "&Stop reply", self.controller.stop, "Esc")
-        settings_menu = bar.addMenu("&Settings")
-        self.appearance = AppearanceMenus(
-            settings_menu, self.settings, self.chat_view.scheduleDelayedItemsLayout
-        )
-        self.ctrl_enter_action = QAction("Send with Ctrl+&Enter (Enter adds a line)", self)
-        self.ctrl_enter_action.setCheckable(True)
-        self.ctrl_enter_action.toggled.connect(self.set_ctrl_enter_sends)
-        self.ctrl_enter_action.setChecked(self.settings.value(SEND_KEY_SETTING, False, type=bool))
-        settings_menu.addAction(self.ctrl_enter_action)
-        settings_menu.addAction(self.decoding_dock.toggleViewAction())
-        self.memory_action = QAction("Answer from my &corrections at once", self)
-        self.memory_action.setCheckable(True)
-        self.memory_action.setToolTip(
-            "When you send a turn whose reply you once corrected, answer with your correction "
-            "at once (Details… says so), without waiting for a fine-tune."
-        )
-        self.memory_action.setChecked(self.settings.value(MEMORY_SETTING, True, type=bool))
-        self.memory_action.toggled.connect(self.set_memory_enabled)
-        self.controller.memory_enabled = self.memory_action.isChecked()
-        settings_menu.addAction(self.memory_action)
-        self.server_toggle = ServerToggle(
-            self,
-            self.settings,
-            model_dir=lambda: (
-                self._loaded_model.directory if self._loaded_model else self.context.paths.model_dir
-            ),
-            device=self.context.paths.device,
-            notify=self.context.show_message,
-        )
-        settings_menu.addAction(self.server_toggle.action)
-        help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "&About", self.show_about)
-
-    def _build_status_bar(self) -> None:
-        self.model_label = ElidedLabel("Loading model…", self)  # cut at a word when narrow
-        self.model_label.setObjectName("modelLabel")
-        self.stats_label = ElidedLabel("", self)
-        self.stats_label.setObjectName("statsLabel")
-        self.statusBar().addWidget(self.model_label, 1)
-        self.statusBar().addPermanentWidget(self.stats_label)
-        self.teach_label = ElidedLabel("", self)
-        self.teach_label.setObjectName("teachLabel")
-        self.teach_label.setToolTip(
-            "What File › Fine-tune can learn from: replies you corrected, replies you marked "
-            "Good, and your own turns."
-        )
-        divider = QFrame(self)  # the reply's timing and the fine-tune counts read as two things
-        divider.setFrameShape(QFrame.Shape.VLine)
-        divider.setFrameShadow(QFrame.Shadow.Sunken)
-        self.statusBar().addPermanentWidget(divider)
-        self.statusBar().addPermanentWidget(self.teach_label)
-
     def _connect(self) -> None:
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.controller.stop)
@@ -268,7 +170,6 @@ class MainWindow(QMainWindow):
         )
         self.controller.turn_not_saved.connect(self.give_back_unsent)
         self.controller.busy_changed.connect(self._on_busy)
-        self.controller.conversations_changed.connect(self.show_listing)
         self.controller.reply_stored.connect(self._on_reply_stored)
         self.messages.rowsInserted.connect(lambda *_: self.chat_view.request_follow())
         for changed in (self.messages.modelReset, self.messages.rowsInserted,
@@ -276,20 +177,6 @@ class MainWindow(QMainWindow):
             changed.connect(self._update_welcome)
         self.welcome.opener_chosen.connect(self.send)
         self.messages.dataChanged.connect(lambda *_: self.chat_view.request_follow())
-        self.sidebar.conversation_selected.connect(self.open_conversation)
-        self.sidebar.new_requested.connect(self.new_conversation)
-        self.sidebar.rename_requested.connect(self.rename_conversation)
-        self.sidebar.pin_requested.connect(
-            lambda cid, pinned: self._change_conversations(
-                lambda store: store.pin_conversation(cid, pinned)
-            )
-        )
-        self.sidebar.archive_requested.connect(self.archive_conversation)
-        self.pending_deletes.changed.connect(self._on_pending_deletes_changed)
-        self.sidebar.delete_requested.connect(self.delete_conversation)
-        self.sidebar.search_requested.connect(self.search)
-        self.sidebar.hit_activated.connect(self.jump_to_hit)
-        self.sidebar.show_archived_changed.connect(lambda _: self.refresh_conversations())
         self.delegate.action_triggered.connect(self.on_message_action)
         # The chips by keyboard: the menu key (or a right click) lists the current row's chips.
         self.chat_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -313,12 +200,8 @@ class MainWindow(QMainWindow):
         """The engine loaded a model and the switcher recorded its version (None: not recorded)."""
         self._loaded_model = info
         self.controller.set_model_ready(True, version.id if version else None)
-        name = version.name if version else info.directory
-        size = f", {info.parameters / 1e6:.1f}M parameters" if info.parameters else ""
-        quantized = ", int8" if info.quantized else ""
-        self._model_name = name
-        self.model_label.setText(f"Model: {name} ({info.device}{size}{quantized})")
-        self.model_label.setToolTip(info.directory)
+        self._model_name = version.name if version else info.directory
+        self.status_bar.show_model(info, self._model_name)
 
     def on_model_load_failed(self, message: str) -> None:
         if self._loaded_model is not None:
@@ -329,134 +212,13 @@ class MainWindow(QMainWindow):
             )
             return
         self.controller.set_model_ready(False)
-        self.model_label.setText("No model loaded")
+        self.status_bar.show_no_model()
         self.banner.show_message(f"The model could not be loaded: {message}")
-
-    # Conversations -----------------------------------------------------------------------------
-    def _change_conversations(
-        self, op: Callable[[Store], object], then: Callable[[], None] | None = None
-    ) -> None:
-        """Change conversations in the background; `changed` then shows the list as it is."""
-        success = (lambda _: then()) if then is not None else None
-        self.context.actions.run(op, success=success, changes=Change.CONVERSATIONS)
-
-    def _last_used_conversation(self) -> int | None:
-        """The chat open when the app last closed; else the one used most recently (not the
-        pinned one that heads the list)."""
-        records = self.conversations.stored_records()
-        last = self.settings.value(LAST_CONVERSATION_KEY, None)
-        ids = {record.id for record in records}
-        if last is not None and str(last).isdigit() and int(last) in ids:
-            return int(last)
-        newest = max(records, key=lambda r: r.updated_at, default=None)
-        return newest.id if newest else None
-
-    def refresh_conversations(self) -> None:
-        """Read the list now (a user's change to it, or start-up)."""
-        try:
-            listing = read_listing(self.store, archived=self.sidebar.archived_box.isChecked())
-        except StoreError as error:
-            self.banner.show_message(str(error))
-            return
-        self.show_listing(listing)
-
-    def refresh_conversations_in_background(self) -> None:
-        """Read the list off the GUI thread (another program wrote the database)."""
-        archived = self.sidebar.archived_box.isChecked()
-        self.context.actions.run(
-            lambda store: read_listing(store, archived=archived), success=self.show_listing
-        )
-
-    def _on_store_changed(self, changes: Change) -> None:
-        """Show the list after a change that did not bring its own (a turn's action does)."""
-        if changes == Change.CONVERSATIONS:
-            self.refresh_conversations()  # an import, a restore: the list as it is now
-
-    def show_listing(self, listing: Listing) -> None:
-        if self.controller.conversation_id is not None:
-            self.conversations.set_draft(False)  # its first turn stored it
-        self.conversations.set_records(self.pending_deletes.visible(listing.conversations))
-        self.sidebar.select(self.controller.conversation_id)
 
     def _update_welcome(self, *_: object) -> None:
         empty = self.messages.rowCount() == 0
         self.welcome.setVisible(empty)
         self.chat_view.setVisible(not empty)
-
-    def open_conversation(self, conversation_id: int | None) -> None:
-        try:
-            self.controller.open_conversation(conversation_id)
-        except StoreError as error:
-            self.banner.show_message(str(error))
-            return
-        if conversation_id is not None:
-            self.conversations.set_draft(False)
-            self.settings.setValue(LAST_CONVERSATION_KEY, conversation_id)
-        self.sidebar.select(conversation_id)
-        self.chat_view.scrollToBottom()
-        self.chat_view._following = True
-
-    def new_conversation(self) -> None:
-        """An empty chat, selected at once; stored only when its first turn is sent."""
-        self.conversations.set_draft(True)
-        self.controller.new_conversation()
-        self.sidebar.select(None)
-        self.composer.focus()
-
-    def rename_conversation(self, conversation_id: int) -> None:
-        current = self.store.get_conversation(conversation_id).title
-        title = text_dialog.ask_text(self, "Rename conversation", "Title:", current)
-        if title is not None and title.strip():
-            self._change_conversations(
-                lambda store: store.rename_conversation(conversation_id, title.strip())
-            )
-
-    def _title_of(self, conversation_id: int) -> str:
-        row = self.conversations.row_of(conversation_id)
-        return self.conversations.record(row).title if row >= 0 else "the chat"
-
-    def _close_chat(self, conversation_id: int, deleting: bool) -> None:
-        """A chat leaves the list: stop its reply and queued turns first if it is deleted."""
-        if deleting:
-            self.controller.forget_conversation(conversation_id)
-        if conversation_id == self.controller.conversation_id:
-            self.open_conversation(None)
-
-    def archive_conversation(self, conversation_id: int, archived: bool) -> None:
-        self.undoable.archive_conversation(
-            conversation_id, archived, self._title_of(conversation_id)
-        )
-
-    def delete_conversation(self, conversation_id: int) -> None:
-        """Hidden at once, with Undo in the banner; deleted for real when Undo goes."""
-        self.undoable.delete_conversation(conversation_id, self._title_of(conversation_id))
-
-    def search(self, query: str) -> None:
-        """Search in the background; the hits of the newest query show when they are found."""
-        self.searcher.request(query)
-
-    def _on_pending_deletes_changed(self) -> None:
-        """A chat was deleted, brought back or deleted for good: the list and hits follow."""
-        self.refresh_conversations()
-        query = self.sidebar.search_edit.text().strip()
-        if query and self.sidebar.results.isVisible():
-            self.search(query)
-
-    def _show_hits(self, hits: list[SearchHit]) -> None:
-        self.sidebar.show_hits(self.pending_deletes.visible(hits, "conversation_id"))
-
-    def jump_to_hit(self, hit: SearchHit) -> None:
-        if hit.conversation_id in self.pending_deletes.hidden():
-            return  # a hit shown before its chat was deleted
-        self.open_conversation(hit.conversation_id)
-        self.messages.ensure_position_loaded(hit.position)
-        row = self.messages.row_of_position(hit.position)
-        self.messages.set_highlight(highlight_stems(self.sidebar.search_edit.text(), hit.snippet))
-        if row >= 0:
-            index = self.messages.index(row)
-            self.chat_view.setCurrentIndex(index)
-            self.chat_view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
-            self.chat_view._following = False
 
     # Chat ----------------------------------------------------------------------------------------
     def send(self, text: str) -> None:
@@ -476,18 +238,11 @@ class MainWindow(QMainWindow):
         typed = self.composer.text()
         self.composer.set_text(f"{text}\n{typed}" if typed.strip() else text)
 
-    def regenerate_last(self) -> None:
-        self.controller.regenerate()
-
     def _on_busy(self, busy: bool) -> None:
         self.composer.set_generating(busy)
 
     def _on_reply_stored(self, record: MessageRecord, reply: Reply) -> None:
-        ttft = f"{reply.first_token_ms:.0f} ms to first token, " if reply.first_token_ms else ""
-        self.stats_label.setText(
-            f"Last reply: {ttft}{reply.total_ms:.0f} ms, {len(reply.tokens)} tokens, "
-            f"{reply.tokens_per_second:.0f} tokens/s"
-        )
+        self.status_bar.show_reply(reply)
 
     def on_message_action(self, action: ChipAction, row: int) -> None:
         record: MessageRecord | None = self.messages.index(row).data(RecordRole)
@@ -571,49 +326,7 @@ class MainWindow(QMainWindow):
         if self._details is not None and request_id == self._details_request:
             self._details.show_attention_failed(message)
 
-    # Other dialogs -------------------------------------------------------------------------------
-    def export_conversation(self, kind: str) -> None:
-        from chatapp.gui.transfer import export_conversation_dialog
-
-        export_conversation_dialog(self.context, self, self.controller.conversation_id, kind)
-
-    def import_conversations(self) -> None:
-        from chatapp.gui.transfer import import_dialog
-
-        import_dialog(self.context, self)
-
-    def open_finetune(self) -> None:
-        try:
-            from chatapp.gui.finetune_dialog import open_finetune_dialog
-        except ImportError:
-            self.banner.show_message(
-                "Fine-tuning is not available in this build.", kind=BannerKind.INFO
-            )
-            return
-        open_finetune_dialog(self.context, self)
-
-    def open_models(self) -> None:
-        try:
-            from chatapp.gui.models_dialog import open_models_dialog
-        except ImportError:
-            self.banner.show_message(
-                "The models dialog is not available in this build.", kind=BannerKind.INFO
-            )
-            return
-        open_models_dialog(self.context, self)
-
-    def show_about(self) -> None:
-        from chatapp.gui.about import show_about
-
-        show_about(self, model=self._model_name, model_dir=self.context.paths.model_dir)
-
-    def set_font_size(self, size: int) -> None:
-        self.appearance.set_font_size(size)
-
-    def set_ctrl_enter_sends(self, ctrl_enter: bool) -> None:
-        self.settings.setValue(SEND_KEY_SETTING, ctrl_enter)
-        self.composer.set_ctrl_enter_sends(ctrl_enter)
-
+    # Presets -------------------------------------------------------------------------------------
     def _save_preset(self, name: str, config: DecodeConfig) -> None:
         self.context.actions.run(
             lambda store: store.save_preset(name, config.to_dict()), changes=Change.PRESETS
@@ -627,14 +340,7 @@ class MainWindow(QMainWindow):
         self.context.actions.run(rename, changes=Change.PRESETS)
 
     def _delete_preset(self, name: str) -> None:
-        self.undoable.delete_preset(name)
-
-    def set_memory_enabled(self, enabled: bool) -> None:
-        self.settings.setValue(MEMORY_SETTING, enabled)
-        self.controller.memory_enabled = enabled
-
-    def set_theme(self, theme: str) -> None:
-        self.appearance.set_theme(theme)
+        self.chats.undoable.delete_preset(name)
 
     # Window state ----------------------------------------------------------------------------
     def _restore_state(self) -> None:
@@ -662,10 +368,10 @@ class MainWindow(QMainWindow):
         self.settings.sync()  # the data dir's settings file, written now rather than at exit
         self.controller.stop()
         self.banner.expire()  # a chat deleted inside the Undo window goes now
-        self.searcher.close()
+        self.chats.searcher.close()
         self.db_watcher.stop()  # no refresh from a store about to close
         self.live_chat.stop()
         self.context.signals.closing.emit()
-        self.server_toggle.shut_down()  # nothing serves the model once the app is gone
+        self.menus.server_toggle.shut_down()  # nothing serves the model once the app is gone
         self.context.shut_down()
         super().closeEvent(event)

@@ -101,7 +101,7 @@ def test_a_read_only_settings_file_is_said_once_in_the_banner(qtbot, store, tiny
         window = open_window(qtbot, store, tiny_model_dir)
         told = window.banner.text()
         assert str(path) in told and "cannot be written" in told, told
-        window.set_font_size(14)
+        window.menus.appearance.font_actions[13].trigger()  # Settings › Font size › Large
         window.close()
         assert path.read_text() == "[ui]\nfont_size=12\n"  # as the banner said
     finally:

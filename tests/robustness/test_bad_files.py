@@ -184,7 +184,7 @@ def test_a_first_model_that_fails_to_load_leaves_the_window_usable(qtbot, store,
         engine.load_model(str(tmp_path / "nothing"))
     window.show()
     assert "does not exist" in window.banner.text()
-    assert window.model_label.text() == "No model loaded"
+    assert window.status_bar.model_label.text() == "No model loaded"
     window.composer.set_text("hello?")
     window.send("hello?")  # kept, to be answered once a model loads
     assert window.controller.queued == 1

@@ -125,7 +125,7 @@ def test_a_chat_with_a_blank_reply_is_deleted_and_undone(qtbot, store, tiny_mode
     before = all_texts(store.path)
     window = open_window(qtbot, store, tiny_model_dir)
     undo = window.banner.action_button
-    window.delete_conversation(conversation)
+    window.chats.delete(conversation)
     qtbot.waitUntil(lambda: undo.isVisible() and undo.text() == "Undo", timeout=REPLY_TIMEOUT_MS)
     qtbot.waitUntil(lambda: window.conversations.row_of(conversation) < 0)
     qtbot.mouseClick(undo, Qt.MouseButton.LeftButton)

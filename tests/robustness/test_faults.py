@@ -118,9 +118,9 @@ def test_a_full_disk_under_the_database_loses_nothing_committed(qtbot, tiny_mode
         assert window.composer.text() == text, "the unsaved turn stays in the box"
     conversation = window.controller.conversation_id
     # Reading goes on: the conversation list, search, reopening the conversation.
-    window.refresh_conversations()
-    window.search("turn")
-    window.open_conversation(conversation)
+    window.chats.refresh()
+    window.chats.search("turn")
+    window.chats.open(conversation)
     assert window.messages.rowCount() >= len(accepted)
     window.close()
     store.close()
@@ -186,7 +186,7 @@ def test_a_database_locked_by_another_process(qtbot, tiny_model_dir, tmp_path):
         # The turn is saved off the GUI thread: the refusal comes back a moment later.
         qtbot.waitUntil(lambda: "locked by another program" in window.banner.text())
         assert window.composer.text() == "during the lock", "the unsaved turn stays in the box"
-        window.open_conversation(conversation)  # reading goes on (WAL)
+        window.chats.open(conversation)  # reading goes on (WAL)
         assert window.messages.rowCount() == 2
     finally:
         holder.communicate("release\n", timeout=30)
@@ -242,7 +242,7 @@ def test_deleting_the_database_file_while_open_refuses_writes_and_keeps_reads(
     assert fast.composer.text() == "after the deletion"
     assert not store.path.exists(), "nothing was written to a new file at the old path"
     # What the app has open can still be read and exported, so nothing needs to be lost.
-    fast.open_conversation(conversation)
+    fast.chats.open(conversation)
     assert fast.messages.rowCount() == 2
     archive = store.export_archive()
     with Store.open(tmp_path / "rescued.db") as rescued:

@@ -74,13 +74,13 @@ def test_an_archive_keeps_when_each_correction_was_made(tmp_path):
 
 def test_the_window_answers_with_the_latest_correction(qtbot, window, store):
     older = send_and_wait(qtbot, window, PROMPT)
-    window.new_conversation()
+    window.chats.new()
     newer = send_and_wait(qtbot, window, PROMPT)
     with qtbot.waitSignal(window.context.actions.changed):
         window.controller.correct(newer.id, "my name is ada.")
     with qtbot.waitSignal(window.context.actions.changed):
         window.controller.correct(older.id, "my name is bob.")
-    window.new_conversation()
+    window.chats.new()
     assert send_and_wait(qtbot, window, PROMPT).text == "my name is bob."
 
 

@@ -73,11 +73,11 @@ def test_a_thousand_conversations_and_a_ten_thousand_message_one(qtbot, store, t
     assert rows == [f"message {n}" for n in range(BIG - 4 * PAGE_SIZE, BIG)]
 
     # Another conversation, the search, and a jump deep into the big one.
-    window.open_conversation(window.conversations.record(500).id)
+    window.chats.open(window.conversations.record(500).id)
     assert messages.rowCount() == 2
-    window.search("needle")
+    window.chats.search("needle")
     (hit,) = store.search("needle")
-    window.jump_to_hit(hit)  # pages in everything after it
+    window.chats.jump_to_hit(hit)  # pages in everything after it
     assert view.currentIndex().data() == "message 17 needle"
     assert messages.rowCount() == BIG  # pages down to position 0 were read
     window.close()

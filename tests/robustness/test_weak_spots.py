@@ -72,7 +72,7 @@ def test_a_killed_finetune_shows_as_interrupted_once_its_lock_is_free(
         assert [run.status for run in store.list_finetune_runs()] == ["running"]
         # The app is already open: showing the Fine-tune dialog tells it.
         window = open_main_window(qtbot, store, tiny_model_dir, data_dir)
-        window.finetune_action.trigger()
+        window.menus.finetune_action.trigger()
         qtbot.waitUntil(lambda: store.list_finetune_runs()[0].status == "failed")
         assert store.list_finetune_runs()[0].log.endswith(
             "Interrupted: the fine-tune process ended without reporting (killed or crashed)."

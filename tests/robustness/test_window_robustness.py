@@ -75,12 +75,12 @@ def test_search_runs_off_the_gui_thread_and_a_newer_query_supersedes_older_ones(
 
     monkeypatch.setattr(store, "search", slow_search)
     shown: list[list] = []
-    fast.searcher.found.connect(shown.append)
-    fast.search("apple")
+    fast.chats.searcher.found.connect(shown.append)
+    fast.chats.search("apple")
     qtbot.waitUntil(lambda: len(threads) == 1)
-    fast.search("banana")  # superseded before it starts
-    with qtbot.waitSignal(fast.searcher.found, timeout=REPLY_TIMEOUT_MS):
-        fast.search("cherry")
+    fast.chats.search("banana")  # superseded before it starts
+    with qtbot.waitSignal(fast.chats.searcher.found, timeout=REPLY_TIMEOUT_MS):
+        fast.chats.search("cherry")
         release.set()
     # One search thread runs "apple" to its end before "cherry", and queued signals arrive in
     # the order sent: a late result of "apple" would be in `shown` before cherry's.

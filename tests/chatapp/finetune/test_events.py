@@ -14,8 +14,10 @@ import pytest
 
 from chatapp.commands.progress import JsonProgress, TqdmProgress
 from chatapp.finetune.events import EventError, decode_event, event_from_json, read_event_line
+from chatapp.finetune.job import stored_metrics
 from chatapp.gui.finetune_process import FinetuneProcess
-from engine.finetune_figures import Comparison, Figures, Perplexity, RecallRow
+from engine.finetune import FinetuneResult
+from engine.finetune_figures import Comparison, Figures, Perplexity, RecallRow, version_figures
 from engine.progress import (
     EVENT_TYPES,
     BaselineEvent,
@@ -165,3 +167,18 @@ def test_pretraining_s_command_loads_no_fine_tuning_code():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_version_s_stored_figures_read_back_as_the_run_measured_them():
+    before = Figures(heldout=Perplexity(62.79, 4.14), valid=Perplexity(82.4, 4.41))
+    after = Figures(heldout=Perplexity(64.8, 4.17), valid=Perplexity(84.1, 4.43), taught_recall=1)
+    result = FinetuneResult("succeeded", None, {}, before, after)
+    record = json.loads(json.dumps(stored_metrics(result, 0.03)))  # as the store keeps it
+    read_before, read_after = version_figures(record)
+    assert (read_before.valid.perplexity, read_after.valid.perplexity) == (82.4, 84.1)
+    assert (read_before.heldout.perplexity, read_after.heldout.perplexity) == (62.79, 64.8)
+    flat = {key: value for key, value in record.items() if key not in ("before", "after")}
+    flat_before, flat_after = version_figures(flat)  # a record of flat figures only
+    assert (flat_before.valid.perplexity, flat_after.valid.perplexity) == (82.4, 84.1)
+    assert record["valid_perplexity_change"] == pytest.approx(84.1 / 82.4 - 1)
+    assert record["forgetting_flag"] is False  # +2.1%, within the 3% budget

@@ -35,7 +35,7 @@ def window(qtbot, isolated_settings, data_dir: Path, tiny_model_dir: Path) -> It
 
 
 def open_dialog(qtbot, window: MainWindow) -> FinetuneDialog:
-    window.finetune_action.trigger()
+    window.menus.finetune_action.trigger()
     dialog = window.findChild(FinetuneDialog, "finetuneDialog")
     assert dialog is not None and dialog.isVisible() and not dialog.isModal()
     qtbot.waitExposed(dialog)
@@ -89,7 +89,7 @@ def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
     # The switch is recorded off the GUI thread, then reaches the chat.
     qtbot.waitUntil(lambda: window.controller.model_version_id == new_id, timeout=LOAD_TIMEOUT_MS)
     assert window.store.active_model_version().id == new_id
-    assert Path(window.model_label.toolTip()).resolve() == Path(dialog.result.model_dir)
+    assert Path(window.status_bar.model_label.toolTip()).resolve() == Path(dialog.result.model_dir)
     with qtbot.waitSignal(window.controller.reply_stored, timeout=LOAD_TIMEOUT_MS) as reply:
         window.send("hello")
     assert reply.args[0].model_version_id == new_id  # the reply came from the new model

@@ -31,7 +31,7 @@ def window(
 
 
 def open_dialog(window: MainWindow) -> ModelsDialog:
-    window.models_action.trigger()
+    window.menus.models_action.trigger()
     dialog = window.findChild(ModelsDialog, "modelsDialog")
     assert dialog is not None and dialog.isVisible()
     return dialog

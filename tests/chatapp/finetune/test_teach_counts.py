@@ -54,7 +54,7 @@ def liked_chat(uid: str) -> dict[str, Any]:
 
 
 def open_finetune(qtbot, window: MainWindow) -> FinetuneDialog:
-    window.finetune_action.trigger()
+    window.menus.finetune_action.trigger()
     dialog = window.findChild(FinetuneDialog, "finetuneDialog")
     assert dialog is not None
     qtbot.waitExposed(dialog)
@@ -86,13 +86,13 @@ def test_after_an_import_and_a_rating_the_status_bar_and_the_dialog_agree(
     # One liked pair and two own turns that a run would train on, whatever the copies.
     qtbot.waitUntil(lambda: shown(dialog)["liked"] == "Replies rated up (1)")
     assert shown(dialog)["user"] == "Your own turns (1)"  # "how are you?" after "hi there"
-    assert window.teach_label.text() == "To fine-tune: 0 corrected · 1 liked · 1 turns"
+    assert window.status_bar.teach_label.text() == "To fine-tune: 0 corrected · 1 liked · 1 turns"
 
-    window.open_conversation(window.conversations.record(0).id)
+    window.chats.open(window.conversations.record(0).id)
     reply = send_and_wait(qtbot, window, "tell me more")
     click_chip(qtbot, window, window.messages.row_of_message(reply.id), "like")
     qtbot.waitUntil(lambda: shown(dialog)["liked"] == "Replies rated up (2)")
-    qtbot.waitUntil(lambda: "2 liked · 2 turns" in window.teach_label.text())
+    qtbot.waitUntil(lambda: "2 liked · 2 turns" in window.status_bar.teach_label.text())
 
 
 def test_a_rollback_in_models_is_what_the_finetune_dialog_says(
@@ -114,7 +114,7 @@ def test_a_rollback_in_models_is_what_the_finetune_dialog_says(
         dialog.use_button.click()
     assert dialog.status.text() == "Now chatting with “ft-new”."
 
-    window.models_action.trigger()  # roll back in File › Models…
+    window.menus.models_action.trigger()  # roll back in File › Models…
     models = window.findChild(ModelsDialog)
     models.table.selectRow([v.id for v in models.versions].index(base.id))
     with qtbot.waitSignal(window.context.switcher.switched, timeout=REPLY_TIMEOUT_MS):

@@ -9,7 +9,7 @@ from tests.chatapp.gui.bare_window import save_shot
 
 
 def test_about_renders_the_model_card_and_names_the_model_once(qtbot, window, tmp_path):
-    window.show_about()
+    window.menus.show_about()
     dialog = next(d for d in window.findChildren(QLabel) if d.text().startswith("Seq2Seq"))
     dialog = dialog.window()
     qtbot.addWidget(dialog)

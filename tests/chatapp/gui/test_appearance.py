@@ -38,26 +38,26 @@ def test_the_app_starts_at_the_size_the_menu_calls_normal(qtbot, store):
     apply_font_size(9)  # Qt's own default on a bare X11 session, which the menu calls Small
     window = open_bare_window(qtbot, store)
     assert QApplication.font().pointSize() == 11
-    normal = window.appearance.font_actions[11]
-    assert normal.text() == "Normal" and checked(window.appearance.font_actions) == [11]
-    assert checked(window.appearance.theme_actions) == ["system"]
+    normal = window.menus.appearance.font_actions[11]
+    assert normal.text() == "Normal" and checked(window.menus.appearance.font_actions) == [11]
+    assert checked(window.menus.appearance.theme_actions) == ["system"]
 
 
 def test_the_settings_menus_mark_the_current_font_size_and_theme(qtbot, store):
     window = open_bare_window(qtbot, store)
-    larger = next(a for a in window.appearance.font_actions.values() if a.text() == "Larger")
+    larger = next(a for a in window.menus.appearance.font_actions.values() if a.text() == "Larger")
     larger.trigger()
     assert QApplication.font().pointSize() == 16
-    assert checked(window.appearance.font_actions) == [16]
+    assert checked(window.menus.appearance.font_actions) == [16]
     assert larger.actionGroup().isExclusive()
-    window.appearance.theme_actions["dark"].trigger()
-    assert checked(window.appearance.theme_actions) == ["dark"]
+    window.menus.appearance.theme_actions["dark"].trigger()
+    assert checked(window.menus.appearance.theme_actions) == ["dark"]
     saved = saved_settings.data_settings(store.path)
     assert saved.value(FONT_SIZE_KEY, type=int) == 16 and saved.value(THEME_KEY) == "dark"
     window.close()
     again = open_bare_window(qtbot, store)
-    assert checked(again.appearance.font_actions) == [16]
-    assert checked(again.appearance.theme_actions) == ["dark"]
+    assert checked(again.menus.appearance.font_actions) == [16]
+    assert checked(again.menus.appearance.theme_actions) == ["dark"]
 
 
 def fully_shown(widget: QWidget, viewport: QWidget) -> bool:
@@ -69,7 +69,7 @@ def fully_shown(widget: QWidget, viewport: QWidget) -> bool:
 @pytest.mark.parametrize("points", [11, 16])
 def test_the_decoding_dock_is_not_cut_off(qtbot, store, tmp_path, points):
     window = open_bare_window(qtbot, store)
-    window.set_font_size(points)
+    window.menus.appearance.font_actions[points].trigger()  # Settings › Font size
     labels = window.decoding_panel.knob_labels.values()
     qtbot.waitUntil(lambda: all(label.width() >= label.sizeHint().width() for label in labels))
     scroll = window.decoding_dock.widget()
@@ -111,7 +111,7 @@ def ink(image: QImage) -> float:
 
 def dark_window(qtbot, store) -> MainWindow:
     window = open_bare_window(qtbot, store)
-    window.appearance.theme_actions["dark"].trigger()
+    window.menus.appearance.theme_actions["dark"].trigger()
     qtbot.waitUntil(
         lambda: QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
     )

@@ -13,8 +13,8 @@ from tests.chatapp.gui.bare_window import open_bare_window
 
 def test_a_window_can_change_the_font_and_theme(qtbot, store):
     window = open_bare_window(qtbot, store)
-    window.appearance.theme_actions["dark"].trigger()
-    window.appearance.font_actions[16].trigger()
+    window.menus.appearance.theme_actions["dark"].trigger()
+    window.menus.appearance.font_actions[16].trigger()
     qtbot.waitUntil(lambda: QApplication.font().pointSize() == 16)
     assert current_theme() == "dark"
     assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128

@@ -57,7 +57,7 @@ def conversation_window(qtbot, store, *texts: str) -> MainWindow:
     for text in texts:
         store.add_user_turn(conversation.id, text)
     window = open_bare_window(qtbot, store)
-    window.open_conversation(conversation.id)
+    window.chats.open(conversation.id)
     qtbot.waitUntil(lambda: window.chat_view.visualRect(window.messages.index(0)).height() > 0)
     return window
 
@@ -83,7 +83,7 @@ def test_a_multi_line_alternative_is_shown_on_its_lines(qtbot, store):
     reply = store.add_bot_reply(conversation.id, "hi")
     store.add_alternative(reply.id, "first line\nsecond line\nthird line")
     window = open_bare_window(qtbot, store)
-    window.open_conversation(conversation.id)
+    window.chats.open(conversation.id)
     row = window.messages.rowCount() - 1
     assert window.messages.index(row).data() == "first line\nsecond line\nthird line"
     assert shown_bands(window, row) == 3
@@ -116,8 +116,8 @@ def test_at_the_largest_font_every_chip_of_a_reply_with_alternatives_can_be_clic
     reply = store.add_bot_reply(conversation.id, "hi")
     store.add_alternative(reply.id, "hello there")
     window = open_bare_window(qtbot, store, size=(900, 600))
-    window.open_conversation(conversation.id)
-    window.appearance.font_actions[16].trigger()  # View › Font size › 16
+    window.chats.open(conversation.id)
+    window.menus.appearance.font_actions[16].trigger()  # View › Font size › 16
     qtbot.waitUntil(lambda: window.chat_view.font().pointSize() == 16)
     row = window.messages.rowCount() - 1
     index = window.messages.index(row)

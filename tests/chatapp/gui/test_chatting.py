@@ -25,7 +25,7 @@ def test_type_and_send_stores_both_turns(qtbot, window, store):
         "bot",
     ]
     assert window.composer.text() == ""
-    assert "tokens/s" in window.stats_label.text()
+    assert "tokens/s" in window.status_bar.stats_label.text()
     # The conversation got its title from the first turn.
     assert store.get_conversation(conversation).title == "Hello there"
 

@@ -35,8 +35,8 @@ def test_enter_sends_and_shift_enter_adds_a_line_by_default(qtbot):
 def test_the_ctrl_enter_setting_sends_with_ctrl_enter_only(qtbot, store):
     window = open_bare_window(qtbot, store)
     composer = window.composer
-    assert not window.ctrl_enter_action.isChecked()  # the default stays: Enter sends
-    window.ctrl_enter_action.trigger()  # Settings › Send with Ctrl+Enter
+    assert not window.menus.ctrl_enter_action.isChecked()  # the default stays: Enter sends
+    window.menus.ctrl_enter_action.trigger()  # Settings › Send with Ctrl+Enter
     assert "Ctrl+Enter to send, Enter for a new line" in composer.edit.placeholderText()
     sent = type_lines(qtbot, composer, Qt.KeyboardModifier.NoModifier)
     qtbot.keyClick(composer.edit, Qt.Key.Key_Return, SHIFT)  # adds a line as well
@@ -47,4 +47,4 @@ def test_the_ctrl_enter_setting_sends_with_ctrl_enter_only(qtbot, store):
     assert not QSettings().contains(SEND_KEY_SETTING)
     window.close()
     again = open_bare_window(qtbot, store)  # the choice is kept
-    assert again.ctrl_enter_action.isChecked() and again.composer.edit.ctrl_enter_sends
+    assert again.menus.ctrl_enter_action.isChecked() and again.composer.edit.ctrl_enter_sends

@@ -15,7 +15,7 @@ def test_a_saved_correction_answers_the_same_turn_in_a_new_conversation(qtbot, w
     first = send_and_wait(qtbot, window, "what is your name?")
     assert first.text != TAUGHT
     window.controller.correct(first.id, TAUGHT)
-    window.new_conversation()
+    window.chats.new()
     reply = send_and_wait(qtbot, window, "What is your name")  # case and "?" do not matter
     assert reply.text == TAUGHT
     memory = store.get_message(reply.id).decoding["memory"]
@@ -30,21 +30,21 @@ def test_a_saved_correction_answers_the_same_turn_in_a_new_conversation(qtbot, w
 def test_the_memory_can_be_switched_off_in_the_settings(qtbot, window, store):
     first = send_and_wait(qtbot, window, "hello")
     window.controller.correct(first.id, TAUGHT)
-    assert window.memory_action.isChecked()  # on by default
-    window.memory_action.setChecked(False)
+    assert window.menus.memory_action.isChecked()  # on by default
+    window.menus.memory_action.setChecked(False)
     assert window.settings.value(SETTING_KEY, type=bool) is False  # saved with the data dir
     assert not QSettings().contains(SETTING_KEY)
-    window.new_conversation()
+    window.chats.new()
     reply = send_and_wait(qtbot, window, "hello")
     assert reply.text != TAUGHT and "memory" not in (store.get_message(reply.id).decoding or {})
-    window.memory_action.setChecked(True)
-    window.new_conversation()
+    window.menus.memory_action.setChecked(True)
+    window.chats.new()
     assert send_and_wait(qtbot, window, "hello").text == TAUGHT
 
 
 def test_an_unrelated_turn_gets_the_model_s_own_reply(qtbot, window, store):
     first = send_and_wait(qtbot, window, "what is your name?")
     window.controller.correct(first.id, TAUGHT)
-    window.new_conversation()
+    window.chats.new()
     reply = send_and_wait(qtbot, window, "do you like pizza?")
     assert reply.text != TAUGHT and "memory" not in (store.get_message(reply.id).decoding or {})

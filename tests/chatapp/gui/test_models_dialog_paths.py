@@ -21,7 +21,7 @@ def test_deleting_a_version_uses_the_data_dir_and_makes_no_default_folder(
     shutil.copytree(tiny_model_dir, own)
     window = open_main_window(qtbot, store, tiny_model_dir, data_dir)
     store.add_model_version("copied", str(own))  # no parent: only its folder makes it the app's
-    window.models_action.trigger()
+    window.menus.models_action.trigger()
     dialog = window.findChild(ModelsDialog, "modelsDialog")
     dialog.select(next(v.id for v in dialog.versions if v.name == "copied"))
     with qtbot.waitSignal(window.context.actions.changed):  # deleted off the GUI thread

@@ -69,7 +69,7 @@ def test_a_hit_shows_title_date_and_emphasis_and_opens_with_the_term_highlighted
         window.activateWindow()
     qtbot.keyClick(window.composer.edit, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert QApplication.focusWidget() is window.sidebar.search_edit
-    with qtbot.waitSignal(window.searcher.found, timeout=5000):
+    with qtbot.waitSignal(window.chats.searcher.found, timeout=5000):
         qtbot.keyClicks(window.sidebar.search_edit, "rain")
     results = window.sidebar.results
     assert results.count() == 1
@@ -99,7 +99,7 @@ def test_a_hit_shows_title_date_and_emphasis_and_opens_with_the_term_highlighted
     other = window.messages.index(current.row() - 1)  # no highlight where the term is not
     assert "rain" not in other.data()
     assert not yellow_in(image, window.chat_view.visualRect(other))
-    window.open_conversation(window.conversations.record(0).id)  # another chat: none
+    window.chats.open(window.conversations.record(0).id)  # another chat: none
     assert window.messages.index(0).data(HighlightRole) == ()
 
 
@@ -112,15 +112,15 @@ def test_the_highlight_takes_whole_words_that_start_with_the_terms_in_any_case()
 def test_the_hits_of_a_deleted_chat_go_and_come_back_with_undo(qtbot, store):
     seed(store)
     window = open_bare_window(qtbot, store)
-    with qtbot.waitSignal(window.searcher.found, timeout=5000):
+    with qtbot.waitSignal(window.chats.searcher.found, timeout=5000):
         qtbot.keyClicks(window.sidebar.search_edit, "rain")
     results = window.sidebar.results
     chat = results.item(0).data(HIT_ROLE).conversation_id
-    with qtbot.waitSignal(window.searcher.found, timeout=5000):
+    with qtbot.waitSignal(window.chats.searcher.found, timeout=5000):
         choose_from_menu(
             qtbot, window.sidebar.list_view, window.conversations.row_of(chat), "Delete…"
         )
     assert results.count() == 1 and results.item(0).data(HIT_ROLE) is None  # "No messages match."
-    with qtbot.waitSignal(window.searcher.found, timeout=5000):
+    with qtbot.waitSignal(window.chats.searcher.found, timeout=5000):
         qtbot.mouseClick(window.banner.action_button, Qt.MouseButton.LeftButton)
     assert results.item(0).data(HIT_ROLE).conversation_id == chat

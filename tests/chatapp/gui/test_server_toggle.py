@@ -15,7 +15,7 @@ START_TIMEOUT_MS = 30_000
 
 
 def _turn_on(qtbot, window: MainWindow) -> str:
-    toggle = window.server_toggle
+    toggle = window.menus.server_toggle
     window.settings.setValue(PORT_SETTING, 0)  # a free port, not the default one
     with qtbot.waitSignal(toggle.started, timeout=START_TIMEOUT_MS) as started:
         toggle.action.trigger()
@@ -25,7 +25,7 @@ def _turn_on(qtbot, window: MainWindow) -> str:
 
 
 def test_the_toggle_serves_the_model_and_stops_it(qtbot, window: MainWindow) -> None:
-    toggle = window.server_toggle
+    toggle = window.menus.server_toggle
     settings_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Settings")
     assert toggle.action in settings_menu.actions()
     assert not toggle.action.isChecked() and toggle.mark.isHidden()  # off by default
@@ -60,7 +60,7 @@ def test_quitting_the_app_stops_the_server(qtbot, window: MainWindow) -> None:
 
 
 def test_a_port_in_use_is_said_and_the_toggle_goes_back_off(qtbot, window: MainWindow) -> None:
-    toggle = window.server_toggle
+    toggle = window.menus.server_toggle
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

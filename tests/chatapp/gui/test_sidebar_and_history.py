@@ -96,7 +96,7 @@ def test_the_sidebar_groups_chats_by_date_with_time_preview_and_distinct_titles(
         conversation("a", "put away", 2, archived=True),
     )
     window.sidebar.archived_box.setChecked(True)
-    window.refresh_conversations()
+    window.chats.refresh()
     groups = [group for group in column(window, GroupRole) if group]
     assert groups[0] == "Pinned" and groups[-1] == "Older"
     assert {"Today", "Previous 7 days"} <= set(groups)
@@ -145,7 +145,7 @@ def test_a_saved_correction_shows_under_the_reply_and_the_counts_follow(
     qtbot, window, store, monkeypatch, tmp_path
 ):
     reply = send_and_wait(qtbot, window, "what is your name?")
-    assert "0 corrected" in window.teach_label.text()
+    assert "0 corrected" in window.status_bar.teach_label.text()
     asked: list[str] = []
 
     def answer(*args: Any, **kwargs: Any) -> str:
@@ -158,7 +158,7 @@ def test_a_saved_correction_shows_under_the_reply_and_the_counts_follow(
     assert store.get_message(reply.id).corrected_text == "my name is ada."
     chips = dict(window.delegate.chips(window.messages.index(1)))
     assert chips["correct"] == "Edit correction…"
-    qtbot.waitUntil(lambda: "1 corrected" in window.teach_label.text())
+    qtbot.waitUntil(lambda: "1 corrected" in window.status_bar.teach_label.text())
     window.chat_view.setCurrentIndex(window.messages.index(1))
     save_shot(window.chat_view, "corrected_reply.png", tmp_path)
 
@@ -171,7 +171,7 @@ def test_a_saved_correction_shows_under_the_reply_and_the_counts_follow(
     click_chip(qtbot, window, 3, "like")
     assert window.context.actions.wait_idle()
     assert store.get_message(second.id).rating == 1
-    qtbot.waitUntil(lambda: "1 liked" in window.teach_label.text())
+    qtbot.waitUntil(lambda: "1 liked" in window.status_bar.teach_label.text())
 
 
 # Item 13 -------------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ def test_chips_show_for_the_selected_reply_and_follow_the_keyboard(qtbot, window
 def test_search_updates_as_you_type(qtbot, window, store):
     other = store.create_conversation()
     store.add_user_turn(other.id, "I saw a purple elephant yesterday")
-    with qtbot.waitSignal(window.searcher.found, timeout=5000):
+    with qtbot.waitSignal(window.chats.searcher.found, timeout=5000):
         qtbot.keyClicks(window.sidebar.search_edit, "eleph")  # no Enter
     assert window.sidebar.results.isVisible()
     assert "elephant" in window.sidebar.results.item(0).text()
@@ -237,12 +237,12 @@ def test_export_starts_in_documents_then_the_last_folder_with_the_title(
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", save_as)
     QSettings().remove(LAST_FOLDER_KEY)
-    window.export_conversation("markdown")
+    window.menus.export_conversation("markdown")
     settle(qtbot, window)  # the export is written off the GUI thread
     documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
     assert Path(offered[0]) == Path(documents) / "Plans for the weekend.md"
     assert (target / "saved.md").is_file()
-    window.export_conversation("json")
+    window.menus.export_conversation("json")
     assert Path(offered[1]) == target / "Plans for the weekend.json"
 
 

@@ -44,7 +44,7 @@ def test_the_export_is_offered_under_the_chats_title_cut_at_a_word(qtbot, store,
     conversation = store.create_conversation()
     store.add_user_turn(conversation.id, LONG_TURN)
     window = open_bare_window(qtbot, store)
-    window.open_conversation(conversation.id)
+    window.chats.open(conversation.id)
     offered: list[str] = []
 
     def save_dialog(parent, caption, path, *rest):  # the user cancels: nothing is written
@@ -52,7 +52,7 @@ def test_the_export_is_offered_under_the_chats_title_cut_at_a_word(qtbot, store,
         return "", ""
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog)
-    window.export_conversation("markdown")  # File › Export conversation as Markdown…
+    window.menus.export_conversation("markdown")  # File › Export conversation as Markdown…
     name = Path(offered[0])
     assert name.suffix == ".md"
     assert len(name.stem) <= 40 and "…" not in name.stem
@@ -68,7 +68,7 @@ def test_importing_one_conversation_says_conversation(qtbot, store, tmp_path, mo
     source.close()
     window = open_bare_window(qtbot, store)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(archive), ""))
-    window.import_conversations()  # File › Import conversations…
+    window.menus.import_conversations()  # File › Import conversations…
     qtbot.waitUntil(lambda: "Imported" in window.banner.text(), timeout=10_000)
     assert "Imported 1 conversation (1 message); 0 already here were skipped" in (
         window.banner.text()
@@ -79,7 +79,7 @@ def test_double_clicking_a_bubble_selects_the_word_where_the_text_was(qtbot, sto
     conversation = store.create_conversation()
     store.add_user_turn(conversation.id, "the quick brown fox jumps over the lazy dog")
     window = open_bare_window(qtbot, store)
-    window.open_conversation(conversation.id)
+    window.chats.open(conversation.id)
     view = window.chat_view
     index = window.messages.index(0)
     rect = view.visualRect(index)
@@ -103,7 +103,7 @@ def test_double_clicking_a_bubble_selects_the_word_where_the_text_was(qtbot, sto
 
 def test_the_finetune_dialog_has_no_empty_band_at_its_foot(qtbot, store, tmp_path):
     window = open_bare_window(qtbot, store)
-    window.open_finetune()
+    window.menus.open_finetune()
     dialog = window.findChild(QDialog, "finetuneDialog")
     qtbot.waitExposed(dialog)
     scroll = dialog.findChild(QScrollArea)
@@ -127,7 +127,7 @@ def test_the_models_table_fits_its_dialog(qtbot, store, tmp_path):
               "replay_examples": 123456},
     )  # fmt: skip
     window = open_bare_window(qtbot, store)
-    window.open_models()
+    window.menus.open_models()
     dialog = window.findChild(QDialog, "modelsDialog")
     qtbot.waitExposed(dialog)
     table = dialog.table

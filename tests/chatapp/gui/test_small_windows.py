@@ -35,7 +35,8 @@ def shown(label: QLabel) -> str:
 
 def assert_status_bar_fits(window: MainWindow) -> None:
     bar = window.statusBar().rect()
-    for label in (window.model_label, window.stats_label, window.teach_label):
+    status = window.status_bar
+    for label in (status.model_label, status.stats_label, status.teach_label):
         text, painted = label.text(), shown(label)
         room = label.contentsRect().width()
         assert label.fontMetrics().horizontalAdvance(painted) <= room, (painted, room)
@@ -60,9 +61,9 @@ def test_the_panel_gives_way_and_nothing_scrolls_sideways(
     for title in ("hello there", "hello there", "what is the weather like in paris today"):
         store.add_user_turn(store.create_conversation().id, title)
     window = open_bare_window(qtbot, store)
-    window.set_font_size(FONT_SIZE_MENU[font])  # Settings › Font size
+    window.menus.appearance.font_actions[FONT_SIZE_MENU[font]].trigger()  # Settings › Font size
     window.resize(*size)
-    window.stats_label.setText(STATS)
+    window.status_bar.stats_label.setText(STATS)
     dock = window.decoding_dock
     qtbot.waitUntil(lambda: chat_width(window) >= chat_at_least, timeout=3000)
     assert window.width() == size[0]

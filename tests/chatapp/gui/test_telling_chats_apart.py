@@ -57,7 +57,7 @@ def test_a_branched_turn_shows_its_arrows_without_hover(qtbot, store):
     store.add_bot_reply(conversation.id, "hi")
     store.edit_user_turn(turn.id, "hello again")
     window = open_bare_window(qtbot, store)
-    window.open_conversation(conversation.id)
+    window.chats.open(conversation.id)
     assert window.messages.item(0).text == "hello again"
     away_from_the_chat(qtbot, window)
     for action in ("previous", "counter", "next"):

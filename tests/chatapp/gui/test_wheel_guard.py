@@ -53,7 +53,7 @@ def test_the_wheel_over_an_unfocused_knob_changes_nothing_and_is_left_for_the_pa
 
 def test_the_finetune_dialogs_number_boxes_take_the_wheel_only_when_focused(qtbot, store):
     window = open_bare_window(qtbot, store)
-    window.finetune_action.trigger()
+    window.menus.finetune_action.trigger()
     dialog = window.findChild(QDialog, "finetuneDialog")
     qtbot.waitExposed(dialog)
     assert dialog.knob_spins

@@ -18,10 +18,10 @@ from tests.chatapp.gui.helpers import send_and_wait, settle
 def test_search_finds_a_message_in_another_conversation(qtbot, window, store):
     other = store.create_conversation()
     store.add_user_turn(other.id, "I saw a purple elephant yesterday")
-    window.new_conversation()
-    window.refresh_conversations()
+    window.chats.new()
+    window.chats.refresh()
     qtbot.keyClicks(window.sidebar.search_edit, "elephant")
-    with qtbot.waitSignal(window.searcher.found):  # the search runs off the GUI thread
+    with qtbot.waitSignal(window.chats.searcher.found):  # the search runs off the GUI thread
         qtbot.keyClick(window.sidebar.search_edit, Qt.Key.Key_Return)
     results = window.sidebar.results
     assert results.isVisible() and results.count() == 1
@@ -65,7 +65,7 @@ def test_conversation_menu_actions(qtbot, window, store, monkeypatch):
     assert window.conversations.rowCount() == 0
     window.sidebar.archived_box.setChecked(True)
     assert window.conversations.rowCount() == 1
-    window.delete_conversation(conversation)  # no question: it can be undone
+    window.chats.delete(conversation)  # no question: it can be undone
     assert window.conversations.rowCount() == 0  # gone from the window at once
     assert window.messages.rowCount() == 0
     assert window.banner.action_button.text() == "Undo"
@@ -114,7 +114,7 @@ def test_dropped_rows_page_back_in(qtbot, store):
 
 
 def test_reading_at_the_bottom_of_a_long_conversation_keeps_few_rows(qtbot, window, store):
-    window.open_conversation(stored_conversation(store, MAX_LOADED_ROWS))
+    window.chats.open(stored_conversation(store, MAX_LOADED_ROWS))
     view, model = window.chat_view, window.messages
     while model.has_older():  # the user scrolled all the way up…
         view.verticalScrollBar().setValue(view.verticalScrollBar().minimum())
@@ -194,7 +194,7 @@ def test_the_app_opens_on_the_shipped_model_and_chats(qtbot, tmp_path):
         qtbot.addWidget(window)
         with qtbot.waitSignal(window.context.switcher.model_ready, timeout=30_000):
             window.show()
-        assert "base" in window.model_label.text()
+        assert "base" in window.status_bar.model_label.text()
         reply = send_and_wait(qtbot, window, "Hello! How are you?")
         assert reply.text.strip()
         version = store.active_model_version()
