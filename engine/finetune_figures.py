@@ -82,6 +82,18 @@ class Comparison:
     after: str
 
 
+def version_figures(record: Mapping[str, Any] | None) -> tuple[Figures, Figures]:
+    """(before, after) of a fine-tuned version's stored metrics: its `before` and `after`
+    figures, or, in a record with only the flat figures, `base_heldout_perplexity` … (before)
+    and `heldout_perplexity` … (after)."""
+    record = record or {}
+    if isinstance(record.get("after"), Mapping):
+        return Figures.from_stored(record.get("before")), Figures.from_stored(record["after"])
+    base = {key.removeprefix("base_"): value for key, value in record.items()
+            if key.startswith("base_")}  # fmt: skip
+    return Figures.from_stored(base), Figures.from_stored(record)
+
+
 def forgetting(before: Figures, after: Figures | None) -> float | None:
     """Relative rise of the original corpus's validation perplexity (0.05 = +5%)."""
     old = before.valid.perplexity if before.valid else None

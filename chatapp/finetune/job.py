@@ -320,7 +320,7 @@ def _record(job: _Job, result: FinetuneResult) -> int:
             unique_version_name(store, out.name),
             str(out.resolve()),
             parent_id=job.base_version_id,
-            metrics=_stored_metrics(result, budget),
+            metrics=stored_metrics(result, budget),
             data={"include": list(job.request.include), "pairs": job.counts, **result.data},
         )
         store.finish_finetune_run(
@@ -356,13 +356,11 @@ def _record(job: _Job, result: FinetuneResult) -> int:
     )
     if job.reporter.kind != "json":
         summary = {"model_dir": str(out), "version_id": version.id}
-        print(json.dumps({**summary, **_stored_metrics(result, budget, nested=False)}))
+        print(json.dumps({**summary, **stored_metrics(result, budget, nested=False)}))
     return 0
 
 
-def _stored_metrics(
-    result: FinetuneResult, budget: float, *, nested: bool = True
-) -> dict[str, Any]:
+def stored_metrics(result: FinetuneResult, budget: float, *, nested: bool = True) -> dict[str, Any]:
     """A new version's figures as its record keeps them (and the command's summary prints):
     `forgetting_flag` keeps a version that may have forgotten general chat from being made
     active without the user saying so. The record's keys are stored data, kept as they were."""

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from chatapp.gui.actions import Change
 from chatapp.paths import models_dir
 from chatapp.store import ModelVersionRecord, StoreError
+from engine.finetune_figures import version_figures
 from engine.pairs import PAIR_KINDS
 
 if TYPE_CHECKING:
@@ -41,12 +42,14 @@ COLUMNS = (
 TRAINED_ON = COLUMNS.index("Trained on")
 
 
-def _perplexities(metrics: dict[str, Any] | None, key: str) -> str:
-    if not metrics or metrics.get(key) is None:
+def _perplexities(metrics: dict[str, Any] | None, name: str) -> str:
+    """The version's perplexity on `name` ("heldout" or "valid"), after its parent's when the
+    record has both: "62.79 → 64.80"."""
+    before, after = (getattr(figures, name) for figures in version_figures(metrics))
+    if after is None:
         return ""
-    after = f"{metrics[key]:.2f}"
-    before = metrics.get(f"base_{key}")
-    return f"{before:.2f} → {after}" if before is not None else after
+    shown = f"{after.perplexity:.2f}"
+    return f"{before.perplexity:.2f} → {shown}" if before else shown
 
 
 def _trained_on(version: ModelVersionRecord) -> str:
@@ -140,8 +143,8 @@ class ModelsDialog(QDialog):
                 version.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
                 names.get(version.parent_id, "") if version.parent_id else "",
                 _trained_on(version),
-                _perplexities(version.metrics, "heldout_perplexity"),
-                _perplexities(version.metrics, "valid_perplexity"),
+                _perplexities(version.metrics, "heldout"),
+                _perplexities(version.metrics, "valid"),
                 ", ".join(flags),
             )
             for column, text in enumerate(cells):
