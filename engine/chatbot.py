@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -162,8 +163,24 @@ class Chatbot:
         *,
         on_token: TokenCallback | None = None,
         should_stop: StopCallback | None = None,
+        avoid: Collection[str] = (),
     ) -> Reply:
-        """Reply to the last turn of `history` (user and bot turns alternating, oldest first)."""
+        """Reply to the last turn of `history` (user and bot turns alternating, oldest first).
+
+        `avoid`: replies already given to this turn (Regenerate): the first candidate that is
+        none of them is the reply, so a strategy whose pick does not depend on the seed (the
+        pool, beam search) still gives another one."""
+        reply = self._reply(history, config, on_token=on_token, should_stop=should_stop)
+        return self._usable(history, reply, avoid)
+
+    def _reply(
+        self,
+        history: list[str],
+        config: DecodeConfig | None,
+        *,
+        on_token: TokenCallback | None,
+        should_stop: StopCallback | None,
+    ) -> Reply:
         config = config or DecodeConfig()
         started = time.perf_counter()
         context, user_turn = self.prepare_context(history)
@@ -204,29 +221,36 @@ class Chatbot:
 
     def _consult_memory(self, history: list[str], reply: Reply) -> Reply:
         """A saved correction matching the last turn may give the reply (engine/memory.py)."""
-        reply = self._with_text(history, reply)
+        reply = self._usable(history, reply)
         if self.memory is None or not len(self.memory):
             return reply
         return self.memory.consult(self, history, reply)
 
-    def _with_text(self, history: list[str], reply: Reply) -> Reply:
-        """`reply`, or if its text is blank (a model can end a reply at once) the first
-        candidate with text; with none, the blank reply, which callers show as "(no reply)"
-        and never store."""
-        if reply.text.strip():
+    def _usable(self, history: list[str], reply: Reply, avoid: Collection[str] = ()) -> Reply:
+        """`reply`, or the first candidate with text that is not one to avoid. A blank reply
+        (a model can end a reply at once) gives way to one with text; with none, the blank
+        reply, which callers show as "(no reply)" and never store. With nothing but replies to
+        avoid, the reply as it is (a turn has only so many answers)."""
+        avoided = {_folded(text) for text in avoid}
+        kept = [
+            alternative
+            for alternative in reply.alternatives
+            if alternative.text.strip() and _folded(alternative.text) not in avoided
+        ]
+        if (reply.text.strip() and _folded(reply.text) not in avoided) or not kept:
             return reply
-        kept = [alternative for alternative in reply.alternatives if alternative.text.strip()]
-        if not kept:
-            return reply
-        tokens = self.tokenizer.encode(kept[0].text)[: self.config.max_response_tokens]
-        _, pieces, attention = self.attention(history, kept[0].text)
+        best = kept[0]
+        tokens = self.tokenizer.encode(best.text)[: self.config.max_response_tokens]
+        _, pieces, attention = self.attention(history, best.text)
         return replace(
             reply,
-            text=kept[0].text,
+            text=best.text,
             tokens=tokens,
             alternatives=kept,
             reply_pieces=pieces,
             attention=attention,
+            source=best.source,
+            origin=best.origin,
         )
 
     def _reranked(
@@ -291,6 +315,10 @@ def _not_a_folder(folder: Path) -> str | None:
     if not folder.is_dir():
         return f"{folder} is a file, not a folder holding a backward model"
     return None
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.casefold().split())
 
 
 def _first_token_ms(generation: Generation, total_ms: float) -> float | None:

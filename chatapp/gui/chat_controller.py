@@ -236,7 +236,7 @@ class ChatController(ReplyFeedback, QObject):
         self.engine.set_corrections(context.corrections)
         config = self._config()
         self.progress.start(config)
-        active.request_id = self.engine.generate(context.history, config)
+        active.request_id = self.engine.generate(context.history, config, context.given)
 
     def stop(self) -> None:
         self.progress.stop()  # also on closing: no tick may reach a view being deleted
@@ -293,7 +293,11 @@ class ChatController(ReplyFeedback, QObject):
         memory = self.memory_enabled
         self.actions.run(
             lambda store: read_context(
-                store, record.conversation_id, upto_position=record.position, memory=memory
+                store,
+                record.conversation_id,
+                upto_position=record.position,
+                memory=memory,
+                replacing=record.id,
             ),
             success=lambda context: self._ask(active, context),
             failure=self._context_failed,
@@ -346,7 +350,7 @@ class ChatController(ReplyFeedback, QObject):
             reply = None  # stopped before the candidates were scored: none of them is the reply
         if reply is None or not reply.text.strip() or active.dropped:
             if reply is not None and not reply.cancelled and not active.dropped:
-                self.notice.emit(  # every candidate was empty (engine: Chatbot._with_text)
+                self.notice.emit(  # every candidate was empty (engine: Chatbot._usable)
                     "The model gave no reply (what it wrote was empty), so nothing was stored. "
                     "Send again, or try other decoding settings."
                 )

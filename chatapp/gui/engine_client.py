@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -23,7 +24,7 @@ class EngineClient(QObject):
 
     # Queued into the worker's thread.
     _load_requested = Signal(str)
-    _generate_requested = Signal(int, list, object)
+    _generate_requested = Signal(int, list, object, list)  # id, history, config, avoid
     _explain_requested = Signal(int, list, str)
     _corrections_changed = Signal(object)
 
@@ -57,10 +58,11 @@ class EngineClient(QObject):
         for after this call (the worker turns them into the engine's, with torch loaded)."""
         self._corrections_changed.emit(list(records))
 
-    def generate(self, history: list[str], config: DecodeConfig) -> int:
+    def generate(self, history: list[str], config: DecodeConfig, avoid: Sequence[str] = ()) -> int:
+        """Ask for a reply; `avoid`: the replies this turn already has (Regenerate)."""
         request_id = next(self._ids)
         self._pending.add(request_id)
-        self._generate_requested.emit(request_id, list(history), config)
+        self._generate_requested.emit(request_id, list(history), config, list(avoid))
         return request_id
 
     def explain(self, history: list[str], reply_text: str) -> int:

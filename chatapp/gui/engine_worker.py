@@ -103,8 +103,10 @@ class EngineWorker(QObject):
                 self._bot.memory = self._memory
         self._memory.update(corrections)
 
-    @Slot(int, list, object)
-    def generate(self, request_id: int, history: list[str], config: DecodeConfig) -> None:
+    @Slot(int, list, object, list)
+    def generate(
+        self, request_id: int, history: list[str], config: DecodeConfig, avoid: list[str]
+    ) -> None:
         if self._is_cancelled(request_id):
             self.reply_finished.emit(request_id, None)
             return
@@ -117,6 +119,7 @@ class EngineWorker(QObject):
                 config,
                 on_token=lambda text: self.token_generated.emit(request_id, text),
                 should_stop=lambda: self._is_cancelled(request_id),
+                avoid=avoid,
             )
         except EngineError as error:
             self.generation_failed.emit(request_id, str(error))

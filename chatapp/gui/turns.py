@@ -31,6 +31,7 @@ class TurnContext:
 
     history: list[str]  # the visible path up to the turn being answered
     corrections: list[CorrectionRecord]  # the memory as saved up to now (empty when it is off)
+    given: tuple[str, ...] = ()  # Regenerate: the replies the turn already has (ask for another)
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,18 @@ def read_corrections(store: Store, enabled: bool) -> list[CorrectionRecord]:
 
 
 def read_context(
-    store: Store, conversation_id: int, *, upto_position: int | None = None, memory: bool
+    store: Store,
+    conversation_id: int,
+    *,
+    upto_position: int | None = None,
+    memory: bool,
+    replacing: int | None = None,
 ) -> TurnContext:
+    """The history and memory a reply is made from; `replacing` (a reply being regenerated)
+    adds the replies its turn already has, so the engine gives another."""
     history = store.history(conversation_id, upto_position=upto_position)
-    return TurnContext(history, read_corrections(store, memory))
+    given = tuple(m.text for m in store.alternatives(replacing)) if replacing is not None else ()
+    return TurnContext(history, read_corrections(store, memory), given)
 
 
 def save_turn(

@@ -164,3 +164,18 @@ def test_the_lazy_own_context_penalty_picks_what_penalising_every_candidate_woul
             full.text,
             pytest.approx(full.alternatives[0].score),
         )
+
+
+def test_regenerate_gets_another_candidate_when_the_pick_does_not_depend_on_the_seed(
+    bot: Chatbot,
+) -> None:
+    first = bot.reply(["how are you?"], POOL)
+    again = bot.reply(["how are you?"], POOL, avoid=[first.text])
+    assert again.text != first.text and again.text == first.alternatives[1].text
+    assert again.source is first.alternatives[1].source
+    third = bot.reply(["how are you?"], POOL, avoid=[first.text.upper(), again.text])
+    assert third.text not in (first.text, again.text)
+    beam = DecodeConfig(strategy="beam", beam_size=4, n_best=4)
+    best = bot.reply(["hello"], beam)
+    other = bot.reply(["hello"], beam, avoid=[best.text])
+    assert other.text == best.alternatives[1].text
