@@ -21,7 +21,7 @@ from chatapp.store.errors import (
 )
 from chatapp.store.exports import escape_markdown, write_jsonl, write_markdown
 from chatapp.store.generation import Candidate, GenerationInfo, ReplyTimings
-from chatapp.store.messages import MAX_MESSAGE_CHARS, storable_text
+from chatapp.store.message_text import MAX_MESSAGE_CHARS, storable_text
 from chatapp.store.records import (
     DEFAULT_TITLE,
     ConversationRecord,

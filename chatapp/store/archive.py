@@ -30,8 +30,9 @@ from sqlalchemy.orm import Session
 
 from chatapp.store.archive_tree import check_tree
 from chatapp.store.archive_versions import check_versions, version_entries
+from chatapp.store.branches import follow_the_line
 from chatapp.store.errors import ArchiveError
-from chatapp.store.messages import MAX_MESSAGE_CHARS, follow_the_line, text_problem
+from chatapp.store.message_text import MAX_MESSAGE_CHARS, text_problem
 from chatapp.store.models import Conversation, Message, ModelVersion, utcnow
 from chatapp.store.records import ROLES
 

@@ -7,9 +7,12 @@ store keeps it as JSON columns (an older row reads back the same way).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from chatapp.store.models import INT64
 
 if TYPE_CHECKING:
     from chatapp.store.records import MessageRecord
@@ -142,3 +145,46 @@ class GenerationInfo:
                 entry["scorer"] = self.scorer
             entries.append(entry)
         return entries
+
+
+# The columns a bot reply's row keeps ---------------------------------------------------------
+def _nbest_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """One n-best candidate: its text and ranking score; a reranked one also keeps its two
+    parts (log p(reply | context) and the MMI term, per token), what scored the MMI term, and
+    whether it was cut at the length limit."""
+    kept: dict[str, Any] = {"text": str(entry["text"]), "score": float(entry["score"])}
+    for name in ("forward", "mmi"):
+        if entry.get(name) is not None:
+            kept[name] = float(entry[name])
+    if entry.get("cut") is True:
+        kept["cut"] = True
+    if entry.get("scorer") is not None:
+        kept["scorer"] = str(entry["scorer"])
+    if isinstance(entry.get("source"), str) and entry["source"] != "model":
+        kept["source"] = entry["source"]
+        kept["origin"] = str(entry.get("origin") or "")
+    return kept
+
+
+def _scores_of(entry: Mapping[str, Any]) -> list[float]:
+    return [entry[name] for name in ("score", "forward", "mmi") if name in entry]
+
+
+def generation_columns(info: GenerationInfo | None) -> dict[str, Any]:
+    """The columns that record how a bot reply was made, checked and made JSON-ready."""
+    info = info or GenerationInfo()
+    if info.seed is not None and info.seed not in INT64:
+        raise ValueError(f"seed {info.seed} does not fit in 64 bits")
+    nbest = info.nbest_column()
+    if nbest is not None:
+        nbest = [_nbest_entry(entry) for entry in nbest]
+        if any(not math.isfinite(value) for entry in nbest for value in _scores_of(entry)):
+            raise ValueError("n-best scores must be finite numbers")
+    return {
+        "model_version_id": info.model_version_id,
+        "decoding": info.decoding_column(),
+        "seed": info.seed,
+        "timings": info.timings.to_dict() if info.timings is not None else None,
+        "nbest": nbest,
+        "stopped": info.stopped,
+    }

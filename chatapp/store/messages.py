@@ -13,25 +13,30 @@ choosing one re-chooses the path after it, branch by branch.
 
 from __future__ import annotations
 
-import math
 import uuid
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from chatapp.store.branches import rechoose_after
+from chatapp.store.branches import (
+    alternative_ids,
+    in_slot,
+    last_chosen,
+    on_path,
+    rechoose_after,
+    slot_of,
+    unchoose,
+    unchoose_from,
+)
 from chatapp.store.conversations import TITLE_CHARS, get_conversation, shorten
 from chatapp.store.database import Database
 from chatapp.store.errors import NotFoundError
-from chatapp.store.generation import GenerationInfo
-from chatapp.store.models import Conversation, Message, utcnow
+from chatapp.store.generation import GenerationInfo, generation_columns
+from chatapp.store.message_text import require_text
+from chatapp.store.models import INT64, Conversation, Message, utcnow
 from chatapp.store.records import DEFAULT_TITLE, CorrectionRecord, MessageRecord, Role
-
-_INT64 = range(-(2**63), 2**63)
-MAX_MESSAGE_CHARS = 1_000_000  # longer texts are refused with a message, never cut silently
 
 
 def message_record(message: Message, index: int = 0, count: int = 1) -> MessageRecord:
@@ -61,7 +66,7 @@ def message_record(message: Message, index: int = 0, count: int = 1) -> MessageR
 
 
 def get_message(session: Session, message_id: int, role: Role | None = None) -> Message:
-    message = session.get(Message, message_id) if message_id in _INT64 else None
+    message = session.get(Message, message_id) if message_id in INT64 else None
     if message is None:
         raise NotFoundError(f"no message with id {message_id}")
     if role is not None and message.role != role:
@@ -69,30 +74,12 @@ def get_message(session: Session, message_id: int, role: Role | None = None) -> 
     return message
 
 
-Slot = tuple[int, int | None]  # (position, follows_id): the alternatives of one branch
-
-
-def _alternative_ids(
-    session: Session, conversation_id: int, lo: int, hi: int
-) -> dict[Slot, list[int]]:
-    """Message ids of each slot at positions in [lo, hi], oldest first (the alternatives' order)."""
-    rows = session.execute(
-        select(Message.position, Message.follows_id, Message.id)
-        .where(Message.conversation_id == conversation_id, Message.position.between(lo, hi))
-        .order_by(Message.position, Message.id)
-    )
-    ids: dict[Slot, list[int]] = defaultdict(list)
-    for position, follows_id, message_id in rows:
-        ids[position, follows_id].append(message_id)
-    return ids
-
-
 def _records(session: Session, messages: Sequence[Message]) -> list[MessageRecord]:
     """Records for messages of one conversation, with their place among their alternatives."""
     if not messages:
         return []
     positions = [message.position for message in messages]
-    ids = _alternative_ids(session, messages[0].conversation_id, min(positions), max(positions))
+    ids = alternative_ids(session, messages[0].conversation_id, min(positions), max(positions))
     records = []
     for m in messages:
         siblings = ids[m.position, m.follows_id]
@@ -100,146 +87,9 @@ def _records(session: Session, messages: Sequence[Message]) -> list[MessageRecor
     return records
 
 
-def slot_of(session: Session, message: Message) -> int:
-    """What a message after `message` follows: a user turn itself (each edit is a branch), or
-    the first of a bot reply's alternatives (regenerating a reply keeps what followed it)."""
-    if message.role == "user":
-        return message.id
-    return session.scalar(
-        select(func.min(Message.id)).where(
-            Message.conversation_id == message.conversation_id,
-            Message.position == message.position,
-            Message.follows_id == message.follows_id,
-        )
-    )
-
-
-def _last_chosen(session: Session, conversation_id: int) -> Message | None:
-    return session.scalars(
-        select(Message)
-        .where(Message.conversation_id == conversation_id, Message.chosen)
-        .order_by(Message.position.desc())
-        .limit(1)
-    ).first()
-
-
-def follow_the_line(session: Session, conversation_id: int) -> None:
-    """Link a conversation of one line of turns (an older archive): each message follows the
-    slot of the chosen message before it."""
-    chosen = {
-        m.position: m
-        for m in session.scalars(
-            select(Message).where(Message.conversation_id == conversation_id, Message.chosen)
-        )
-    }
-    slots = {position: slot_of(session, m) for position, m in chosen.items()}
-    for message in session.scalars(
-        select(Message).where(Message.conversation_id == conversation_id, Message.position > 0)
-    ):
-        message.follows_id = slots.get(message.position - 1)
-    session.flush()
-
-
-def _unchoose_from(session: Session, conversation_id: int, position: int) -> None:
-    session.execute(
-        update(Message)
-        .where(
-            Message.conversation_id == conversation_id,
-            Message.position >= position,
-            Message.chosen,
-        )
-        .values(chosen=False)
-    )
-
-
-def text_problem(text: str) -> str | None:
-    """Why the store refuses `text` as a message or a correction, in words; None if it takes it.
-
-    The one set of rules for every way in: the window, the terminal chat, imports.
-    """
-    if not text.strip():
-        return "cannot be empty or only whitespace"
-    if len(text) > MAX_MESSAGE_CHARS:
-        return f"is too long ({len(text):,} characters; the limit is {MAX_MESSAGE_CHARS:,})"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        # sqlite3 would raise a bare codec error mid-transaction; say what is wrong instead.
-        return (
-            "holds an unpaired surrogate character (U+D800–U+DFFF), which cannot be "
-            "stored; replace it (with U+FFFD) first"
-        )
-    return None
-
-
-def _require_text(text: str, what: str) -> None:
-    if not isinstance(text, str):
-        raise TypeError(f"{what} must be a string, not {type(text).__name__}")
-    problem = text_problem(text)
-    if problem is not None:
-        raise ValueError(f"{what} {problem}")
-
-
-def storable_text(text: str) -> tuple[str, int]:
-    """`text` with each unpaired UTF-16 surrogate replaced by U+FFFD, and how many were.
-
-    A `str` can hold one (a broken clipboard, undecodable terminal bytes kept by
-    `surrogateescape`), but SQLite keeps only valid UTF-8 and `add_user_turn` refuses it:
-    replacing it keeps the rest of the message exactly as typed (NUL and controls included).
-    """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        return fixed, fixed.count("\ufffd") - text.count("\ufffd")
-    return text, 0
-
-
-def _nbest_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """One n-best candidate: its text and ranking score; a reranked one also keeps its two
-    parts (log p(reply | context) and the MMI term, per token), what scored the MMI term, and
-    whether it was cut at the length limit."""
-    kept: dict[str, Any] = {"text": str(entry["text"]), "score": float(entry["score"])}
-    for name in ("forward", "mmi"):
-        if entry.get(name) is not None:
-            kept[name] = float(entry[name])
-    if entry.get("cut") is True:
-        kept["cut"] = True
-    if entry.get("scorer") is not None:
-        kept["scorer"] = str(entry["scorer"])
-    if isinstance(entry.get("source"), str) and entry["source"] != "model":
-        kept["source"] = entry["source"]
-        kept["origin"] = str(entry.get("origin") or "")
-    return kept
-
-
-def _scores_of(entry: Mapping[str, Any]) -> list[float]:
-    return [entry[name] for name in ("score", "forward", "mmi") if name in entry]
-
-
-def _generation_fields(info: GenerationInfo | None) -> dict[str, Any]:
-    """The columns that record how a bot reply was made, checked and made JSON-ready."""
-    info = info or GenerationInfo()
-    if info.seed is not None and info.seed not in _INT64:
-        raise ValueError(f"seed {info.seed} does not fit in 64 bits")
-    nbest = info.nbest_column()
-    if nbest is not None:
-        nbest = [_nbest_entry(entry) for entry in nbest]
-        if any(not math.isfinite(value) for entry in nbest for value in _scores_of(entry)):
-            raise ValueError("n-best scores must be finite numbers")
-    return {
-        "model_version_id": info.model_version_id,
-        "decoding": info.decoding_column(),
-        "seed": info.seed,
-        "timings": info.timings.to_dict() if info.timings is not None else None,
-        "nbest": nbest,
-        "stopped": info.stopped,
-    }
-
-
 def _append(session: Session, conversation: Conversation, **fields: Any) -> Message:
     """A new message at the end of the visible path (other branches may run longer)."""
-    last = _last_chosen(session, conversation.id)
+    last = last_chosen(session, conversation.id)
     now = utcnow()
     message = Message(
         uid=str(uuid.uuid4()),
@@ -279,21 +129,12 @@ def _add_sibling(session: Session, source: Message, text: str, **fields: Any) ->
     return message
 
 
-def _delete_after(session: Session, conversation_id: int, position: int) -> int:
-    result = session.execute(
-        delete(Message).where(
-            Message.conversation_id == conversation_id, Message.position > position
-        )
-    )
-    return result.rowcount
-
-
 class MessagesMixin:
     _db: Database
 
     def add_user_turn(self, conversation_id: int, text: str) -> MessageRecord:
         """Append the user's turn, committed before any reply is generated."""
-        _require_text(text, "a message")
+        require_text(text, "a message")
         with self._db.write() as session:
             conversation = get_conversation(session, conversation_id)
             message = _append(session, conversation, role="user", text=text, stopped=False)
@@ -306,8 +147,8 @@ class MessagesMixin:
     ) -> MessageRecord:
         """Append a finished (or stopped) bot reply, made as `info` says; never a blank one
         (nothing to read, and it would be a hole in the model's context)."""
-        _require_text(text, "a reply")
-        fields = _generation_fields(info)
+        require_text(text, "a reply")
+        fields = generation_columns(info)
         with self._db.write() as session:
             conversation = get_conversation(session, conversation_id)
             return message_record(_append(session, conversation, role="bot", text=text, **fields))
@@ -319,18 +160,18 @@ class MessagesMixin:
 
         Later turns are kept; the window decides whether to offer regenerating only the last one.
         """
-        _require_text(text, "a reply")
-        fields = _generation_fields(info)
+        require_text(text, "a reply")
+        fields = generation_columns(info)
         with self._db.write() as session:
             source = get_message(session, message_id, "bot")
-            _unchoose(session, source)
+            unchoose(session, source)
             return _records(session, [_add_sibling(session, source, text, **fields)])[0]
 
     def choose_alternative(self, message_id: int) -> MessageRecord:
         """Show `message_id` instead of its alternatives, and the branch that follows it."""
         with self._db.write() as session:
             message = get_message(session, message_id)
-            _unchoose(session, message)
+            unchoose(session, message)
             message.chosen = True
             session.flush()
             rechoose_after(session, message)
@@ -341,13 +182,7 @@ class MessagesMixin:
         with self._db.read() as session:
             message = get_message(session, message_id)
             siblings = session.scalars(
-                select(Message)
-                .where(
-                    Message.conversation_id == message.conversation_id,
-                    Message.position == message.position,
-                    Message.follows_id == message.follows_id,
-                )
-                .order_by(Message.id)
+                select(Message).where(*in_slot(message)).order_by(Message.id)
             ).all()
             return [message_record(m, i, len(siblings)) for i, m in enumerate(siblings)]
 
@@ -368,7 +203,7 @@ class MessagesMixin:
     def correct(self, message_id: int, text: str | None) -> MessageRecord:
         """Record what bot reply `message_id` should have said (None removes the correction)."""
         if text is not None:
-            _require_text(text, "a correction")
+            require_text(text, "a correction")
         with self._db.write() as session:
             message = get_message(session, message_id, "bot")
             message.corrected_text = text
@@ -388,31 +223,18 @@ class MessagesMixin:
 
         The old turn and everything that followed it stay, one alternative away.
         """
-        _require_text(new_text, "a message")
+        require_text(new_text, "a message")
         with self._db.write() as session:
             source = get_message(session, message_id, "user")
-            _unchoose_from(session, source.conversation_id, source.position)
+            unchoose_from(session, source.conversation_id, source.position)
             message = _add_sibling(session, source, new_text, stopped=False)
             return _records(session, [message])[0]
-
-    def delete_messages_after(self, conversation_id: int, position: int) -> int:
-        """Delete every message (all alternatives) after `position`; how many were deleted."""
-        with self._db.write() as session:
-            conversation = get_conversation(session, conversation_id)
-            deleted = _delete_after(session, conversation_id, position)
-            if deleted:
-                conversation.updated_at = utcnow()
-            return deleted
 
     def message_count(self, conversation_id: int) -> int:
         """The length of the conversation's visible path."""
         with self._db.read() as session:
             get_conversation(session, conversation_id)
-            return session.scalar(
-                select(func.count()).where(
-                    Message.conversation_id == conversation_id, Message.chosen
-                )
-            )
+            return session.scalar(select(func.count()).where(*on_path(conversation_id)))
 
     def page_messages(self, conversation_id: int, offset: int, limit: int) -> list[MessageRecord]:
         """`limit` messages of the visible path starting at index `offset`."""
@@ -426,11 +248,7 @@ class MessagesMixin:
         if n < 0:
             raise ValueError("n cannot be negative")
         with self._db.read() as session:
-            count = session.scalar(
-                select(func.count()).where(
-                    Message.conversation_id == conversation_id, Message.chosen
-                )
-            )
+            count = session.scalar(select(func.count()).where(*on_path(conversation_id)))
             return _page(session, conversation_id, max(0, count - n), n)
 
     def history(self, conversation_id: int, upto_position: int | None = None) -> list[str]:
@@ -440,9 +258,7 @@ class MessagesMixin:
         regenerating the reply at `upto_position`. A blank reply an earlier version stored
         is left out: there is nothing in it to read.
         """
-        query = select(Message.text).where(
-            Message.conversation_id == conversation_id, Message.chosen
-        )
+        query = select(Message.text).where(*on_path(conversation_id))
         if upto_position is not None:
             query = query.where(Message.position < upto_position)
         with self._db.read() as session:
@@ -452,25 +268,11 @@ class MessagesMixin:
             ]
 
 
-def _unchoose(session: Session, message: Message) -> None:
-    # Unset first, in its own statement: the unique index on chosen positions would reject
-    # two chosen messages even for the instant between two updates in one flush.
-    session.execute(
-        update(Message)
-        .where(
-            Message.conversation_id == message.conversation_id,
-            Message.position == message.position,
-            Message.chosen,
-        )
-        .values(chosen=False)
-    )
-
-
 def _page(session: Session, conversation_id: int, offset: int, limit: int) -> list[MessageRecord]:
     get_conversation(session, conversation_id)
     messages = session.scalars(
         select(Message)
-        .where(Message.conversation_id == conversation_id, Message.chosen)
+        .where(*on_path(conversation_id))
         .order_by(Message.position)
         .offset(offset)
         .limit(limit)

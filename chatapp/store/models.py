@@ -37,6 +37,9 @@ NAMING_CONVENTION = {
 }
 
 
+INT64 = range(-(2**63), 2**63)  # what an SQLite INTEGER column holds
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

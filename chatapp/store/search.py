@@ -16,7 +16,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from chatapp.store.messages import storable_text
+from chatapp.store.message_text import storable_text
 from chatapp.store.models import UTCDateTime
 from chatapp.store.records import SearchHit
 

@@ -142,16 +142,6 @@ def test_editing_a_user_turn_starts_a_branch_and_keeps_the_old_one(store, chat):
     assert store.history(conversation.id) == ["one", "two", "three", "four", "five"]
 
 
-def test_delete_messages_after_a_position(store, chat):
-    conversation = chat("one", "two", "three", "four")
-    bot = store.page_messages(conversation.id, 1, 1)[0]
-    store.add_alternative(bot.id, "two again")
-    assert store.delete_messages_after(conversation.id, 0) == 4  # both alternatives go
-    assert store.history(conversation.id) == ["one"]
-    assert store.delete_messages_after(conversation.id, 5) == 0
-    assert store.add_bot_reply(conversation.id, "two anew").position == 1
-
-
 def test_paging_along_the_path(store):
     conversation = store.create_conversation()
     for index in range(250):
