@@ -59,7 +59,8 @@ class Checkpoint:
     optimizer_state: dict[str, Any] | None = None
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a folder's entries (a rename in it), to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -110,7 +111,7 @@ def save_checkpoint(
             if name not in SHARED_EMBEDDINGS
         }  # the embedding is shared: store it once
         save_file(weights, str(staging / WEIGHTS_FILE), metadata={"format": FORMAT})
-        _fsync_path(staging / WEIGHTS_FILE)
+        fsync_path(staging / WEIGHTS_FILE)
         (staging / WEIGHTS_FILE).chmod(0o644)
         _write_bytes(staging / TOKENIZER_FILE, tokenizer.to_bytes())
         config = {
@@ -125,11 +126,11 @@ def save_checkpoint(
         if optimizer_state is not None:
             tensors, groups = _optimizer_tensors(optimizer_state)
             save_file(tensors, str(staging / OPTIMIZER_FILE))
-            _fsync_path(staging / OPTIMIZER_FILE)
+            fsync_path(staging / OPTIMIZER_FILE)
             config["optimizer_param_groups"] = groups
         text = json.dumps(config, indent=2, ensure_ascii=False) + "\n"
         _write_bytes(staging / CONFIG_FILE, text.encode("utf-8"))
-        _fsync_path(staging)
+        fsync_path(staging)
         _swap_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -178,7 +179,7 @@ def _swap_into_place(staging: Path, target: Path) -> None:
         os.rmdir(old)
         os.rename(target, old)
     os.rename(staging, target)
-    _fsync_path(target.parent)
+    fsync_path(target.parent)
     if old is not None:
         _finish_swap(old, target)
 
@@ -188,7 +189,7 @@ def _finish_swap(old: Path, target: Path) -> None:
     for entry in old.iterdir():
         if entry.name not in OWN_FILES and not (target / entry.name).exists():
             os.rename(entry, target / entry.name)
-    _fsync_path(target)
+    fsync_path(target)
     for name in OWN_FILES:
         (old / name).unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # something unexpected is left in it: keep it

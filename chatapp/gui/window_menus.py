@@ -3,6 +3,7 @@ its entries open or change."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QSettings
@@ -125,24 +126,20 @@ class WindowMenus(QObject):
         import_dialog(self._context, self._window)
 
     def open_finetune(self) -> None:
-        try:
-            from chatapp.gui.finetune_dialog import open_finetune_dialog
-        except ImportError:
-            self._banner.show_message(
-                "Fine-tuning is not available in this build.", kind=BannerKind.INFO
-            )
-            return
-        open_finetune_dialog(self._context, self._window)
+        self._open_optional("finetune_dialog", "open_finetune_dialog", "Fine-tuning is")
 
     def open_models(self) -> None:
+        self._open_optional("models_dialog", "open_models_dialog", "The models dialog is")
+
+    def _open_optional(self, module: str, opener: str, what: str) -> None:
+        """Open a dialog of a part a build may leave out (it needs torch), or say it is not
+        there."""
         try:
-            from chatapp.gui.models_dialog import open_models_dialog
+            open_dialog = getattr(importlib.import_module(f"chatapp.gui.{module}"), opener)
         except ImportError:
-            self._banner.show_message(
-                "The models dialog is not available in this build.", kind=BannerKind.INFO
-            )
+            self._banner.show_message(f"{what} not available in this build.", kind=BannerKind.INFO)
             return
-        open_models_dialog(self._context, self._window)
+        open_dialog(self._context, self._window)
 
     def show_about(self) -> None:
         from chatapp.gui.about import show_about

@@ -87,15 +87,20 @@ def _records(session: Session, messages: Sequence[Message]) -> list[MessageRecor
     return records
 
 
-def _append(session: Session, conversation: Conversation, **fields: Any) -> Message:
-    """A new message at the end of the visible path (other branches may run longer)."""
-    last = last_chosen(session, conversation.id)
+def _new_message(
+    session: Session,
+    conversation: Conversation,
+    position: int,
+    follows_id: int | None,
+    **fields: Any,
+) -> Message:
+    """A chosen, unrated message of `conversation`, stored now; the conversation is touched."""
     now = utcnow()
     message = Message(
         uid=str(uuid.uuid4()),
         conversation_id=conversation.id,
-        position=0 if last is None else last.position + 1,
-        follows_id=None if last is None else slot_of(session, last),
+        position=position,
+        follows_id=follows_id,
         created_at=now,
         chosen=True,
         rating=0,
@@ -107,26 +112,21 @@ def _append(session: Session, conversation: Conversation, **fields: Any) -> Mess
     return message
 
 
+def _append(session: Session, conversation: Conversation, **fields: Any) -> Message:
+    """A new message at the end of the visible path (other branches may run longer)."""
+    last = last_chosen(session, conversation.id)
+    if last is None:
+        return _new_message(session, conversation, 0, None, **fields)
+    return _new_message(session, conversation, last.position + 1, slot_of(session, last), **fields)
+
+
 def _add_sibling(session: Session, source: Message, text: str, **fields: Any) -> Message:
     """A chosen alternative to `source` (same place, same branch), made from it."""
-    now = utcnow()
-    message = Message(
-        uid=str(uuid.uuid4()),
-        conversation_id=source.conversation_id,
-        position=source.position,
-        follows_id=source.follows_id,
-        role=source.role,
-        text=text,
-        created_at=now,
-        parent_id=source.id,
-        chosen=True,
-        rating=0,
-        **fields,
-    )
-    session.add(message)
-    get_conversation(session, source.conversation_id).updated_at = now
-    session.flush()
-    return message
+    conversation = get_conversation(session, source.conversation_id)
+    return _new_message(
+        session, conversation, source.position, source.follows_id,
+        role=source.role, text=text, parent_id=source.id, **fields,
+    )  # fmt: skip
 
 
 class MessagesMixin:

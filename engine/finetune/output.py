@@ -4,7 +4,6 @@ hidden partial directory beside it and renamed into place once complete."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -58,11 +57,3 @@ def stored_dtype(model_dir: Path) -> torch.dtype:
         name = None
     dtype = getattr(torch, name, None) if isinstance(name, str) else None
     return dtype if dtype in (torch.float16, torch.bfloat16) else torch.float32
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

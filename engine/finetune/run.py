@@ -17,7 +17,7 @@ import torch
 
 from engine.batching import EncodedExample, encode_examples
 from engine.chatbot import BACKWARD_DIR, Chatbot
-from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.checkpoint import fsync_path, load_checkpoint, save_checkpoint
 from engine.data import Example, backward_examples
 from engine.errors import ConfigError
 from engine.finetune.data import DEFAULT_REPLAY_CORPUS, SavedPair, dedupe, split_pairs
@@ -26,7 +26,6 @@ from engine.finetune.output import (
     PARTIAL_MARK,
     check_paths,
     discard_partial,
-    fsync_dir,
     stored_dtype,
 )
 from engine.finetune.recall import compare_replies, taught_recall
@@ -189,7 +188,7 @@ def _train_and_save(
     if out.exists():
         raise ConfigError(f"{out} appeared while fine-tuning: the new model was not saved")
     os.rename(partial, out)
-    fsync_dir(out.parent)
+    fsync_path(out.parent)
 
 
 def _teach_backward(
