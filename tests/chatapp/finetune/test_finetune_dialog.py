@@ -15,7 +15,8 @@ from chatapp.commands.finetune import request_from_args
 from chatapp.finetune.events import decode_event
 from chatapp.finetune.request import KNOBS
 from chatapp.gui import finetune_dialog
-from chatapp.gui.finetune_dialog import FinetuneDialog, format_eta
+from chatapp.gui.finetune_dialog import FinetuneDialog
+from chatapp.gui.finetune_progress import format_eta
 from chatapp.gui.main_window import MainWindow
 from chatapp.store import Store
 from tests.chatapp.finetune.conftest import PHRASE, PROMPTS
@@ -47,25 +48,31 @@ def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
 ):
     dialog = open_dialog(qtbot, window)
     # 30 conversations hold 10 distinct (prompt, correction) pairs: each counts once.
-    assert dialog.kind_boxes["corrected"].text() == f"Corrections ({len(PROMPTS)})"
-    assert not dialog.kind_boxes["user"].isChecked()  # your own turns: opt-in
+    assert dialog.form.kind_boxes["corrected"].text() == f"Corrections ({len(PROMPTS)})"
+    assert not dialog.form.kind_boxes["user"].isChecked()  # your own turns: opt-in
     assert dialog.start_button.isEnabled()
-    dialog.knob_spins["epochs"].setValue(8)
+    dialog.form.knob_spins["epochs"].setValue(8)
     args = dialog.arguments()
     assert args[1:3] == ["finetune", "--db"] and "--data-dir" in args and "--model" in args
 
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert dialog.state == "running" and not dialog.start_button.isEnabled()
     # The window stays usable while the child trains.
-    qtbot.waitUntil(lambda: dialog.plot.points[0] > 0, timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: dialog.progress_view.plot.points[0] > 0, timeout=RUN_TIMEOUT_MS)
     assert window.composer.isEnabled()
     qtbot.waitUntil(lambda: dialog.result is not None or dialog.state != "running",
                     timeout=RUN_TIMEOUT_MS)  # fmt: skip
     if dialog.state == "running":  # saved, the child still exiting: not "Done", no cancel
-        assert "Done" not in dialog.status.text() and not dialog.cancel_button.isEnabled()
+        assert (
+            "Done" not in dialog.progress_view.status.text()
+            and not dialog.cancel_button.isEnabled()
+        )
     qtbot.waitUntil(lambda: dialog.state != "running", timeout=RUN_TIMEOUT_MS)
     assert dialog.state == "done", dialog.error_message + dialog.stderr_tail()
-    assert dialog.status.text().startswith("Done in") and not dialog.cancel_button.isEnabled()
+    assert (
+        dialog.progress_view.status.text().startswith("Done in")
+        and not dialog.cancel_button.isEnabled()
+    )
 
     before, after = dialog.result.before, dialog.result.after
     assert after.taught and before.taught and after.taught.perplexity < before.taught.perplexity
@@ -75,8 +82,8 @@ def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
     assert results.flag_label.isVisibleTo(results) == dialog.result.forgetting_flag
     assert results.comparisons.rowCount() >= 1
     assert results.comparisons.item(0, 1).text() == PHRASE
-    assert dialog.plot.points[1] >= 2  # the baseline and at least one evaluation
-    assert dialog.progress.value() == 1000
+    assert dialog.progress_view.plot.points[1] >= 2  # the baseline and at least one evaluation
+    assert dialog.progress_view.progress.value() == 1000
     assert dialog.use_button.isVisible() and dialog.use_button.isEnabled()
     shot = tmp_path / "finetune_dialog.png"
     assert dialog.grab().save(str(shot)) and shot.stat().st_size > 10_000
@@ -97,7 +104,7 @@ def test_a_run_from_the_dialog_shows_its_outcome_and_switches_the_model(
 
 def test_cancel_stops_the_child_and_keeps_nothing(qtbot, window: MainWindow, data_dir: Path):
     dialog = open_dialog(qtbot, window)
-    dialog.knob_spins["epochs"].setValue(100)
+    dialog.form.knob_spins["epochs"].setValue(100)
     assert dialog.start()
     qtbot.waitUntil(lambda: bool(dialog.events), timeout=RUN_TIMEOUT_MS)
     qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
@@ -122,9 +129,9 @@ def test_a_crash_in_the_child_is_shown(qtbot, window: MainWindow, tmp_path: Path
     dialog = open_dialog(qtbot, window)
     assert dialog.start()
     qtbot.waitUntil(lambda: dialog.state == "failed", timeout=30_000)
-    assert dialog.error_box.isVisible()
-    assert "RuntimeError: boom" in dialog.error_box.toPlainText()
-    assert "exited with 1" in dialog.error_box.toPlainText()
+    assert dialog.progress_view.error_box.isVisible()
+    assert "RuntimeError: boom" in dialog.progress_view.error_box.toPlainText()
+    assert "exited with 1" in dialog.progress_view.error_box.toPlainText()
 
 
 def test_an_error_event_is_shown(qtbot, window: MainWindow, tmp_path: Path, monkeypatch):
@@ -137,17 +144,19 @@ def test_an_error_event_is_shown(qtbot, window: MainWindow, tmp_path: Path, monk
     dialog = open_dialog(qtbot, window)
     assert dialog.start()
     qtbot.waitUntil(lambda: dialog.state == "failed", timeout=30_000)
-    assert dialog.error_box.toPlainText().startswith("another fine-tune is already running")
+    assert dialog.progress_view.error_box.toPlainText().startswith(
+        "another fine-tune is already running"
+    )
 
 
 def test_start_is_refused_without_enough_pairs(qtbot, window: MainWindow):
     dialog = open_dialog(qtbot, window)
-    dialog.kind_boxes["corrected"].setChecked(False)
+    dialog.form.kind_boxes["corrected"].setChecked(False)
     assert not dialog.start_button.isEnabled() and not dialog.start()
-    dialog.kind_boxes["user"].setChecked(True)  # the seeded users only opened conversations
-    assert "Not enough saved examples" in dialog.data_hint.text()
-    assert "0 selected" in dialog.data_hint.text()
-    assert "--" not in dialog.data_hint.text()  # no command-line flag inside the GUI
+    dialog.form.kind_boxes["user"].setChecked(True)  # the seeded users only opened conversations
+    assert "Not enough saved examples" in dialog.form.data_hint.text()
+    assert "0 selected" in dialog.form.data_hint.text()
+    assert "--" not in dialog.form.data_hint.text()  # no command-line flag inside the GUI
 
 
 def test_the_dialog_fits_under_the_main_window(qtbot, window: MainWindow):
@@ -171,9 +180,9 @@ def test_a_flagged_version_is_not_used_without_a_yes(
         "forgetting": 0.05, "forgetting_budget": 0.03, "forgetting_flag": True,
     }  # fmt: skip
     dialog.handle_event(decode_event(done))
-    assert "Done" not in dialog.status.text()  # not before the child has exited
+    assert "Done" not in dialog.progress_view.status.text()  # not before the child has exited
     dialog._on_finished(0, False)
-    assert "may have forgotten general chat" in dialog.status.text()
+    assert "may have forgotten general chat" in dialog.progress_view.status.text()
     assert "+5.0%" in dialog.results_box.flag_label.text()
     assert dialog.results_box.recall_label.text().count("9 of 10") == 1
     monkeypatch.setattr(dialog, "confirm_flagged", lambda: False)
@@ -197,11 +206,11 @@ def test_the_dialog_spans_the_request_ranges_and_hands_the_child_its_request(
     qtbot, window: MainWindow
 ):
     dialog = open_dialog(qtbot, window)
-    for name, spin in dialog.knob_spins.items():
+    for name, spin in dialog.form.knob_spins.items():
         assert spin.maximum() == pytest.approx(KNOBS[name].high), name
-    dialog.knob_spins["epochs"].setValue(500)  # the old dialog stopped at 100
-    dialog.knob_spins["max_minutes"].setValue(0)  # "no limit"
-    dialog.knob_spins["replay"].setValue(12.5)
+    dialog.form.knob_spins["epochs"].setValue(500)  # the old dialog stopped at 100
+    dialog.form.knob_spins["max_minutes"].setValue(0)  # "no limit"
+    dialog.form.knob_spins["replay"].setValue(12.5)
     request = dialog.request()
     assert (request.epochs, request.max_minutes, request.replay) == (500, None, 12.5)
     assert request.progress == "json" and request.nice == 10

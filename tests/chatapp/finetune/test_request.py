@@ -18,7 +18,7 @@ from chatapp.commands import build_parser
 from chatapp.commands.finetune import request_from_args
 from chatapp.finetune.errors import FinetuneError
 from chatapp.finetune.request import KNOBS, FinetuneRequest, Knob, parse_include
-from chatapp.gui.finetune_dialog import SHOWN_KNOBS, knob_spin
+from chatapp.gui.finetune_form import SHOWN_KNOBS, knob_spin
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

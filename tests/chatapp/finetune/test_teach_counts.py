@@ -62,7 +62,7 @@ def open_finetune(qtbot, window: MainWindow) -> FinetuneDialog:
 
 
 def shown(dialog: FinetuneDialog) -> dict[str, str]:
-    return {kind: box.text() for kind, box in dialog.kind_boxes.items()}
+    return {kind: box.text() for kind, box in dialog.form.kind_boxes.items()}
 
 
 def test_after_an_import_and_a_rating_the_status_bar_and_the_dialog_agree(
@@ -112,15 +112,15 @@ def test_a_rollback_in_models_is_what_the_finetune_dialog_says(
     dialog._on_finished(0, False)  # the child exited: the run is done
     with qtbot.waitSignal(window.context.switcher.switched, timeout=REPLY_TIMEOUT_MS):
         dialog.use_button.click()
-    assert dialog.status.text() == "Now chatting with “ft-new”."
+    assert dialog.progress_view.status.text() == "Now chatting with “ft-new”."
 
     window.menus.models_action.trigger()  # roll back in File › Models…
     models = window.findChild(ModelsDialog)
     models.table.selectRow([v.id for v in models.versions].index(base.id))
     with qtbot.waitSignal(window.context.switcher.switched, timeout=REPLY_TIMEOUT_MS):
         models.activate_button.click()
-    assert dialog.status.text().startswith(f"Now chatting with “{base.name}”")
-    assert "ft-new" in dialog.status.text() and dialog.use_button.isEnabled()
+    assert dialog.progress_view.status.text().startswith(f"Now chatting with “{base.name}”")
+    assert "ft-new" in dialog.progress_view.status.text() and dialog.use_button.isEnabled()
 
 
 def test_a_burst_of_changes_is_counted_once_and_never_on_the_gui_thread(

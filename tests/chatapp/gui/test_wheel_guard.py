@@ -56,8 +56,8 @@ def test_the_finetune_dialogs_number_boxes_take_the_wheel_only_when_focused(qtbo
     window.menus.finetune_action.trigger()
     dialog = window.findChild(QDialog, "finetuneDialog")
     qtbot.waitExposed(dialog)
-    assert dialog.knob_spins
-    for spin in dialog.knob_spins.values():
+    assert dialog.form.knob_spins
+    for spin in dialog.form.knob_spins.values():
         before = spin.value()
         wheel_down(spin)
         assert spin.value() == before, spin.toolTip()
