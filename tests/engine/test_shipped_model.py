@@ -13,6 +13,7 @@ from engine import Chatbot
 from engine.checkpoint import load_checkpoint
 from engine.decoding.config import PRESETS
 from engine.default_model import default_model_dir
+from engine.sources import ReplySource
 
 REPO = Path(__file__).resolve().parents[2]
 PROMPT = "Hi! What do you like to do on weekends?"
@@ -27,8 +28,9 @@ def test_the_default_model_is_found_as_package_data():
     folder = default_model_dir()
     assert (folder / "model.safetensors").is_file()
     assert (folder / "MODEL_CARD.md").is_file()
-    size = sum(path.stat().st_size for path in folder.iterdir())
-    assert size < 40 * 1024 * 1024
+    assert (folder / "replies.sqlite").is_file()  # the pool's index of replies people wrote
+    size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    assert size <= 60 * 1024 * 1024  # the models, the backward model and the index
 
 
 def test_its_config_and_tokenizer_agree():
@@ -63,3 +65,11 @@ def test_eval_generate_reports_the_card_metrics():
     for key in ("distinct_1", "distinct_2", "generic_reply_rate"):
         assert 0.0 <= result[key] <= 1.0
     assert result["empty_replies"] == 0
+
+
+def test_the_default_preset_answers_from_the_shipped_index(shipped: Chatbot) -> None:
+    assert shipped.index is not None and len(shipped.index) > 90_000
+    assert shipped.index.split == "train"
+    reply = shipped.reply(["do you have any siblings?"], PRESETS["balanced"])
+    assert reply.source is ReplySource.CORPUS
+    assert reply.origin.startswith("chitchat conversation ")
