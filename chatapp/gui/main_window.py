@@ -120,17 +120,9 @@ class MainWindow(QMainWindow):
         self._details_request: int | None = None
         self.chats.refresh()
         self.chats.open(self.chats.last_used())
-        self.db_watcher = DatabaseWatcher(store.path, self)  # `main.py chat --db` meanwhile
-        self.db_watcher.changed.connect(self.chats.refresh_in_background)
-        self.live_chat = LiveChat(store, self.controller, self.chat_view, self)
-        self.db_watcher.changed.connect(self.live_chat.check)  # the open chat shows them too
-        self.db_watcher.changed.connect(context.counts.refresh)
+        self._watch_the_database()
         context.counts.changed.connect(self.status_bar.show_counts)
         context.counts.refresh()
-        # Only a write of ours: a read (Change.NONE) must not swallow another program's write.
-        context.actions.changed.connect(
-            lambda changes: changes and self.db_watcher.note_own_write()
-        )
         self._restore_state()
         QTimer.singleShot(0, self.composer.focus)
 
@@ -157,6 +149,20 @@ class MainWindow(QMainWindow):
         self.decoding_dock.setObjectName("decodingDock")
         self.decoding_dock.setWidget(PanelScrollArea(self.decoding_panel, self.decoding_dock))
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.decoding_dock)
+
+    def _watch_the_database(self) -> None:
+        """Show what other programs write (`main.py chat --db` meanwhile): the list, the open
+        chat, the fine-tune counts."""
+        context = self.context
+        self.db_watcher = DatabaseWatcher(context.store.path, self)
+        self.db_watcher.changed.connect(self.chats.refresh_in_background)
+        self.live_chat = LiveChat(context.store, self.controller, self.chat_view, self)
+        self.db_watcher.changed.connect(self.live_chat.check)
+        self.db_watcher.changed.connect(context.counts.refresh)
+        # Only a write of ours: a read (Change.NONE) must not swallow another program's write.
+        context.actions.changed.connect(
+            lambda changes: changes and self.db_watcher.note_own_write()
+        )
 
     def _connect(self) -> None:
         self.composer.send_requested.connect(self.send)
