@@ -181,10 +181,10 @@ def light_scene(window: MainWindow, store: Store) -> None:
 
 def dark_scene(window: MainWindow, store: Store) -> None:
     for days, opener in OLDER_CHATS:
-        window.new_conversation()
+        window.chats.new()
         type_and_send(window, opener)
         date_back(store, window.controller.conversation_id, days, hour=19 - days % 5)
-    window.new_conversation()
+    window.chats.new()
     for turn in (MULTI_LINE, EDITED_TURN[0], LAST_TURN):
         type_and_send(window, turn)
     # Edit the middle turn through its Edit chip: a second branch with its own reply...
@@ -196,7 +196,7 @@ def dark_scene(window: MainWindow, store: Store) -> None:
     row = row_of(window, EDITED_TURN[1])
     window.delegate.action_triggered.emit(ChipAction.PREVIOUS, row)
     settle(window)
-    window.refresh_conversations()  # the older chats' new dates
+    window.chats.refresh()  # the older chats' new dates
     settle(window)
     edited = row_of(window, EDITED_TURN[0])
     select_row(window, edited)
@@ -213,16 +213,16 @@ def dark_scene(window: MainWindow, store: Store) -> None:
 
 def search_scene(window: MainWindow, store: Store) -> None:
     for days, turns in RAIN_CHATS:
-        window.new_conversation()
+        window.chats.new()
         for turn in turns:
             type_and_send(window, turn)
         if days:
             date_back(store, window.controller.conversation_id, days, hour=18)
-    window.refresh_conversations()  # the chats' new dates
+    window.chats.refresh()  # the chats' new dates
     settle(window)
     QTest.keyClick(window.composer.edit, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     QTest.keyClicks(window.sidebar.search_edit, SEARCH_TERM)
-    wait_for(window.searcher.found)
+    wait_for(window.chats.searcher.found)
     results = window.sidebar.results
     hit = results.item(0).data(HIT_ROLE)
     typed = sum(SEARCH_TERM in turn for _, turns in RAIN_CHATS for turn in turns)
@@ -265,7 +265,7 @@ def stopped_scene(window: MainWindow, store: Store) -> None:
         if last() and window.messages.item(last() - 1).text.startswith("Writing"):
             break
         QTest.qWait(10)
-    window.stop_action.trigger()  # Chat › Stop reply (Esc)
+    window.menus.stop_action.trigger()  # Chat › Stop reply (Esc)
     for _ in range(3000):
         if not window.controller.busy:
             break
