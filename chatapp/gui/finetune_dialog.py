@@ -38,6 +38,7 @@ from chatapp.gui.finetune_form import FinetuneForm
 from chatapp.gui.finetune_process import FinetuneProcess
 from chatapp.gui.finetune_progress import FinetuneProgress, RunState
 from chatapp.gui.finetune_results import FinetuneResults
+from chatapp.gui.one_dialog import show_one
 from chatapp.paths import resolve_data_dir
 from chatapp.store import ModelVersionRecord
 from engine.progress import DoneEvent, ErrorEvent, ProgressEvent
@@ -347,10 +348,6 @@ class FinetuneDialog(QDialog):
 
 def open_finetune_dialog(context: AppContext, parent: QWidget) -> FinetuneDialog:
     """Show `parent`'s fine-tune dialog (non-modal; one per window, kept while hidden)."""
-    dialog = parent.findChild(FinetuneDialog, "finetuneDialog")
-    if dialog is None:
-        dialog = FinetuneDialog(context, parent)
-    dialog.show()
-    dialog.raise_()
-    dialog.activateWindow()
-    return dialog
+    return show_one(
+        parent, FinetuneDialog, "finetuneDialog", lambda: FinetuneDialog(context, parent)
+    )

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from chatapp.gui.actions import Change
+from chatapp.gui.one_dialog import show_one
 from chatapp.paths import models_dir
 from chatapp.store import ModelVersionRecord, StoreError
 from engine.finetune_figures import version_figures
@@ -247,10 +248,4 @@ class ModelsDialog(QDialog):
 
 def open_models_dialog(context: AppContext, parent: QWidget) -> ModelsDialog:
     """Show `parent`'s models dialog (non-modal; one per window)."""
-    dialog = parent.findChild(ModelsDialog, "modelsDialog")
-    if dialog is None:
-        dialog = ModelsDialog(context, parent)
-    dialog.show()
-    dialog.raise_()
-    dialog.activateWindow()
-    return dialog
+    return show_one(parent, ModelsDialog, "modelsDialog", lambda: ModelsDialog(context, parent))
