@@ -228,10 +228,16 @@ def _model_file(directory: Path, name: str) -> Path | None:
     return path
 
 
-def _read_config(directory: Path) -> dict[str, Any]:
-    path = _model_file(directory, CONFIG_FILE)
+def _required_file(directory: Path, name: str, missing: str = "is incomplete") -> Path:
+    """The model file `name`; CheckpointError saying "`directory` `missing`" without it."""
+    path = _model_file(directory, name)
     if path is None:
-        raise CheckpointError(f"{directory} is not a model directory: {CONFIG_FILE} is missing")
+        raise CheckpointError(f"{directory} {missing}: {name} is missing")
+    return path
+
+
+def _read_config(directory: Path) -> dict[str, Any]:
+    path = _required_file(directory, CONFIG_FILE, "is not a model directory")
     if path.stat().st_size > MAX_CONFIG_BYTES:
         raise CheckpointError(f"{path} is corrupt: over {MAX_CONFIG_BYTES:,} bytes")
     try:
@@ -377,9 +383,7 @@ def _load_optimizer_state(
 
 
 def _load_tokenizer(directory: Path) -> Tokenizer:
-    path = _model_file(directory, TOKENIZER_FILE)
-    if path is None:
-        raise CheckpointError(f"{directory} is incomplete: {TOKENIZER_FILE} is missing")
+    path = _required_file(directory, TOKENIZER_FILE)
     if path.stat().st_size > MAX_TOKENIZER_BYTES:
         raise CheckpointError(f"{path} is over {MAX_TOKENIZER_BYTES:,} bytes: not a tokenizer")
     try:
@@ -417,9 +421,7 @@ def load_checkpoint(
             f"{directory}: the tokenizer has {tokenizer.vocab_size} pieces but the model "
             f"expects {model_config.vocab_size}"
         )
-    weights_path = _model_file(directory, WEIGHTS_FILE)
-    if weights_path is None:
-        raise CheckpointError(f"{directory} is incomplete: {WEIGHTS_FILE} is missing")
+    weights_path = _required_file(directory, WEIGHTS_FILE)
     _check_weights(weights_path, model_config)
     weights = _load_weights(weights_path)
     model = Seq2Seq(model_config)
