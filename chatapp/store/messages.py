@@ -35,34 +35,12 @@ from chatapp.store.database import Database
 from chatapp.store.errors import NotFoundError
 from chatapp.store.generation import GenerationInfo, generation_columns
 from chatapp.store.message_text import require_text
-from chatapp.store.models import INT64, Conversation, Message, utcnow
+from chatapp.store.models import INT64, Conversation, Message, record_of, utcnow
 from chatapp.store.records import DEFAULT_TITLE, CorrectionRecord, MessageRecord, Role
 
 
 def message_record(message: Message, index: int = 0, count: int = 1) -> MessageRecord:
-    return MessageRecord(
-        id=message.id,
-        uid=message.uid,
-        conversation_id=message.conversation_id,
-        position=message.position,
-        role=message.role,
-        text=message.text,
-        created_at=message.created_at,
-        parent_id=message.parent_id,
-        chosen=message.chosen,
-        rating=message.rating,
-        corrected_text=message.corrected_text,
-        stopped=message.stopped,
-        model_version_id=message.model_version_id,
-        decoding=message.decoding,
-        seed=message.seed,
-        timings=message.timings,
-        nbest=message.nbest,
-        alternative_index=index,
-        alternative_count=count,
-        imported_version=message.imported_version,
-        imported_provenance=message.imported_provenance,
-    )
+    return record_of(MessageRecord, message, alternative_index=index, alternative_count=count)
 
 
 def get_message(session: Session, message_id: int, role: Role | None = None) -> Message:

@@ -8,8 +8,9 @@ touches it, triggers keep it in sync.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -38,6 +39,14 @@ NAMING_CONVENTION = {
 
 
 INT64 = range(-(2**63), 2**63)  # what an SQLite INTEGER column holds
+R = TypeVar("R")
+
+
+def record_of(record_type: type[R], row: object, **computed: Any) -> R:
+    """The frozen record of an ORM row: each field read from the row's attribute of the same
+    name, except the `computed` ones (the records mirror the tables field for field)."""
+    names = [f.name for f in dataclasses.fields(record_type) if f.name not in computed]
+    return record_type(**{name: getattr(row, name) for name in names}, **computed)
 
 
 def utcnow() -> datetime:

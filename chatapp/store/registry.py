@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from chatapp.store.database import Database
 from chatapp.store.errors import NotFoundError, StoreError
-from chatapp.store.models import FinetuneRun, ModelVersion, Preset, utcnow
+from chatapp.store.models import FinetuneRun, ModelVersion, Preset, record_of, utcnow
 from chatapp.store.records import (
     RUN_STATUSES,
     FinetuneRunRecord,
@@ -30,36 +30,15 @@ STALE_RUN_NOTE = "Interrupted: the fine-tune process ended without reporting (ki
 
 
 def _version_record(version: ModelVersion) -> ModelVersionRecord:
-    return ModelVersionRecord(
-        id=version.id,
-        name=version.name,
-        directory=version.directory,
-        created_at=version.created_at,
-        parent_id=version.parent_id,
-        metrics=version.metrics,
-        data=version.data,
-        active=version.active,
-        is_base=version.is_base,
-    )
+    return record_of(ModelVersionRecord, version)
 
 
 def _run_record(run: FinetuneRun) -> FinetuneRunRecord:
-    return FinetuneRunRecord(
-        id=run.id,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        status=run.status,
-        examples=run.examples,
-        metrics=run.metrics,
-        log=run.log,
-        model_version_id=run.model_version_id,
-    )
+    return record_of(FinetuneRunRecord, run)
 
 
 def _preset_record(preset: Preset) -> PresetRecord:
-    return PresetRecord(
-        id=preset.id, name=preset.name, config=preset.config, created_at=preset.created_at
-    )
+    return record_of(PresetRecord, preset)
 
 
 def _get(session: Session, model: type[_Row], item_id: int, what: str) -> _Row:
