@@ -40,6 +40,7 @@ from chatapp.store import (  # MAX_MESSAGE_CHARS: the store's one limit
     storable_text,
 )
 from chatapp.store.errors import StoreError
+from chatapp.store.message_text import text_problem
 from chatapp.store.records import MessageRecord
 from engine.decoding.config import DecodeConfig
 
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
 ATTENTION_CACHE_REPLIES = 100  # attention maps kept for Details… (the rest are recomputed)
 TURN_CHANGES = Change.CONVERSATIONS | Change.MESSAGES  # its listing comes with it
+EMPTY_REFUSAL = "The message is empty: type something to send."
 
 
 @dataclass
@@ -144,13 +146,12 @@ class ChatController(ReplyFeedback, QObject):
 
     # Sending -----------------------------------------------------------------------------
     def _refusal(self, text: str) -> str | None:
+        """What the window says of a turn it does not send: the store's rules, before a turn
+        is queued (surrogates are replaced, not refused: `_storable`)."""
         if not text.strip():
-            return "The message is empty: type something to send."
+            return EMPTY_REFUSAL
         if len(text) > MAX_MESSAGE_CHARS:
-            return (
-                f"The message is too long ({len(text):,} characters; the limit is "
-                f"{MAX_MESSAGE_CHARS:,}). Nothing was sent."
-            )
+            return f"The message {text_problem(text)}. Nothing was sent."
         return None
 
     def send(self, text: str) -> bool:
@@ -308,7 +309,7 @@ class ChatController(ReplyFeedback, QObject):
         """Send an edited user turn as a new branch (the old turn and what followed it stay,
         one ‹ › away) and ask for a reply to it."""
         if not new_text.strip():
-            self.error.emit("The message is empty: type something to send.")
+            self.error.emit(EMPTY_REFUSAL)
             return False
         if not self._check_idle():
             return False
