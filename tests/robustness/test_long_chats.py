@@ -33,7 +33,7 @@ CAPPED_CHILD = textwrap.dedent(
     with Store.open(sys.argv[1]) as long, Store.open(sys.argv[2]) as deep:
         cap = heap_bytes() + 300 * 2**20
         resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
-        print(distinct_counts(long))
+        print({str(kind): count for kind, count in distinct_counts(long).items()})
         pairs = load_pairs(long, ("liked", "user"), max_context_turns=3)
         print(len(pairs), max(len(pair.context) for pair in pairs))
         shown = deep.choose_alternative(int(sys.argv[3]))

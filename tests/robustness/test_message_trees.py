@@ -151,7 +151,7 @@ LOOP_CHILD = textwrap.dedent(
     from chatapp.store import Store
 
     with Store.open(sys.argv[1]) as store:
-        print(distinct_counts(store))
+        print({str(kind): count for kind, count in distinct_counts(store).items()})
         print(len(load_pairs(store, ("corrected", "liked", "user"))))
         store.choose_alternative(int(sys.argv[2]))
         print(len(store.training_pairs(("liked",))), flush=True)
