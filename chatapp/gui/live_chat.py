@@ -100,9 +100,12 @@ class LiveChat(QObject):
             return  # another chat was opened meanwhile
         if controller.busy:
             return  # a reply started meanwhile: checked again when it is in
-        if shown_tail(controller.messages) == (tail.count, tail.last_id):
-            return
-        self._reload(tail.conversation_id)
+        if tail.count == 0 or shown_tail(controller.messages) == (tail.count, tail.last_id):
+            return  # no change, or a chat that reads as empty: gone, or its file replaced
+        try:
+            self._reload(tail.conversation_id)
+        except StoreError:
+            return  # deleted meanwhile, or its file gone: the shown turns stay readable
 
     def _reload(self, conversation_id: int) -> None:
         """Read the chat again; a reader at the bottom stays there, one reading older turns
