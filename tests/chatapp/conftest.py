@@ -40,3 +40,6 @@ def _default_font_and_theme(qapp: QApplication, _original_app_font: QFont) -> It
     yield
     apply_theme(DEFAULT_THEME)
     qapp.setFont(_original_app_font)
+    # Data a test left on the clipboard (a QMimeData made in Python) would be destroyed by Qt's
+    # own exit handlers after Python has finalised: pytest then segfaults at exit (rc 139).
+    QApplication.clipboard().clear()
