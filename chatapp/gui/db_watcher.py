@@ -65,7 +65,11 @@ class DatabaseWatcher(QObject):
         signature = _signature(self.path)
         if signature != self._last:
             self._last = signature
-            self.changed.emit()
+            # A database file deleted while open has nothing new to show, and a reader that
+            # connected now would make a new, empty file at its path (the store refuses writes
+            # and says so): only a file that is there is re-read.
+            if self.path.exists():
+                self.changed.emit()
 
     def stop(self) -> None:
         self._poll.stop()
