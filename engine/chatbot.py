@@ -22,7 +22,7 @@ from engine.device import resolve_device
 from engine.errors import CheckpointError, DataError, GenerationError
 from engine.model import Seq2Seq
 from engine.pooled_reply import pooled_reply
-from engine.reply import Alternative, Reply
+from engine.reply import Alternative, Reply, text_key
 from engine.retrieval import INDEX_FILE, ReplyIndex
 from engine.tokenizer import BOS_ID, EOS_ID
 
@@ -231,13 +231,13 @@ class Chatbot:
         (a model can end a reply at once) gives way to one with text; with none, the blank
         reply, which callers show as "(no reply)" and never store. With nothing but replies to
         avoid, the reply as it is (a turn has only so many answers)."""
-        avoided = {_folded(text) for text in avoid}
+        avoided = {text_key(text) for text in avoid}
         kept = [
             alternative
             for alternative in reply.alternatives
-            if alternative.text.strip() and _folded(alternative.text) not in avoided
+            if alternative.text.strip() and text_key(alternative.text) not in avoided
         ]
-        if (reply.text.strip() and _folded(reply.text) not in avoided) or not kept:
+        if (reply.text.strip() and text_key(reply.text) not in avoided) or not kept:
             return reply
         best = kept[0]
         tokens = self.tokenizer.encode(best.text)[: self.config.max_response_tokens]
@@ -315,10 +315,6 @@ def _not_a_folder(folder: Path) -> str | None:
     if not folder.is_dir():
         return f"{folder} is a file, not a folder holding a backward model"
     return None
-
-
-def _folded(text: str) -> str:
-    return " ".join(text.casefold().split())
 
 
 def _first_token_ms(generation: Generation, total_ms: float) -> float | None:

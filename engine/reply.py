@@ -12,6 +12,11 @@ if TYPE_CHECKING:
     from engine.memory import MemoryMatch
 
 
+def text_key(text: str) -> str:
+    """How two candidate replies are told to be the same: case and spacing folded."""
+    return " ".join(text.casefold().split())
+
+
 @dataclass(frozen=True)
 class Alternative:
     text: str

@@ -23,6 +23,7 @@ from engine.batching import encode_context
 from engine.decoding.config import DecodeConfig
 from engine.decoding.rerank import backward_terms, pair_log_probs
 from engine.model import Seq2Seq
+from engine.reply import text_key
 from engine.sources import ReplySource
 from engine.tokenizer import EOS_ID, Tokenizer
 
@@ -173,7 +174,7 @@ def _distinct(entries: Sequence[PoolEntry]) -> list[PoolEntry]:
     seen: set[str] = set()
     unique = []
     for entry in entries:
-        key = " ".join(entry.text.casefold().split())
+        key = text_key(entry.text)
         if entry.tokens and key and key not in seen:
             seen.add(key)
             unique.append(entry)
