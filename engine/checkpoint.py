@@ -392,6 +392,14 @@ def _load_tokenizer(directory: Path) -> Tokenizer:
         raise CheckpointError(f"{path}: {error}") from None
 
 
+def load_tokenizer(directory: str | Path) -> Tokenizer:
+    """A model folder's tokenizer alone, e.g. to train a new model of another shape on it."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"model directory {directory} does not exist")
+    return _load_tokenizer(directory)
+
+
 def read_model_config(directory: str | Path) -> ModelConfig:
     """The architecture a model folder declares, from its config.json alone (no weights read):
     what a caller needs to size its data before loading the model."""

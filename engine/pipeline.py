@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from engine.batching import EncodedExample, encode_examples
-from engine.checkpoint import load_checkpoint
+from engine.checkpoint import load_checkpoint, load_tokenizer
 from engine.config import ModelConfig
 from engine.data import Example, backward_examples, read_corpus, split_examples
 from engine.errors import ConfigError
@@ -74,6 +74,7 @@ def pretrain(
     device: torch.device,
     resume_from: str | Path | None = None,
     init_from: str | Path | None = None,
+    tokenizer_from: str | Path | None = None,
     on_progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     group: ProcessGroup | None = None,
@@ -83,11 +84,13 @@ def pretrain(
     A new model gets a new tokenizer; `resume_from` goes on with a saved run (its model,
     optimizer and place in the data); `init_from` starts a fresh run from a saved model's
     weights and tokenizer, in `model_config.direction` (how the backward MMI scorer is made
-    from the forward chat model: same pieces, same embedding, far fewer steps to learn).
+    from the forward chat model: same pieces, same embedding, far fewer steps to learn);
+    `tokenizer_from` starts a new model of any shape on a saved model's pieces, so it can share
+    that model's reply index and backward scorer (both are tied to the tokenizer's bytes).
     With `group` (under torchrun) every rank calls this alike; rank 0 trains the tokenizer.
     """
-    if resume_from is not None and init_from is not None:
-        raise ConfigError("use either --resume or --init-from, not both")
+    if sum(source is not None for source in (resume_from, init_from, tokenizer_from)) > 1:
+        raise ConfigError("use only one of --resume, --init-from and --tokenizer-from")
     optimizer_state = None
     resume_state: dict[str, Any] | None = None
     record: dict[str, Any] = {"corpus": corpus}
@@ -113,7 +116,11 @@ def pretrain(
         splits = splits_for(corpus, model_config)
     else:
         splits = splits_for(corpus, model_config)
-        tokenizer = _new_tokenizer(splits.train, model_config, group)
+        if tokenizer_from is not None:
+            tokenizer = load_tokenizer(tokenizer_from)
+            record["tokenizer_from"] = str(tokenizer_from)
+        else:
+            tokenizer = _new_tokenizer(splits.train, model_config, group)
         # SentencePiece may give fewer pieces than asked on a small corpus.
         model_config = ModelConfig.from_dict(
             {**model_config.to_dict(), "vocab_size": tokenizer.vocab_size}

@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "forward one)",
     )
     parser.add_argument(
+        "--tokenizer-from",
+        metavar="DIR",
+        help="train a new model of any shape on DIR's tokenizer, so it can use DIR's reply "
+        "index and backward scorer",
+    )
+    parser.add_argument(
         "--direction",
         choices=DIRECTIONS,
         default="forward",
@@ -139,6 +145,7 @@ def run_train(args: argparse.Namespace) -> int:
                 device=group.device if group else device,
                 resume_from=args.resume,
                 init_from=args.init_from,
+                tokenizer_from=args.tokenizer_from,
                 on_progress=progress,
                 group=group,
             )

@@ -201,3 +201,40 @@ def test_empty_data_is_an_error(data: Data) -> None:
         train(model, data.tokenizer, [], data.valid, TrainConfig(), out_dir=None, device=CPU)
     with pytest.raises(ConfigError, match="no validation examples"):
         train(model, data.tokenizer, data.train, [], TrainConfig(), out_dir=None, device=CPU)
+
+
+def test_a_new_shape_can_be_trained_on_a_saved_models_tokenizer(
+    tiny_model_dir: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    """`--tokenizer-from`: a larger model keeps the shipped pieces, so the shipped reply index
+    and backward scorer (tied to the tokenizer's bytes) still serve it."""
+    from engine.pipeline import pretrain
+
+    result = pretrain(
+        corpus=str(small_corpus),
+        out_dir=tmp_path / "wider",
+        model_config=preset("tiny", hidden_size=96, vocab_size=64),
+        train_config=TrainConfig(epochs=1, **FAST),
+        device=CPU,
+        tokenizer_from=tiny_model_dir,
+    )
+    assert result.saved
+    wider, source = load_checkpoint(tmp_path / "wider"), load_checkpoint(tiny_model_dir)
+    assert wider.tokenizer.to_bytes() == source.tokenizer.to_bytes()
+    assert wider.config.hidden_size == 96
+    assert wider.config.vocab_size == source.config.vocab_size  # from the tokenizer, not asked
+
+
+def test_only_one_starting_point_is_accepted(tiny_model_dir: Path, small_corpus: Path) -> None:
+    from engine.pipeline import pretrain
+
+    with pytest.raises(ConfigError, match="only one of --resume, --init-from"):
+        pretrain(
+            corpus=str(small_corpus),
+            out_dir="unused",
+            model_config=preset("tiny"),
+            train_config=TrainConfig(epochs=1, **FAST),
+            device=CPU,
+            init_from=tiny_model_dir,
+            tokenizer_from=tiny_model_dir,
+        )
