@@ -261,7 +261,8 @@ class Chatbot:
         last_turn: str,
         started: float,
     ) -> Reply:
-        """The candidates of a `rerank` generation, best first by MMI."""
+        """The candidates of a `rerank` generation (samples or beam search's n-best), best
+        first by MMI, less those below the fluency floor."""
         ranked: list[ScoredCandidate] = []
         if not generation.cancelled:
             ranked = rerank(
@@ -273,6 +274,7 @@ class Chatbot:
                 backward=self.backward,
                 device=self.device,
                 anti_lm_weight=config.anti_lm_weight,
+                fluency_floor=config.fluency_floor,
             )
         if not ranked:  # stopped before scoring, or nothing but empty replies: the first as is
             ranked = [ScoredCandidate(generation.hypotheses[0], 0, 0.0, 0.0, 0.0)]

@@ -21,7 +21,7 @@ import torch
 
 from engine.batching import encode_context
 from engine.decoding.config import DecodeConfig
-from engine.decoding.rerank import backward_terms, pair_log_probs
+from engine.decoding.rerank import apply_fluency_floor, backward_terms, pair_log_probs
 from engine.model import Seq2Seq
 from engine.reply import text_key
 from engine.sources import ReplySource
@@ -97,7 +97,11 @@ def score_pool(
         ScoredEntry(entry, fwd, term, fwd + config.mmi_weight * term + offset_of(entry, config))
         for entry, fwd, term in zip(unique, forward, mmi)
     ]
-    scored = apply_fluency_floor(scored, config.fluency_floor)
+    scored = apply_fluency_floor(
+        scored,
+        config.fluency_floor,
+        exempt=lambda item: item.entry.source is ReplySource.CORRECTION,
+    )
     scored = _hold_back_leaning(scored, model, tokenizer, config, device)
     scored.sort(key=rank, reverse=True)
     return scored
@@ -152,19 +156,6 @@ def _penalised(
             own_forward=own_forward,
         )
         for item, own_forward in zip(chunk, own)
-    ]
-
-
-def apply_fluency_floor(scored: list[ScoredEntry], floor: float) -> list[ScoredEntry]:
-    """Drop candidates whose forward term trails the best one's by more than `floor` nats per
-    token (0: keep all); a taught reply is never dropped."""
-    if floor <= 0 or not scored:
-        return scored
-    best = max(item.forward for item in scored)
-    return [
-        item
-        for item in scored
-        if item.forward >= best - floor or item.entry.source is ReplySource.CORRECTION
     ]
 
 

@@ -14,15 +14,20 @@ per token, so long replies stuffed with the topic word do not win on length:
   score = (log p(reply | context) − λ/10 · mean log p(reply | neutral)) / |reply|
 
 Finished replies rank above replies cut at max_length, whatever the scores: a cut reply stops
-mid-sentence. log p(reply | context) is summed while the candidates are sampled; the MMI term
+mid-sentence. log p(reply | context) is summed while the candidates are decoded; the MMI term
 comes from one teacher-forced batch (of the backward model, or of the neutral contexts), not one
 pass a reply.
+
+The candidates are samples, or beam search's whole n-best (`candidate_search` "beam": Li et
+al.'s MMI-bidi, whose hypotheses stay fluent). A fluency floor drops candidates the forward model
+itself finds far less likely than the best one, before MMI weighs them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol, TypeVar
 
 import torch
 
@@ -59,6 +64,26 @@ class ScoredCandidate:
     # forward + mmi_weight * mmi (a tenth of the weight for the anti-LM stand-in), plus
     # anti_lm_weight * the anti-LM term for the shortlist
     score: float
+
+
+class HasForward(Protocol):
+    @property
+    def forward(self) -> float: ...  # log p(reply | context) per token
+
+
+Scored = TypeVar("Scored", bound=HasForward)
+
+
+def apply_fluency_floor(
+    scored: list[Scored], floor: float, *, exempt: Callable[[Scored], bool] = lambda _: False
+) -> list[Scored]:
+    """Drop candidates whose forward term trails the best one's by more than `floor` nats per
+    token (0: keep all), so MMI cannot pick a reply the model itself finds garbled; `exempt`
+    ones (a taught reply) are never dropped. Rerank and the pool share it."""
+    if floor <= 0 or not scored:
+        return scored
+    best = max(item.forward for item in scored)
+    return [item for item in scored if item.forward >= best - floor or exempt(item)]
 
 
 @torch.inference_mode()
@@ -103,14 +128,16 @@ def rerank(
     backward: Seq2Seq | None,
     device: torch.device,
     anti_lm_weight: float = 0.0,
+    fluency_floor: float = 0.0,
 ) -> list[ScoredCandidate]:
-    """The distinct non-empty candidates, best first (none when every one is empty)."""
+    """The distinct non-empty candidates, best first (none when every one is empty), less those
+    below the fluency floor."""
     candidates = unique_candidates(hypotheses)
     if not candidates:
         return []
     replies = [[*hypothesis.tokens, EOS_ID] for _, hypothesis in candidates]
-    # log p(reply | context) as the model gave it while sampling (`MultiSample`), eos counted
-    # for a reply that ended; one cut at max_length is scored over the tokens it has.
+    # log p(reply | context) as the model gave it while decoding (`MultiSample`, `BeamSearch`),
+    # eos counted for a reply that ended; one cut at max_length is scored over its tokens.
     forward = [hypothesis.log_prob for _, hypothesis in candidates]
     lengths = [len(h.tokens) + (1 if h.finished else 0) for _, h in candidates]
     if backward is not None:
@@ -124,6 +151,7 @@ def rerank(
         per_token = log_p / max(length, 1)
         score = per_token + weight * term
         scored.append(ScoredCandidate(hypothesis, index, per_token, term, score))
+    scored = apply_fluency_floor(scored, fluency_floor)
     scored.sort(key=rank, reverse=True)
     if backward is not None and anti_lm_weight > 0:
         scored = _hold_back_generic(scored, model, tokenizer, anti_lm_weight, device)

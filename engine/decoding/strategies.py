@@ -19,7 +19,10 @@ from engine.tokenizer import EOS_ID
 class Hypothesis:
     tokens: list[int]  # without bos; without eos
     score: float  # the ranking score (length-normalised for beam search)
-    log_prob: float  # the summed log-probability of the tokens (and of eos when finished)
+    # the summed log-probability of the tokens (and of eos when finished); beam search and
+    # `MultiSample` sum the model's own, before the processors (a repetition penalty), which is
+    # what MMI's forward term needs
+    log_prob: float
     finished: bool  # ended with eos (False: cut by max_length or by a stop)
     rows: list[int] = field(default_factory=list)  # beam row at each step (to recover attention)
 
@@ -185,6 +188,9 @@ class BeamSearch:
         self.sequences: list[list[int]] = [[]]
         self.histories: list[list[int]] = [[]]  # the row each step of a beam came from
         self.scores = torch.zeros(1)
+        # Each live beam's log p(tokens | context) as the model gave it, before the processors
+        # (a repetition penalty changes `scores`), so MMI over the n-best needs no rescoring.
+        self.model_scores = [0.0]
         self.finished: list[Hypothesis] = []
         self.done = False
 
@@ -195,26 +201,34 @@ class BeamSearch:
     def normalise(self, score: float, length: int) -> float:
         return score / (((5 + length) / 6) ** self.alpha)
 
-    def advance(self, log_probs: torch.Tensor) -> torch.Tensor:
-        """log_probs (K, V) for the live beams -> reorder index (K',) into the previous rows."""
+    def advance(
+        self, log_probs: torch.Tensor, model_log_probs: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """log_probs (K, V) for the live beams -> reorder index (K',) into the previous rows.
+
+        `model_log_probs` (K, V): the model's own, before the processors, summed into each
+        hypothesis's `log_prob` (without them, `log_probs` are the model's)."""
         vocab = log_probs.size(-1)
         candidates = self.scores.to(log_probs.device).unsqueeze(1) + log_probs.float()  # (K, V)
         count = min(2 * self.beam_size, candidates.numel())
         top_scores, top_ids = torch.topk(candidates.view(-1), count)
+        own = log_probs if model_log_probs is None else model_log_probs
+        steps = own.reshape(-1)[top_ids].tolist()  # one copy, not one per candidate
         sources = (top_ids // vocab).tolist()
         tokens = (top_ids % vocab).tolist()
-        new_sequences, new_histories, new_scores, reorder = [], [], [], []
-        for score, source, token in zip(top_scores.tolist(), sources, tokens):
+        new_sequences, new_histories, new_scores, new_model, reorder = [], [], [], [], []
+        for score, step, source, token in zip(top_scores.tolist(), steps, sources, tokens):
             if score == float("-inf"):
                 break
             history = [*self.histories[source], source]
+            model_score = self.model_scores[source] + step
             if token == EOS_ID:
                 length = len(self.sequences[source]) + 1
                 self.finished.append(
                     Hypothesis(
                         list(self.sequences[source]),
                         self.normalise(score, length),
-                        score,
+                        model_score,
                         True,
                         history,
                     )
@@ -223,11 +237,13 @@ class BeamSearch:
             new_sequences.append([*self.sequences[source], token])
             new_histories.append(history)
             new_scores.append(score)
+            new_model.append(model_score)
             reorder.append(source)
             if len(new_sequences) == self.beam_size:
                 break
         self.sequences, self.histories = new_sequences, new_histories
         self.scores = torch.tensor(new_scores)
+        self.model_scores = new_model
         if len(self.finished) >= self.beam_size or not self.sequences:
             self.done = True
         return torch.tensor(reorder, dtype=torch.long, device=log_probs.device)
@@ -239,12 +255,16 @@ class BeamSearch:
         """The n-best list, best first; live beams count when too few have finished."""
         pool = list(self.finished)
         if len(pool) < self.n_best:
-            for sequence, history, score in zip(
-                self.sequences, self.histories, self.scores.tolist()
+            for sequence, history, score, model_score in zip(
+                self.sequences, self.histories, self.scores.tolist(), self.model_scores
             ):
                 pool.append(
                     Hypothesis(
-                        list(sequence), self.normalise(score, len(sequence)), score, False, history
+                        list(sequence),
+                        self.normalise(score, len(sequence)),
+                        model_score,
+                        False,
+                        history,
                     )
                 )
         pool.sort(key=lambda hypothesis: hypothesis.score, reverse=True)
