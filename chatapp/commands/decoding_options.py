@@ -5,25 +5,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from engine.decoding.config import (
-    INTEGER_KNOBS,
-    KNOBS,
-    PRESETS,
-    STRATEGIES,
-    DecodeConfig,
-    decode_preset,
-)
+from engine.decoding.config import KNOBS, PRESETS, STRATEGIES, DecodeConfig, decode_preset
 
 
 def add_decoding_options(parser: argparse.ArgumentParser, *, default_preset: str) -> None:
     group = parser.add_argument_group("decoding (a preset, then any knob to override it)")
     group.add_argument("--preset", choices=sorted(PRESETS), default=default_preset)
     group.add_argument("--strategy", choices=STRATEGIES)
-    for name, spec in KNOBS.items():
+    for name, knob in KNOBS.items():
         group.add_argument(
-            "--" + name.replace("_", "-"),
-            type=int if name in INTEGER_KNOBS else float,
-            help=f"{spec.help} [{spec.minimum:g}..{spec.maximum:g}]",
+            knob.flag_of(name),
+            type=int if knob.integer else float,
+            help=f"{knob.help} [{knob.shown(knob.low)}..{knob.shown(knob.high)}]",
         )
     group.add_argument("--seed", type=int, help="sampling seed (default: a fresh one per reply)")
 

@@ -28,11 +28,11 @@ from PySide6.QtWidgets import (
 
 from chatapp.gui import text_dialog
 from chatapp.gui.knob_labels import knob_label
+from chatapp.gui.knob_spin import knob_spin
 from chatapp.gui.wheel_guard import guard_wheel
 from chatapp.store.records import PresetRecord
 from engine.decoding.config import (
     DEFAULT_PRESET,
-    INTEGER_KNOBS,
     KNOBS,
     PRESETS,
     STRATEGIES,
@@ -144,21 +144,12 @@ class DecodingPanel(QWidget):
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("Preset", self.preset_combo)
         form.addRow("Strategy", self.strategy_combo)
-        for name, spec in KNOBS.items():
-            if name in INTEGER_KNOBS:
-                widget: QSpinBox | QDoubleSpinBox = QSpinBox(self)
-                widget.setRange(int(spec.minimum), int(spec.maximum))
-            else:
-                widget = QDoubleSpinBox(self)
-                widget.setDecimals(2)
-                widget.setSingleStep(0.05)
-                widget.setRange(spec.minimum, spec.maximum)
+        for name, knob in KNOBS.items():
+            widget = knob_spin(knob, None, self)  # `_show` puts the config's values in
             # A value typed digit by digit applies when it is finished: typing "16" into Beam
             # size used to apply "1" first, which capped N best to 1.
             widget.setKeyboardTracking(False)
             widget.setObjectName(f"knob_{name}")
-            guard_wheel(widget)  # scrolling the panel must not change a knob
-            widget.setToolTip(f"{spec.help} Range {spec.minimum:g}–{spec.maximum:g}.")
             label = QLabel(knob_label(name), self)
             label.setToolTip(widget.toolTip())
             form.addRow(label, widget)
@@ -251,7 +242,7 @@ class DecodingPanel(QWidget):
     def _read(self) -> DecodeConfig:
         values: dict[str, object] = {"strategy": self.strategy_combo.currentText()}
         for name, widget in self.knob_widgets.items():
-            values[name] = int(widget.value()) if name in INTEGER_KNOBS else float(widget.value())
+            values[name] = widget.value()  # an int from an integer knob's QSpinBox
         seed_text = self.seed_edit.text().strip()
         if seed_text and not seed_text.isdigit():
             raise ConfigError("seed must be a whole number, or empty for a random one")

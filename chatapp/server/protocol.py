@@ -17,7 +17,6 @@ from typing import Any
 from chatapp.store import storable_text
 from engine.decoding.config import (
     DEFAULT_PRESET,
-    INTEGER_KNOBS,
     KNOBS,
     PRESETS,
     STRATEGIES,
@@ -28,7 +27,7 @@ from engine.errors import ConfigError
 MAX_CHOICES = 8
 MAX_STOPS = 4
 SEED_LIMIT = 2**63 - MAX_CHOICES  # choice i is generated with seed + i
-MAX_TOKENS_CAP = int(KNOBS["max_length"].maximum)  # the longest reply the decoder produces
+MAX_TOKENS_CAP = int(KNOBS["max_length"].high)  # the longest reply the decoder produces
 
 
 class ApiError(Exception):
@@ -176,7 +175,7 @@ def _base(body: dict[str, Any]) -> tuple[DecodeConfig, str | None]:
 
 
 def _temperature(body: dict[str, Any], strategy: str | None, changes: dict[str, Any]) -> None:
-    spec = KNOBS["temperature"]
+    knob = KNOBS["temperature"]
     value = body.get("temperature")
     if value is None:
         return
@@ -188,10 +187,10 @@ def _temperature(body: dict[str, Any], strategy: str | None, changes: dict[str, 
         changes.setdefault("strategy", "beam")
         return
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not numeric or not spec.minimum <= value <= spec.maximum:
+    if not numeric or not knob.low <= value <= knob.high:
         raise bad_request(
-            f"temperature must be 0 (beam search) or between {spec.minimum:g} and "
-            f"{spec.maximum:g}, not {_shown(value)}",
+            f"temperature must be 0 (beam search) or between {knob.low:g} and "
+            f"{knob.high:g}, not {_shown(value)}",
             "temperature",
         )
     changes["temperature"] = float(value)
@@ -218,10 +217,10 @@ def decode_config(body: dict[str, Any], n: int) -> DecodeConfig:
     changes: dict[str, Any] = {}
     _temperature(body, strategy, changes)
     _penalty(body, changes)
-    for name, spec in KNOBS.items():
+    for name, knob in KNOBS.items():
         if name == "temperature":  # 0 is allowed here: it means beam search (above)
             continue
-        value = number(body, name, spec.minimum, spec.maximum, integer=name in INTEGER_KNOBS)
+        value = number(body, name, knob.low, knob.high, integer=knob.integer)
         if value is not None:
             changes[name] = value
     _length(body, changes)

@@ -8,61 +8,79 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.knobs import Knob
 
 STRATEGIES = ("greedy", "beam", "sample", "rerank", "pool")
 
 
 @dataclass(frozen=True)
-class KnobSpec:
-    minimum: float
-    maximum: float
+class Choice:
+    values: tuple[str, ...]  # the first is the default
     help: str
 
 
-# Ranges and one-line help for every numeric knob; the settings panel is built from this table.
-KNOBS: dict[str, KnobSpec] = {
-    "max_length": KnobSpec(1, 200, "Longest reply, in tokens."),
-    "min_length": KnobSpec(0, 200, "Shortest reply, in tokens (the end token is held back)."),
-    "beam_size": KnobSpec(1, 16, "Beam search: how many partial replies are kept each step."),
-    "length_penalty": KnobSpec(0.0, 3.0, "Beam search: higher favours longer replies."),
-    "no_repeat_ngram_size": KnobSpec(0, 10, "Never repeat an n-gram of this size (0: off)."),
-    "n_best": KnobSpec(1, 16, "Beam search: how many ranked alternatives to return."),
-    "temperature": KnobSpec(0.05, 5.0, "Sampling: below 1 is safer, above 1 is wilder."),
-    "top_k": KnobSpec(0, 1000, "Sampling: only the k likeliest tokens (0: off)."),
-    "top_p": KnobSpec(0.01, 1.0, "Sampling: the smallest set of tokens holding this probability."),
-    "repetition_penalty": KnobSpec(1.0, 3.0, "Makes tokens already said less likely (1: off)."),
-    "block_context_ngrams": KnobSpec(
-        0, 10, "Never copy an n-gram of this size from your turn (0: off)."
+# The knobs that take one of a few words, beside the numeric ones of `KNOBS`: the settings
+# panel (a list), the command-line flags (choices) and the API server are built from it too.
+CHOICE_KNOBS: dict[str, Choice] = {
+    "candidate_search": Choice(
+        ("sample", "beam"),
+        "Rerank and pool: the model's candidates are samples, or beam search's n-best (MMI-bidi).",
     ),
-    "candidates": KnobSpec(2, 64, "Rerank: how many replies are sampled to choose from."),
+}
+
+
+# Ranges and one-line help for every numeric knob; the settings panel, the command-line flags
+# and the API server are built from this table.
+KNOBS: dict[str, Knob] = {
+    "max_length": Knob(1, 200, "Longest reply, in tokens.", integer=True),
+    "min_length": Knob(
+        0, 200, "Shortest reply, in tokens (the end token is held back).", integer=True
+    ),
+    "beam_size": Knob(
+        1, 16, "Beam search: how many partial replies are kept each step.", integer=True
+    ),
+    "length_penalty": Knob(0.0, 3.0, "Beam search: higher favours longer replies."),
+    "no_repeat_ngram_size": Knob(
+        0, 10, "Never repeat an n-gram of this size (0: off).", integer=True
+    ),
+    "n_best": Knob(1, 16, "Beam search: how many ranked alternatives to return.", integer=True),
+    "temperature": Knob(0.05, 5.0, "Sampling: below 1 is safer, above 1 is wilder."),
+    "top_k": Knob(0, 1000, "Sampling: only the k likeliest tokens (0: off).", integer=True),
+    "top_p": Knob(0.01, 1.0, "Sampling: the smallest set of tokens holding this probability."),
+    "repetition_penalty": Knob(1.0, 3.0, "Makes tokens already said less likely (1: off)."),
+    "block_context_ngrams": Knob(
+        0, 10, "Never copy an n-gram of this size from your turn (0: off).", integer=True
+    ),
+    "candidates": Knob(
+        2, 64, "Rerank and pool: how many candidates are sampled (or beams searched).",
+        integer=True,
+    ),
     # Up to 20, so that the default (10) is not the most one may ask for: on 1,000 test prompts
     # specificity still rose from λ 3 to 5, 7 and 10 (MODEL_CARD.md).
-    "mmi_weight": KnobSpec(
+    "mmi_weight": Knob(
         0.0, 20.0, "Rerank: how much a reply must fit your turn in particular (0: likeliest)."
     ),
-    "anti_lm_weight": KnobSpec(
+    "anti_lm_weight": Knob(
         0.0, 2.0, "Rerank: how much a reply that could follow anything is held back (0: off)."
     ),
-    "retrieved": KnobSpec(
-        0, 64, "Pool: how many replies people wrote (training corpus) join the candidates."
+    "retrieved": Knob(
+        0, 64, "Pool: how many replies people wrote (training corpus) join the candidates.",
+        integer=True,
     ),
-    "generated_offset": KnobSpec(
+    "generated_offset": Knob(
         -10.0, 10.0, "Pool: added to the model's own replies' scores (below 0: people's first)."
     ),
-    "match_weight": KnobSpec(
+    "match_weight": Knob(
         0.0, 10.0, "Pool: how much a person's reply counts by how near its turn is to yours."
     ),
-    "own_context_weight": KnobSpec(
+    "own_context_weight": Knob(
         0.0, 10.0, "Pool: holds back a person's reply that fitted its own chat better than yours."
     ),
-    "fluency_floor": KnobSpec(
-        0.0, 10.0, "Pool: drop candidates this many nats per token less likely than the best."
+    "fluency_floor": Knob(
+        0.0, 10.0,
+        "Rerank and pool: drop candidates this many nats per token less likely than the best.",
     ),
 }  # fmt: skip
-INTEGER_KNOBS = frozenset(
-    {"max_length", "min_length", "beam_size", "no_repeat_ngram_size", "n_best", "top_k",
-     "block_context_ngrams", "candidates", "retrieved"}
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -82,7 +100,11 @@ class DecodeConfig:
     repetition_penalty: float = 1.2
     seed: int | None = None  # None: a fresh seed each reply (reported in the reply)
     block_context_ngrams: int = 0
-    candidates: int = 16  # rerank: replies sampled in one batch
+    candidates: int = 16  # rerank: replies sampled in one batch, or the beam's size
+    # rerank and pool: where the model's candidates come from: "sample" (`candidates` samples)
+    # or "beam" (beam search of `candidates` beams, its whole n-best: Li et al. 2016's
+    # MMI-bidi, whose hypotheses stay fluent; no_repeat_ngram_size and min_length hold).
+    candidate_search: str = "sample"
     # rerank: score = log p(reply | context) / length + mmi_weight * log p(context | reply) /
     # length of the context turn (backward model), or, without one, (log p(reply | context) -
     # mmi_weight / 10 * mean log p(reply | neutral contexts)) / length (anti-LM).
@@ -102,7 +124,7 @@ class DecodeConfig:
     # token) the model finds it after the turns it answered there than after yours: such a
     # reply leans on what was said before it ("you're welcome", after a thanks).
     own_context_weight: float = 0.0
-    # pool: a candidate whose log p(reply | context) per token trails the best one's
+    # rerank and pool: a candidate whose log p(reply | context) per token trails the best one's
     # by more than this is dropped before MMI weighs them (0: off), so MMI cannot pick a reply
     # the model itself finds garbled.
     fluency_floor: float = 0.0
@@ -112,15 +134,22 @@ class DecodeConfig:
             raise ConfigError(
                 f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}"
             )
-        for name, spec in KNOBS.items():
-            value = getattr(self, name)
-            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not numeric or (name in INTEGER_KNOBS and not float(value).is_integer()):
-                kind = "an integer" if name in INTEGER_KNOBS else "a number"
-                raise ConfigError(f"{name} must be {kind}, not {value!r}")
-            if not spec.minimum <= value <= spec.maximum:
+        for name, choice in CHOICE_KNOBS.items():
+            if getattr(self, name) not in choice.values:
                 raise ConfigError(
-                    f"{name} must be between {spec.minimum:g} and {spec.maximum:g}, not {value!r}"
+                    f"{name} must be one of {', '.join(choice.values)}, not {getattr(self, name)!r}"
+                )
+        for name, knob in KNOBS.items():
+            value = getattr(self, name)
+            if knob.integer and isinstance(value, float) and value.is_integer():
+                value = int(value)  # 3.0 read from JSON is the integer 3
+                object.__setattr__(self, name, value)
+            if not knob.is_kind(value):
+                kind = "an integer" if knob.integer else "a number"
+                raise ConfigError(f"{name} must be {kind}, not {value!r}")
+            if not knob.in_range(value):
+                raise ConfigError(
+                    f"{name} must be between {knob.low:g} and {knob.high:g}, not {value!r}"
                 )
         if self.min_length > self.max_length:
             raise ConfigError(
@@ -154,12 +183,7 @@ class DecodeConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown decoding setting(s): {', '.join(unknown)}")
-        coerced = {
-            key: int(value) if key in INTEGER_KNOBS and isinstance(value, float)
-            and value.is_integer() else value
-            for key, value in data.items()
-        }  # fmt: skip
-        return cls(**coerced)
+        return cls(**data)
 
     @classmethod
     def from_json(cls, text: str) -> DecodeConfig:

@@ -9,7 +9,6 @@ import pytest
 
 from engine.decoding.config import (
     FORMER_PRESETS,
-    INTEGER_KNOBS,
     KNOBS,
     PRESETS,
     STRATEGIES,
@@ -23,20 +22,20 @@ from engine.errors import ConfigError
 @pytest.mark.parametrize("name", sorted(KNOBS))
 def test_out_of_range_knob_names_field_and_range(name: str) -> None:
     spec = KNOBS[name]
-    for value in (spec.minimum - 1, spec.maximum + 1):
+    for value in (spec.low - 1, spec.high + 1):
         with pytest.raises(ConfigError) as caught:
             DecodeConfig(**{name: value})
         message = str(caught.value)
         assert message.startswith(name)
-        assert f"between {spec.minimum:g} and {spec.maximum:g}" in message
+        assert f"between {spec.low:g} and {spec.high:g}" in message
 
 
 @pytest.mark.parametrize("name", sorted(KNOBS))
 def test_knob_edges_are_accepted(name: str) -> None:
     spec = KNOBS[name]
     base = DecodeConfig(strategy="sample")
-    for value in (spec.minimum, spec.maximum):
-        value = int(value) if name in INTEGER_KNOBS else value
+    for value in (spec.low, spec.high):
+        value = int(value) if spec.integer else value
         changes = {name: value}
         if name == "min_length":
             changes["max_length"] = max(value, 1)

@@ -24,7 +24,7 @@ from engine import Chatbot, DecodeConfig
 from engine.checkpoint import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, save_checkpoint
 from engine.config import preset
 from engine.data import read_corpus
-from engine.decoding.config import INTEGER_KNOBS, KNOBS
+from engine.decoding.config import KNOBS
 from engine.errors import CheckpointError, ConfigError, DataError
 from engine.model import Seq2Seq
 from engine.tokenizer import Tokenizer
@@ -56,9 +56,9 @@ def one_line(stderr: str) -> str:
 def beyond(name: str) -> list[float]:
     """Values just and far outside the knob's range, and the non-finite ones."""
     spec = KNOBS[name]
-    step = 1 if name in INTEGER_KNOBS else 0.001
-    values = [spec.minimum - step, spec.maximum + step, -(10**30), 10**30]
-    if name not in INTEGER_KNOBS:
+    step = 1 if KNOBS[name].integer else 0.001
+    values = [spec.low - step, spec.high + step, -(10**30), 10**30]
+    if not KNOBS[name].integer:
         values += [math.inf, -math.inf, math.nan, 1e308]
     return values
 
@@ -75,7 +75,7 @@ def test_every_knob_beyond_its_limits_is_a_config_error_naming_it(name: str):
 def test_every_knob_beyond_its_limits_on_the_command_line_exits_2(name: str, tiny_model_dir):
     flag = "--" + name.replace("_", "-")
     for value in beyond(name):
-        text = str(int(value)) if name in INTEGER_KNOBS else repr(value)
+        text = str(int(value)) if KNOBS[name].integer else repr(value)
         code, out, err = run_main("chat", "--model", str(tiny_model_dir), f"{flag}={text}")
         assert code == 2, (value, err)
         assert name in one_line(err) and out == ""
@@ -87,8 +87,8 @@ def test_every_knob_beyond_its_limits_on_the_command_line_exits_2(name: str, tin
 def test_every_knob_at_its_limits_gives_a_reply(tiny_bot: Chatbot, strategy: str):
     history = ["hello", "hi there!", "what is your name?"]
     for name, spec in KNOBS.items():
-        for value in (spec.minimum, spec.maximum):
-            value = int(value) if name in INTEGER_KNOBS else value
+        for value in (spec.low, spec.high):
+            value = int(value) if KNOBS[name].integer else value
             changes = {"strategy": strategy, "seed": 3, name: value}
             if name == "min_length":
                 changes["max_length"] = max(value, 1)

@@ -106,7 +106,7 @@ def test_the_rerank_knobs_are_labelled_as_people_write_them(panel):
     # λ reaches the 10 of "balanced" and beyond, up to the knob's own maximum.
     assert (
         panel.knob_widgets["mmi_weight"].maximum()
-        == KNOBS["mmi_weight"].maximum
+        == KNOBS["mmi_weight"].high
         > PRESETS["balanced"].mmi_weight
     )
 
