@@ -8,11 +8,32 @@ while the original corpus's perplexity rises by no more than the guard allows.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from engine.errors import ConfigError
+from engine.knobs import Knob
 from engine.pairs import PairKind
+
+MAX_SEED = 2**63 - 1
+
+# The settings a person may give a run (`main.py finetune`'s options, the Fine-tune dialog's
+# spin boxes), each range declared once: `FinetuneConfig` checks its fields with it, and
+# `chatapp/finetune/request.py` builds the command line and the dialog from it.
+KNOBS: dict[str, Knob] = {
+    "replay": Knob(0.0, 32.0, "examples from the original corpus mixed in per saved pair (new "
+                   "ones every epoch), so the model keeps its general chat while it learns "
+                   "yours", step=1.0, decimals=1),
+    "epochs": Knob(1, 1000, "passes over the saved pairs", integer=True),
+    "max_minutes": Knob(0.0, 10_000.0, "time budget for training, in minutes", low_open=True,
+                        optional=True, step=1.0, decimals=1),
+    "learning_rate": Knob(1e-6, 1.0, "AdamW learning rate", step=1e-4, decimals=6, flag="--lr"),
+    "batch_tokens": Knob(16, 1_000_000, "most tokens in a batch", integer=True, step=100),
+    "l2_sp": Knob(0.0, 1.0, "pull toward the starting weights, L2-SP", step=1e-4, decimals=6),
+    "max_forgetting": Knob(0.0, 0.99, "a rise of the original corpus's perplexity above this "
+                           "share flags the new version, which is then not used without "
+                           "asking", low_open=True, step=0.01, decimals=3),
+    "seed": Knob(0, MAX_SEED, "seed of the replayed examples and the shuffling", integer=True),
+}  # fmt: skip
 
 # Loss weight of each kind of saved pair (replayed corpus examples weigh 1): a correction is
 # what the user said the reply must be; a liked reply only one they accepted; their own turns
@@ -53,25 +74,20 @@ class FinetuneConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_tokens < 16 or self.min_batches < 1:
-            raise ConfigError("epochs and min_batches must be >= 1 and batch_tokens >= 16")
+        for name, knob in KNOBS.items():
+            refusal = knob.refusal(name, getattr(self, name))
+            if refusal:
+                raise ConfigError(refusal)
+        if self.min_batches < 1:
+            raise ConfigError("min_batches must be >= 1")
         if not 0 <= self.backward_epochs <= 1000:
             raise ConfigError(
                 f"backward_epochs must be between 0 and 1000, not {self.backward_epochs}"
             )
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise ConfigError(f"the learning rate must be positive, not {self.learning_rate}")
-        if self.max_minutes is not None and not (
-            self.max_minutes > 0 and math.isfinite(self.max_minutes)
-        ):
-            raise ConfigError("--max-minutes must be positive")
-        if not 0.0 <= self.replay <= 32.0:
-            raise ConfigError(f"--replay must be between 0 and 32, not {self.replay}")
         if not all(
-            0.0 <= value <= 1.0
-            for value in (self.l2_sp, self.cooldown, self.encoder_rate, self.distill)
+            0.0 <= value <= 1.0 for value in (self.cooldown, self.encoder_rate, self.distill)
         ):
-            raise ConfigError("l2_sp, cooldown, encoder_rate and distill must be between 0 and 1")
+            raise ConfigError("cooldown, encoder_rate and distill must be between 0 and 1")
         if min(self.weight_corrected, self.weight_liked, self.weight_user) <= 0:
             raise ConfigError("the weights of the kinds of saved pairs must be positive")
         if not 1 <= self.heldout_percent <= 50:
@@ -80,8 +96,8 @@ class FinetuneConfig:
             raise ConfigError("original_valid_examples and select_valid_examples must be >= 1")
         if self.eval_every < 1 or self.comparisons < 0 or self.recall_examples < 0:
             raise ConfigError("eval_every must be >= 1, comparisons and recall_examples >= 0")
-        if not 0.0 < self.max_forgetting < 1.0 or not 0.0 <= self.select_margin < 1.0:
-            raise ConfigError("max_forgetting and select_margin must be between 0 and 1")
+        if not 0.0 <= self.select_margin < 1.0:
+            raise ConfigError("select_margin must be between 0 and 1")
         if not all(0.0 < mix < 1.0 for mix in self.mixes):
             raise ConfigError("the weight mixes must be between 0 and 1")
 

@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     for name, knob in KNOBS.items():
         parser.add_argument(
-            knob.flag,
+            knob.flag_of(name),
             dest=name,
             type=int if knob.integer else float,
             default=getattr(DEFAULTS, name),

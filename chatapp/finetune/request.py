@@ -1,82 +1,36 @@
 """What a fine-tune run is asked to do: a `FinetuneRequest`, each knob's range declared once.
 
-`main.py finetune` builds its options and checks from `KNOBS` and turns its command line into a
-request; the fine-tune dialog builds its spin boxes from the same table and a request from
-them, and hands it to the child process with `to_argv()`, which the command reads back into
-the same request. Defaults are the request's field defaults (taken from the engine's
-`FinetuneConfig`). No torch here: the command line and the dialog build without it.
+`KNOBS` is the engine's table of fine-tune knobs (`engine/finetune_config.py`, which checks
+`FinetuneConfig` with it) and the child process's niceness. `main.py finetune` builds its
+options and checks from it and turns its command line into a request; the fine-tune dialog
+builds its spin boxes from the same table and a request from them, and hands it to the child
+process with `to_argv()`, which the command reads back into the same request. Defaults are
+the request's field defaults (taken from the engine's `FinetuneConfig`). No torch here: the
+command line and the dialog build without it.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from chatapp.finetune.errors import FinetuneError
 from engine.errors import ConfigError
+from engine.finetune_config import KNOBS as FINETUNE_KNOBS
 from engine.finetune_config import FinetuneConfig
+from engine.knobs import Knob
 from engine.pairs import PAIR_KINDS, PairKind, check_kinds
 
 DEFAULT_INCLUDE = (PairKind.CORRECTED, PairKind.LIKED)
 PROGRESS_KINDS = ("bar", "json")
 DEVICES = ("auto", "cpu", "cuda")
-MAX_SEED = 2**63 - 1
 
 
-@dataclass(frozen=True)
-class Knob:
-    """One numeric knob: its command-line flag, its range, and how a spin box steps it."""
-
-    flag: str
-    low: float
-    high: float
-    help: str
-    integer: bool = False
-    low_open: bool = False  # the low end itself is not allowed (a time limit of 0 minutes)
-    optional: bool = False  # None (not given) is allowed: no limit
-    step: float = 1.0
-    decimals: int = 0
-
-    def contains(self, value: object) -> bool:
-        if value is None:
-            return self.optional
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return False
-        if (self.integer and not isinstance(value, int)) or not math.isfinite(value):
-            return False
-        above_low = value > self.low if self.low_open else value >= self.low
-        return above_low and value <= self.high
-
-    def shown(self, value: float) -> str:
-        return f"{int(value):,}" if self.integer else f"{value:g}"
-
-    def describe(self) -> str:
-        kind = "an integer" if self.integer else "a finite number"
-        low = self.shown(self.low)
-        low = f"greater than {low}" if self.low_open else f"at least {low}"
-        return f"{kind} {low} and at most {self.shown(self.high)}"
-
-
-# Every numeric knob of a run, by its `FinetuneRequest` field. The dialog shows some of them.
+# Every numeric knob of a run, by its `FinetuneRequest` field: the engine's, and how nice the
+# child process is. The dialog shows some of them.
 KNOBS: dict[str, Knob] = {
-    "replay": Knob("--replay", 0.0, 32.0, "examples from the original corpus mixed in per "
-                   "saved pair (new ones every epoch), so the model keeps its general chat "
-                   "while it learns yours", decimals=1),
-    "epochs": Knob("--epochs", 1, 1000, "passes over the saved pairs", integer=True),
-    "max_minutes": Knob("--max-minutes", 0.0, 10_000.0, "time budget for training, in minutes",
-                        low_open=True, optional=True, decimals=1),
-    "learning_rate": Knob("--lr", 1e-6, 1.0, "AdamW learning rate", step=1e-4, decimals=6),
-    "batch_tokens": Knob("--batch-tokens", 16, 1_000_000, "most tokens in a batch",
-                         integer=True, step=100),
-    "l2_sp": Knob("--l2-sp", 0.0, 1.0, "pull toward the starting weights, L2-SP",
-                  step=1e-4, decimals=6),
-    "max_forgetting": Knob("--max-forgetting", 0.0, 0.99, "a rise of the original corpus's "
-                           "perplexity above this share flags the new version, which is then "
-                           "not used without asking", low_open=True, step=0.01, decimals=3),
-    "seed": Knob("--seed", 0, MAX_SEED, "seed of the replayed examples and the shuffling",
-                 integer=True),
-    "nice": Knob("--nice", 0, 19, "lower this process's CPU priority by N (the app passes 10 "
-                 "to stay smooth)", integer=True),
+    **FINETUNE_KNOBS,
+    "nice": Knob(0, 19, "lower this process's CPU priority by N (the app passes 10 to stay "
+                 "smooth)", integer=True),
 }  # fmt: skip
 
 
@@ -117,10 +71,9 @@ class FinetuneRequest:
 
     def __post_init__(self) -> None:
         for name, knob in KNOBS.items():
-            value = getattr(self, name)
-            if not knob.contains(value):
-                shown = f"{value:.6g}" if isinstance(value, float) else str(value)[:40]
-                raise FinetuneError(f"{knob.flag} must be {knob.describe()}, not {shown}")
+            refusal = knob.refusal(knob.flag_of(name), getattr(self, name))
+            if refusal:
+                raise FinetuneError(refusal)
         # Refuses an unknown kind, or none; the kinds as the enum, in their usual order.
         object.__setattr__(self, "include", parse_include(",".join(map(str, self.include))))
         if self.progress not in PROGRESS_KINDS or self.device not in DEVICES:
@@ -156,5 +109,5 @@ class FinetuneRequest:
         for name, knob in KNOBS.items():
             value = getattr(self, name)
             if value is not None:
-                argv += [knob.flag, repr(value)]  # repr: a float comes back exactly
+                argv += [knob.flag_of(name), repr(value)]  # repr: a float comes back exactly
         return argv

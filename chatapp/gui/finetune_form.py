@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
 )
 
 from chatapp.finetune.data import KIND_LABELS, WHAT_TEACHES, not_enough_message
-from chatapp.finetune.request import DEFAULT_INCLUDE, KNOBS, FinetuneRequest, Knob
-from chatapp.gui.wheel_guard import guard_wheel
+from chatapp.finetune.request import DEFAULT_INCLUDE, KNOBS, FinetuneRequest
+from chatapp.gui.knob_spin import knob_spin, knob_value
 from engine.pairs import PAIR_KINDS
 
 # The knobs the dialog shows (the rest keep the request's defaults), with their labels.
@@ -28,27 +28,6 @@ SHOWN_KNOBS = {
     "learning_rate": "Learning rate:",
 }
 SUFFIXES = {"max_minutes": " min"}
-
-
-def knob_spin(knob: Knob, value: float | None, parent: QWidget) -> QSpinBox | QDoubleSpinBox:
-    """A spin box over the knob's whole declared range. An optional knob's lowest value stands
-    for None ("no limit"); an open low end starts one display step above it."""
-    if knob.integer:
-        spin: QSpinBox | QDoubleSpinBox = QSpinBox(parent)
-        spin.setRange(int(knob.low), int(knob.high))
-        spin.setSingleStep(int(knob.step))
-    else:
-        spin = QDoubleSpinBox(parent)
-        spin.setDecimals(knob.decimals)
-        shifted = knob.low_open and not knob.optional
-        spin.setRange(knob.low + (10.0**-knob.decimals if shifted else 0.0), knob.high)
-        spin.setSingleStep(knob.step)
-    if knob.optional:
-        spin.setSpecialValueText("no limit")
-    spin.setValue(spin.minimum() if value is None else value)
-    spin.setToolTip(knob.help[0].upper() + knob.help[1:] + ".")
-    guard_wheel(spin)  # scrolling the dialog must not change a knob
-    return spin
 
 
 class FinetuneForm(QObject):
@@ -124,11 +103,7 @@ class FinetuneForm(QObject):
 
     def knob_values(self) -> dict[str, float | None]:
         """The shown knobs' values; an optional knob at its lowest is None (no limit)."""
-        values: dict[str, float | None] = {}
-        for name, spin in self.knob_spins.items():
-            at_lowest = KNOBS[name].optional and spin.value() == spin.minimum()
-            values[name] = None if at_lowest else spin.value()
-        return values
+        return {name: knob_value(KNOBS[name], spin) for name, spin in self.knob_spins.items()}
 
     def set_editable(self, editable: bool) -> None:
         """What to learn from and the knobs are fixed while a run goes."""

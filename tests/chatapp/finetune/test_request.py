@@ -17,8 +17,10 @@ import main
 from chatapp.commands import build_parser
 from chatapp.commands.finetune import request_from_args
 from chatapp.finetune.errors import FinetuneError
-from chatapp.finetune.request import KNOBS, FinetuneRequest, Knob, parse_include
-from chatapp.gui.finetune_form import SHOWN_KNOBS, knob_spin
+from chatapp.finetune.request import KNOBS, FinetuneRequest, parse_include
+from chatapp.gui.finetune_form import SHOWN_KNOBS
+from chatapp.gui.knob_spin import knob_spin
+from engine.knobs import Knob
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -66,19 +68,19 @@ def test_the_command_reads_back_exactly_the_request_that_to_argv_writes():
 
 @pytest.mark.parametrize("name", list(KNOBS))
 def test_the_command_accepts_each_knob_at_both_ends_of_its_range(name: str):
-    knob = KNOBS[name]
+    knob, flag = KNOBS[name], KNOBS[name].flag_of(name)
     ends = [knob.high] if knob.low_open else [knob.low, knob.high]
     for value in ends:
-        assert getattr(parsed(["finetune", knob.flag, shown(knob, value)]), name) == value
+        assert getattr(parsed(["finetune", flag, shown(knob, value)]), name) == value
 
 
 @pytest.mark.parametrize("name", list(KNOBS))
 def test_the_command_refuses_each_knob_outside_its_range_with_one_line(name: str):
-    knob = KNOBS[name]
+    knob, flag = KNOBS[name], KNOBS[name].flag_of(name)
     for value in outside(knob):
-        code, stderr = run_main(["finetune", knob.flag, shown(knob, value)])
-        assert code == 2, (knob.flag, value)
-        assert stderr.count("\n") == 1 and f"error: {knob.flag} must be" in stderr, stderr
+        code, stderr = run_main(["finetune", flag, shown(knob, value)])
+        assert code == 2, (flag, value)
+        assert stderr.count("\n") == 1 and f"error: {flag} must be" in stderr, stderr
 
 
 @pytest.mark.parametrize("name", list(SHOWN_KNOBS))
