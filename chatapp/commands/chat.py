@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from chatapp.commands.common import CommandError, add_subcommand, device_of, model_of
 from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
-from chatapp.commands.numbers import INT64_MAX, Bounds, check_numbers
+from chatapp.commands.numbers import INT64_MAX, check_numbers
 from chatapp.store import MAX_MESSAGE_CHARS, StoreError, storable_text
 from chatapp.terminal import safe_json, visible, warn
 from engine.errors import EngineError
+from engine.knobs import Knob
 from engine.quantize import QUANTIZE_CHOICES
 
 if TYPE_CHECKING:
@@ -198,7 +199,7 @@ def _open_recorder(args: argparse.Namespace, bot: Chatbot) -> StoreRecorder | No
 def run_chat(args: argparse.Namespace) -> int:
     from engine import Chatbot
 
-    check_numbers(args, {"conversation": Bounds(1, INT64_MAX, integer=True)})
+    check_numbers(args, {"conversation": Knob(1, INT64_MAX, integer=True)})
     try:
         config = decode_config_from_args(args)  # a bad knob is refused before the model loads
         bot = Chatbot.load(model_of(args), device=device_of(args), quantize=args.quantize)

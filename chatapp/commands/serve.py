@@ -14,12 +14,13 @@ from chatapp.commands.common import (
     device_of,
     model_of,
 )
-from chatapp.commands.numbers import Bounds, check_numbers
+from chatapp.commands.numbers import check_numbers
 from chatapp.paths import resolve_db_path
 from chatapp.server import DEFAULT_PORT, ServerSettings, ServerSettingsError
 from chatapp.server.settings import DEFAULT_HOST
 from chatapp.store import StoreError
 from engine.errors import EngineError
+from engine.knobs import Knob
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,7 +74,7 @@ def _api_key(args: argparse.Namespace) -> str | None:
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     """The server's settings, checked before the model loads or anything binds."""
-    check_numbers(args, {"port": Bounds(0, 65535, integer=True)})
+    check_numbers(args, {"port": Knob(0, 65535, integer=True)})
     db = db_of(args)
     try:
         return ServerSettings(

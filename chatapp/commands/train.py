@@ -8,11 +8,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from chatapp.commands.common import CommandError, add_subcommand, device_of
-from chatapp.commands.numbers import INT64_MAX, Bounds, check_numbers
+from chatapp.commands.numbers import INT64_MAX, check_numbers
 from chatapp.commands.progress import make_progress
 from engine.checkpoint import check_model_folder
 from engine.config import ATTENTION_KINDS, DIRECTIONS, PRESETS, SIZE_LIMITS, preset
 from engine.errors import EngineError
+from engine.knobs import Knob
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -92,16 +93,16 @@ ARCHITECTURE_FIELDS = (
 
 # Every numeric option's range (--lr-cooldown is checked by TrainConfig, with its own message).
 TRAIN_NUMBERS = {
-    "epochs": Bounds(1, 1_000_000, integer=True),
-    "max_minutes": Bounds(0, 10_000_000, low_open=True),
-    "batch_tokens": Bounds(16, 100_000_000, integer=True),
-    "lr": Bounds(0, 10, low_open=True),
-    "label_smoothing": Bounds(0, 0.999),
-    "patience": Bounds(1, 1_000_000, integer=True),
-    "eval_every": Bounds(0, INT64_MAX, integer=True),
-    "seed": Bounds(0, INT64_MAX, integer=True),
-    "dropout": Bounds(0, 0.999),
-    **{name: Bounds(low, high, integer=True) for name, (low, high) in SIZE_LIMITS.items()},
+    "epochs": Knob(1, 1_000_000, integer=True),
+    "max_minutes": Knob(0, 10_000_000, low_open=True),
+    "batch_tokens": Knob(16, 100_000_000, integer=True),
+    "lr": Knob(0, 10, low_open=True),
+    "label_smoothing": Knob(0, 0.999),
+    "patience": Knob(1, 1_000_000, integer=True),
+    "eval_every": Knob(0, INT64_MAX, integer=True),
+    "seed": Knob(0, INT64_MAX, integer=True),
+    "dropout": Knob(0, 0.999),
+    **{name: Knob(low, high, integer=True) for name, (low, high) in SIZE_LIMITS.items()},
 }
 
 
