@@ -42,8 +42,15 @@ class Generation:
     texts: list[str] = field(default_factory=list)
 
 
-SAMPLING_STRATEGIES = ("sample", "rerank", "pool")  # they draw from a seeded generator
+SCORED_STRATEGIES = ("rerank", "pool")  # their candidates are scored (MMI) once decoded
 STREAMING_STRATEGIES = ("greedy", "sample")  # one row whose text grows as it is decoded
+
+
+def samples(config: DecodeConfig) -> bool:
+    """Whether `config` draws from a seeded generator (and so reports a seed)."""
+    if config.strategy in SCORED_STRATEGIES:
+        return config.candidate_search == "sample"
+    return config.strategy == "sample"
 
 
 def make_strategy(
@@ -53,10 +60,18 @@ def make_strategy(
         return BeamSearch(
             beam_size=config.beam_size, n_best=config.n_best, length_penalty=config.length_penalty
         )
+    if config.strategy in SCORED_STRATEGIES and config.candidate_search == "beam":
+        # MMI-bidi (Li et al. 2016): the scorer reranks beam search's whole n-best, replies
+        # that stay fluent, instead of samples.
+        return BeamSearch(
+            beam_size=config.candidates,
+            n_best=config.candidates,
+            length_penalty=config.length_penalty,
+        )
     generator = None
-    if config.strategy in SAMPLING_STRATEGIES:
+    if samples(config):
         generator = torch.Generator().manual_seed(seed if seed is not None else 0)
-    if config.strategy in ("rerank", "pool"):
+    if config.strategy in SCORED_STRATEGIES:
         return MultiSample(
             count=config.candidates,
             temperature=config.temperature,
@@ -167,7 +182,7 @@ def generate(
     started = time.perf_counter()
     device = device or next(model.parameters()).device
     seed = config.seed
-    if config.strategy in SAMPLING_STRATEGIES and seed is None:
+    if samples(config) and seed is None:
         seed = random.SystemRandom().randrange(2**31)
     strategy = make_strategy(config, seed)
     streaming = config.strategy in STREAMING_STRATEGIES
@@ -195,7 +210,10 @@ def generate(
         model_log_probs, hidden, weights = model.step(inputs, hidden, row_memories[rows])  # (K, V)
         attention_steps.append(weights)
         log_probs = process(model_log_probs, strategy.sequences, step)
-        reorder = strategy.advance(log_probs)
+        if isinstance(strategy, BeamSearch):
+            reorder = strategy.advance(log_probs, model_log_probs)
+        else:
+            reorder = strategy.advance(log_probs)
         if isinstance(strategy, MultiSample):
             strategy.add_model_log_probs(model_log_probs)
         if first_token_s is None and (not streaming or strategy.done):
@@ -215,7 +233,7 @@ def generate(
         hypotheses=hypotheses,
         attention=_attention_of(hypotheses, attention_steps),
         cancelled=cancelled,
-        seed=seed if config.strategy in SAMPLING_STRATEGIES else None,
+        seed=seed if samples(config) else None,
         first_token_s=first_token_s,
         total_s=time.perf_counter() - started,
         steps=len(attention_steps),  # decoder steps taken (none after a stop)
