@@ -1,6 +1,8 @@
-"""Write the measured part of resources/model/MODEL_CARD.md from bench/model_card.py's JSON.
+"""Write the measured part of resources/model/MODEL_CARD.md from bench/model_card.py's JSON,
+and the rows of its training-runs table from bench/run_record.py's records.
 
 python bench/render_model_card.py card.json [--compare compare.json] > tables.md
+python bench/render_model_card.py --run run.json [--run ...] > rows.md
 """
 
 from __future__ import annotations
@@ -145,11 +147,63 @@ def samples(card: dict) -> list[str]:
     return lines
 
 
+RUN_COLUMNS = [
+    "date", "machine", "torch", "model (parameters)", "corpus", "steps", "training time",
+    "pieces / s", "best valid perplexity", "test perplexity (per piece / per word)",
+    "what changed",
+]  # fmt: skip
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def run_row(run: dict) -> str:
+    """One row of the card's training-runs table from a bench/run_record.py record."""
+    processes = run.get("processes") or 1
+    machine = f"{run.get('machine', '—')} ({run.get('device', '—')}, {processes} process"
+    machine += "es)" if processes > 1 else ")"
+    seconds = run.get("train_seconds")
+    test = run.get("test") or {}
+    tokenizer = run.get("tokenizer_from")
+    changed = run.get("note") or (f"on {tokenizer}'s tokenizer" if tokenizer else "")
+    return _row([
+        run.get("date", "—"),
+        machine,
+        run.get("torch", "—"),
+        f"{run['preset']}: {run['shape']} ({run['parameters']:,})",
+        run.get("corpus", "—"),
+        _number(run.get("steps"), ","),
+        "—" if seconds is None else f"{seconds:,.0f} s ({seconds / 60:.1f} min)",
+        _number(run.get("tokens_per_second"), ",.0f"),
+        _number(run.get("valid_perplexity"), ".2f"),
+        f"{_number(test.get('perplexity'), '.2f')} / {_number(test.get('word_perplexity'), '.2f')}",
+        changed or "—",
+    ])  # fmt: skip
+
+
+def runs_table(runs: list[dict]) -> list[str]:
+    return [_row(RUN_COLUMNS), _row(["---"] * len(RUN_COLUMNS)), *map(run_row, runs)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("card")
+    parser.add_argument("card", nargs="?")
     parser.add_argument("--compare")
+    parser.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="RUN.json",
+        help="a training run's record (bench/run_record.py): its table row",
+    )
     args = parser.parse_args()
+    if args.run:
+        runs = [json.loads(Path(path).read_text(encoding="utf-8")) for path in args.run]
+        sys.stdout.write("\n".join(runs_table(runs)) + "\n")
+        return 0
+    if args.card is None:
+        parser.error("give card.json, or --run RUN.json")
     card = json.loads(Path(args.card).read_text(encoding="utf-8"))
     out = ["## Results on the test split", ""]
     test = card["test"]
