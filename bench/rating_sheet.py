@@ -14,6 +14,9 @@ setting, decoding and the reply's provenance). Give the rater only the sheet.
 
 A setting is NAME=preset:PRESET or NAME=JSON, a JSON object of decoding settings over the
 defaults (or over a preset named by its "preset" key); any strategy `DecodeConfig` knows will do.
+A setting of `GENERATED` goes by its name alone (`--setting mmi-beam-l3`), and `--setting
+generated` stands for all of them: the model's own replies under each decoding that issue 23
+compares (MMI over beam search's n-best against MMI over samples, the fluency floor).
 Prompts come from a file (one a line) or `--test-prompts N` (N single-turn prompts drawn from
 the corpus's test split). Replies people wrote come from `--human FILE` (JSON lines with
 "prompt" and "reply") and `--human-from-test N`: N real (turn, next turn) pairs of the test
@@ -54,6 +57,25 @@ NOT_PROVENANCE = frozenset(
 )
 
 
+# The model's own replies, by name: the decodings compared for sense (issue 23 item 4). Rerank
+# over samples is the precise preset's (32 samples) at another λ; MMI over the beam reranks a
+# beam of as many (its whole n-best) under the model-only preset's beam knobs; a floor of 1 nat
+# per token drops candidates the model finds far less likely than its likeliest.
+_MMI_BEAM = ('"strategy": "rerank", "candidate_search": "beam", "candidates": 32, '
+             '"min_length": 2, "no_repeat_ngram_size": 3, "repetition_penalty": 1.0')  # fmt: skip
+GENERATED = {
+    "model-only": "preset:model-only",
+    "rerank-l1": '{"preset": "precise", "mmi_weight": 1}',
+    "rerank-l3": '{"preset": "precise", "mmi_weight": 3}',
+    "mmi-beam-l1": "{" + _MMI_BEAM + ', "mmi_weight": 1}',
+    "mmi-beam-l3": "{" + _MMI_BEAM + ', "mmi_weight": 3}',
+    "sample-t0.7": '{"strategy": "sample", "temperature": 0.7}',
+    "rerank-l3-floor1": '{"preset": "precise", "mmi_weight": 3, "fluency_floor": 1}',
+    "mmi-beam-l3-floor1": "{" + _MMI_BEAM + ', "mmi_weight": 3, "fluency_floor": 1}',
+}
+ALL_GENERATED = "generated"  # --setting generated: every one of GENERATED
+
+
 class SheetError(Exception):
     """Bad input for `make` or `score`: one line for the user, nothing written."""
 
@@ -63,11 +85,28 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def parse_settings(texts: Sequence[str]) -> list[tuple[str, DecodeConfig]]:
+    """Each --setting in order, `generated` standing for all of `GENERATED`; names unique."""
+    names = [
+        named for text in texts
+        for named in (GENERATED if text.strip() == ALL_GENERATED else [text])
+    ]  # fmt: skip
+    settings = [parse_setting(text) for text in names]
+    if len({name for name, _ in settings}) < len(settings):
+        raise SheetError("two --setting share a name")
+    return settings
+
+
 def parse_setting(text: str) -> tuple[str, DecodeConfig]:
+    if "=" not in text and text.strip() in GENERATED:
+        text = f"{text.strip()}={GENERATED[text.strip()]}"
     name, sep, spec = text.partition("=")
     name = name.strip()
     if not sep or not name or not spec.strip():
-        raise SheetError(f"--setting {text!r}: write NAME=preset:PRESET or NAME=JSON")
+        raise SheetError(
+            f"--setting {text!r}: write NAME=preset:PRESET, NAME=JSON or one of "
+            f"{', '.join([*GENERATED, ALL_GENERATED])}"
+        )
     if name in (HUMAN, HUMAN_TEST):
         raise SheetError(f"--setting {name!r}: that name is kept for replies people wrote")
     spec = spec.strip()
@@ -227,9 +266,7 @@ def make(args: argparse.Namespace) -> None:
     for name in (SHEET, KEY):
         if (args.out / name).exists():
             raise SheetError(f"{args.out / name} exists: choose another --out (or remove it)")
-    settings = [parse_setting(text) for text in args.setting]
-    if len({name for name, _ in settings}) < len(settings):
-        raise SheetError("two --setting share a name")
+    settings = parse_settings(args.setting)
     if (args.test_prompts is not None and args.test_prompts < 1) or args.human_from_test < 0:
         raise SheetError("--test-prompts must be >= 1 and --human-from-test >= 0")
     from_file = read_human(args.human) if args.human else []
@@ -329,7 +366,8 @@ def parser() -> argparse.ArgumentParser:
     prompts.add_argument("--prompts", type=Path, help="one single-turn prompt a line")
     prompts.add_argument("--test-prompts", type=int, metavar="N", help="N test-split turns")
     sheet.add_argument("--setting", action="append", required=True,
-                       help="NAME=preset:PRESET or NAME=JSON (repeat)")  # fmt: skip
+                       help="NAME=preset:PRESET, NAME=JSON, a name of GENERATED, or "
+                            "'generated' for all of them (repeat)")  # fmt: skip
     sheet.add_argument("--human", type=Path, help='JSON lines {"prompt": ..., "reply": ...}')
     sheet.add_argument("--human-from-test", type=int, default=0, metavar="N",
                        help="N real (turn, next turn) pairs of the test split")  # fmt: skip

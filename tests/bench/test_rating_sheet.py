@@ -130,7 +130,7 @@ def test_human_turns_from_the_test_split_are_the_real_next_turns_of_the_test_pro
         ("x=preset:fast", "unknown preset 'fast'"),
         ("x={strategy: beam}", "not preset:NAME nor JSON"),
         ("human=preset:balanced", "kept for replies people wrote"),
-        ("nothing", "NAME=preset:PRESET or NAME=JSON"),
+        ("nothing", "NAME=preset:PRESET, NAME=JSON or one of model-only, rerank-l1"),
     ],
 )
 def test_a_bad_setting_is_refused_before_anything_is_written(
@@ -142,6 +142,23 @@ def test_a_bad_setting_is_refused_before_anything_is_written(
     assert rating_sheet.main([*args, "--model", str(tmp_path), "--setting", setting]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_settings_issue_23_compares_go_by_name(tmp_path: Path, tiny_model_dir: Path) -> None:
+    folder = make(tmp_path, tiny_model_dir, "--prompts", str(tmp_path / "prompts.txt"),
+                  "--setting", "mmi-beam-l3", "--setting", "rerank-l1")  # fmt: skip
+    key = json.loads((folder / "key.json").read_text(encoding="utf-8"))
+    beam = key["settings"]["mmi-beam-l3"]
+    assert (beam["strategy"], beam["candidate_search"], beam["mmi_weight"]) == ("rerank", "beam", 3)
+    assert key["settings"]["rerank-l1"]["candidates"] == 32  # the precise preset's, at λ 1
+    by_group = {name: [i for i in key["items"].values() if i["group"] == name]
+                for name in ("mmi-beam-l3", "rerank-l1")}  # fmt: skip
+    assert [len(items) for items in by_group.values()] == [len(PROMPTS)] * 2
+    assert all(item["provenance"]["seed"] is None for item in by_group["mmi-beam-l3"])  # beam
+    everything = rating_sheet.parse_settings(["generated"])
+    assert [name for name, _ in everything] == list(rating_sheet.GENERATED)
+    with pytest.raises(SheetError, match="share a name"):
+        rating_sheet.parse_settings(["generated", "model-only"])
 
 
 def test_an_existing_sheet_is_never_overwritten(
