@@ -1,9 +1,9 @@
 """The decoding settings panel: presets, strategy and every `DecodeConfig` knob.
 
-Built from `engine.decoding.config.KNOBS` (range and help of each knob), so a new knob shows up
-here without touching this file. Changes apply to the next reply and are saved in the settings
-the window hands in (those of the data dir); the user's own presets can be saved, renamed and
-deleted (the window keeps them in the database).
+Built from `engine.decoding.config.KNOBS` (range and help of each knob) and `CHOICE_KNOBS`
+(the words a knob takes), so a new knob shows up here without touching this file. Changes apply
+to the next reply and are saved in the settings the window hands in (those of the data dir);
+the user's own presets can be saved, renamed and deleted (the window keeps them in the database).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from chatapp.gui.knob_spin import knob_spin
 from chatapp.gui.wheel_guard import guard_wheel
 from chatapp.store.records import PresetRecord
 from engine.decoding.config import (
+    CHOICE_KNOBS,
     DEFAULT_PRESET,
     KNOBS,
     PRESETS,
@@ -52,10 +53,21 @@ STRATEGY_KNOBS = {
     "beam": frozenset({"beam_size", "length_penalty", "n_best"}),
     "sample": frozenset({"temperature", "top_k", "top_p", "seed"}),
     "rerank": frozenset(
-        {"temperature", "top_k", "top_p", "seed", "candidates", "mmi_weight", "anti_lm_weight"}
+        {
+            "temperature",
+            "top_k",
+            "top_p",
+            "seed",
+            "candidates",
+            "mmi_weight",
+            "anti_lm_weight",
+            "candidate_search",
+            "fluency_floor",
+        }
     ),
     "pool": frozenset(
         {
+            "candidate_search",
             "temperature",
             "top_k",
             "top_p",
@@ -71,6 +83,10 @@ STRATEGY_KNOBS = {
     ),
 }
 _SPECIFIC = frozenset().union(*STRATEGY_KNOBS.values())
+# Rerank and the pool with beam search's candidates (candidate_search "beam") draw nothing at
+# random, and their beam reads the length penalty.
+SAMPLING_KNOBS = frozenset({"temperature", "top_k", "top_p", "seed"})
+BEAM_CANDIDATE_KNOBS = frozenset({"length_penalty"})
 
 
 def presets_from_store(records: Iterable[PresetRecord]) -> dict[str, DecodeConfig]:
@@ -84,7 +100,12 @@ def presets_from_store(records: Iterable[PresetRecord]) -> dict[str, DecodeConfi
     return presets
 
 
-def knob_applies(name: str, strategy: str) -> bool:
+def knob_applies(name: str, strategy: str, candidate_search: str = "sample") -> bool:
+    if candidate_search == "beam" and strategy in ("rerank", "pool"):
+        if name in SAMPLING_KNOBS:
+            return False
+        if name in BEAM_CANDIDATE_KNOBS:
+            return True
     return name not in _SPECIFIC or name in STRATEGY_KNOBS.get(strategy, frozenset())
 
 
@@ -105,6 +126,7 @@ class DecodingPanel(QWidget):
         self._settings = settings if settings is not None else QSettings()
         self._updating = False
         self.knob_widgets: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        self.choice_widgets: dict[str, QComboBox] = {}
         self.knob_labels: dict[str, QLabel] = {}
         layout = QVBoxLayout(self)
         layout.addLayout(self._build_form())
@@ -135,8 +157,8 @@ class DecodingPanel(QWidget):
         guard_wheel(self.strategy_combo)
         self.strategy_combo.setToolTip(
             "greedy: the likeliest word each step; beam: the likeliest reply among several; "
-            "sample: draw words at random; rerank: sample several replies and keep the one "
-            "that fits your turn best"
+            "sample: draw words at random; rerank: several replies (sampled, or beam search's "
+            "n-best) and keep the one that fits your turn best"
         )
         form = QFormLayout()
         # In a narrow dock or at a large font a field goes under its label instead of being
@@ -144,6 +166,17 @@ class DecodingPanel(QWidget):
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("Preset", self.preset_combo)
         form.addRow("Strategy", self.strategy_combo)
+        for name, choice in CHOICE_KNOBS.items():
+            combo = QComboBox(self)
+            combo.addItems(list(choice.values))
+            combo.setObjectName(f"knob_{name}")
+            combo.setToolTip(f"{choice.help} One of {', '.join(choice.values)}.")
+            guard_wheel(combo)
+            label = QLabel(knob_label(name), self)
+            label.setToolTip(combo.toolTip())
+            form.addRow(label, combo)
+            self.choice_widgets[name], self.knob_labels[name] = combo, label
+            combo.currentTextChanged.connect(self._on_edited)
         for name, knob in KNOBS.items():
             widget = knob_spin(knob, None, self)  # `_show` puts the config's values in
             # A value typed digit by digit applies when it is finished: typing "16" into Beam
@@ -222,20 +255,26 @@ class DecodingPanel(QWidget):
         self.strategy_combo.setCurrentText(config.strategy)
         for name, widget in self.knob_widgets.items():
             widget.setValue(getattr(config, name))
+        for name, combo in self.choice_widgets.items():
+            combo.setCurrentText(getattr(config, name))
         self.seed_edit.setText("" if config.seed is None else str(config.seed))
         matching = [name for name, preset in self.presets().items() if preset == config]
         self.preset_combo.setCurrentText(matching[0] if matching else CUSTOM)
-        self._show_applicable(config.strategy)
+        self._show_applicable(config.strategy, config.candidate_search)
         own = self.preset_combo.currentText() in self._user_presets
         self.rename_button.setEnabled(own)
         self.delete_button.setEnabled(own)
         self._updating = False
 
-    def _show_applicable(self, strategy: str) -> None:
+    def _show_applicable(self, strategy: str, candidate_search: str) -> None:
         """Knobs the chosen strategy does not read are greyed out (they keep their values)."""
-        fields: dict[str, QWidget] = {**self.knob_widgets, "seed": self.seed_edit}
+        fields: dict[str, QWidget] = {
+            **self.knob_widgets,
+            **self.choice_widgets,
+            "seed": self.seed_edit,
+        }
         for name, widget in fields.items():
-            applies = knob_applies(name, strategy)
+            applies = knob_applies(name, strategy, candidate_search)
             widget.setEnabled(applies)
             self.knob_labels[name].setEnabled(applies)
 
@@ -243,6 +282,8 @@ class DecodingPanel(QWidget):
         values: dict[str, object] = {"strategy": self.strategy_combo.currentText()}
         for name, widget in self.knob_widgets.items():
             values[name] = widget.value()  # an int from an integer knob's QSpinBox
+        for name, combo in self.choice_widgets.items():
+            values[name] = combo.currentText()
         seed_text = self.seed_edit.text().strip()
         if seed_text and not seed_text.isdigit():
             raise ConfigError("seed must be a whole number, or empty for a random one")

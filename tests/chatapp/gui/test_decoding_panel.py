@@ -99,6 +99,22 @@ def test_knobs_that_do_not_apply_to_the_strategy_are_disabled(qtbot, panel):
     assert set(KNOBS) <= set(panel.knob_labels)
 
 
+def test_rerank_takes_its_candidates_from_beam_search_when_asked(qtbot, panel, tmp_path):
+    widgets, search = panel.knob_widgets, panel.choice_widgets["candidate_search"]
+    assert not search.isEnabled()  # beam search has no candidates to rerank
+    panel.strategy_combo.setCurrentText("rerank")
+    assert search.isEnabled() and search.currentText() == "sample"
+    assert widgets["fluency_floor"].isEnabled() and widgets["temperature"].isEnabled()
+    assert not widgets["length_penalty"].isEnabled()
+    search.setFocus()
+    qtbot.keyClick(search, Qt.Key.Key_Down)  # the next choice: beam
+    assert (panel.config.strategy, panel.config.candidate_search) == ("rerank", "beam")
+    # Nothing is drawn at random now, and the beam reads the length penalty.
+    assert not widgets["temperature"].isEnabled() and not panel.seed_edit.isEnabled()
+    assert widgets["length_penalty"].isEnabled() and widgets["candidates"].isEnabled()
+    assert reopened(qtbot, tmp_path / "panel.ini").config.candidate_search == "beam"
+
+
 def test_the_rerank_knobs_are_labelled_as_people_write_them(panel):
     labels = {name: label.text() for name, label in panel.knob_labels.items()}
     assert labels["mmi_weight"] == "MMI weight (λ)" and labels["anti_lm_weight"] == "Anti-LM weight"
