@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from engine.decoding.config import KNOBS, PRESETS, STRATEGIES, DecodeConfig, decode_preset
+from engine.decoding.config import (
+    CHOICE_KNOBS,
+    KNOBS,
+    PRESETS,
+    STRATEGIES,
+    DecodeConfig,
+    decode_preset,
+)
 
 
 def add_decoding_options(parser: argparse.ArgumentParser, *, default_preset: str) -> None:
     group = parser.add_argument_group("decoding (a preset, then any knob to override it)")
     group.add_argument("--preset", choices=sorted(PRESETS), default=default_preset)
     group.add_argument("--strategy", choices=STRATEGIES)
+    for name, choice in CHOICE_KNOBS.items():
+        group.add_argument("--" + name.replace("_", "-"), choices=choice.values, help=choice.help)
     for name, knob in KNOBS.items():
         group.add_argument(
             knob.flag_of(name),
