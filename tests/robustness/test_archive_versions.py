@@ -4,7 +4,6 @@ Details… shows them; revision 0006 adds the columns and is undone cleanly."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -13,6 +12,7 @@ from PySide6.QtWidgets import QPlainTextEdit
 from chatapp.store import GenerationInfo, Store
 from chatapp.store.database import alembic_config
 from tests.chatapp.gui.helpers import open_main_window
+from tests.database_checks import older_app_database
 
 
 def chat_made_by_a_finetuned_version(store: Store, model_dir: Path) -> tuple[int, int]:
@@ -101,19 +101,7 @@ GONE_VERSION = {
 
 def test_revision_0006_upgrades_and_downgrades_keeping_every_reply(tmp_path: Path):
     db = tmp_path / "chat.db"
-    command.upgrade(alembic_config(db), "0005")
-    connection = sqlite3.connect(db)
-    with connection:
-        connection.execute(
-            "INSERT INTO conversations (id, uid, title, created_at, updated_at) "
-            "VALUES (1, 'c-1', 'Old chat', '2026-01-02 03:04:05', '2026-01-02 03:04:06')"
-        )
-        connection.executemany(
-            "INSERT INTO messages (uid, conversation_id, position, role, text, created_at) "
-            "VALUES (?, 1, ?, ?, ?, '2026-01-02 03:04:05')",
-            [("m-0", 0, "user", "hello"), ("m-1", 1, "bot", "hi")],
-        )
-    connection.close()
+    older_app_database(db, "0005", "Old chat", ("hello", "hi"))
     with Store.open(db) as store:  # upgraded in place
         assert store.history(1) == ["hello", "hi"]
         assert store.page_messages(1, 1, 1)[0].imported_version is None

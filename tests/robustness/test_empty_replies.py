@@ -5,7 +5,6 @@ earlier version stored are skipped as context and survive export, import, Delete
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from engine import Chatbot, DecodeConfig
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.tokenizer import EOS_ID
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS, settle
+from tests.database_checks import change_behind_the_app
 from tests.robustness.helpers import REPO_ROOT, all_texts, open_window, python_env
 from tests.server.conftest import client
 
@@ -86,10 +86,7 @@ def store_with_a_blank_reply(path: Path) -> int:
         blank = store.add_bot_reply(conversation, "placeholder").id
         store.add_user_turn(conversation, "are you there?")
         store.add_bot_reply(conversation, "yes.")
-    connection = sqlite3.connect(path)
-    with connection:
-        connection.execute("UPDATE messages SET text = '' WHERE id = ?", (blank,))
-    connection.close()
+    change_behind_the_app(path, "UPDATE messages SET text = '' WHERE id = ?", (blank,))
     return conversation
 
 

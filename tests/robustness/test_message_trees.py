@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sqlite3
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatapp.store import ArchiveError, Store
-from tests.database_checks import integrity
+from tests.database_checks import change_behind_the_app, integrity
 from tests.robustness.helpers import all_texts, spawn
 from tests.robustness.test_bad_files import one_line, run_main
 
@@ -169,10 +168,7 @@ def test_a_loop_already_in_the_database_cannot_hang_the_pairs_or_branch_switchin
         conversation_id = grow_tree(store, [("send", 0), ("regenerate", 3)])
         looping = store.alternatives(store.last_messages(conversation_id, 1)[0].id)[0]
         store.rate(looping.id, 1)
-    connection = sqlite3.connect(db)
-    with connection:
-        connection.execute("UPDATE messages SET follows_id = id WHERE id = ?", (looping.id,))
-    connection.close()
+    change_behind_the_app(db, "UPDATE messages SET follows_id = id WHERE id = ?", (looping.id,))
     child = spawn(LOOP_CHILD, str(db), str(looping.id))
     try:
         out, err = child.communicate(timeout=60)

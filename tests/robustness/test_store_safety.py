@@ -19,7 +19,7 @@ from alembic import command
 from chatapp.paths import models_dir, resolve_db_path
 from chatapp.store import Store, StoreError, make_backup
 from chatapp.store.database import alembic_config
-from tests.database_checks import integrity
+from tests.database_checks import change_behind_the_app, integrity, older_app_database
 from tests.robustness.helpers import REPO_ROOT, python_env, spawn
 from tests.robustness.test_bad_files import run_main
 
@@ -203,10 +203,7 @@ def test_an_empty_schema_version_is_a_clear_error_and_the_file_is_left_alone(tmp
     db = tmp_path / "chat.db"
     with Store.open(db) as store:
         store.add_user_turn(store.create_conversation().id, "hello")
-    connection = sqlite3.connect(db)
-    with connection:
-        connection.execute("DELETE FROM alembic_version")
-    connection.close()
+    change_behind_the_app(db, "DELETE FROM alembic_version")
     before = db.read_bytes()
     with pytest.raises(StoreError, match="lost its schema version"):
         Store.open(db)
@@ -217,14 +214,7 @@ def test_an_empty_schema_version_is_a_clear_error_and_the_file_is_left_alone(tmp
 
 def test_export_of_an_older_database_upgrades_it_first(tmp_path):
     db = tmp_path / "old.db"
-    command.upgrade(alembic_config(db), "0002")
-    connection = sqlite3.connect(db)
-    with connection:
-        connection.execute(
-            "INSERT INTO conversations (id, uid, title, created_at, updated_at) "
-            "VALUES (1, 'u1', 'from an older app', '2026-01-01', '2026-01-01')"
-        )
-    connection.close()
+    older_app_database(db, "0002", "from an older app")
     code, out, err = run_main("export", "--db", str(db), "--format", "json")
     assert code == 0, err
     assert "from an older app" in out

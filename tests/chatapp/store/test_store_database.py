@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -25,6 +24,7 @@ from chatapp.store import (
 )
 from chatapp.store.database import alembic_config, head_revision
 from chatapp.store.models import Base
+from tests.database_checks import change_behind_the_app, older_app_database
 
 
 def _pragma(store: Store, name: str) -> object:
@@ -54,24 +54,8 @@ def test_orm_models_match_the_migrated_schema(store, db_path):
     engine.dispose()
 
 
-def _make_0001_database(path: Path) -> None:
-    command.upgrade(alembic_config(path), "0001")
-    connection = sqlite3.connect(path)
-    with connection:
-        connection.execute(
-            "INSERT INTO conversations (id, uid, title, created_at, updated_at) "
-            "VALUES (1, 'c-1', 'Old chat', '2024-01-02 03:04:05', '2024-01-02 03:04:06')"
-        )
-        connection.executemany(
-            "INSERT INTO messages (uid, conversation_id, position, role, text, created_at) "
-            "VALUES (?, 1, ?, ?, ?, '2024-01-02 03:04:05')",
-            [("m-0", 0, "user", "remember the lighthouse"), ("m-1", 1, "bot", "I do")],
-        )
-    connection.close()
-
-
 def test_a_0001_database_is_upgraded_in_place_after_a_backup(db_path):
-    _make_0001_database(db_path)
+    older_app_database(db_path, "0001", "Old chat", ("remember the lighthouse", "I do"))
     with Store.open(db_path) as store:
         (conversation,) = store.list_conversations()
         assert conversation.title == "Old chat"
@@ -98,10 +82,7 @@ def test_downgrade_then_upgrade_keeps_the_data(db_path, chat):
 def test_a_database_from_a_newer_app_is_refused_and_left_untouched(db_path, file_sha256):
     with Store.open(db_path) as store:
         store.add_user_turn(store.create_conversation().id, "from the future")
-    connection = sqlite3.connect(db_path)
-    with connection:
-        connection.execute("UPDATE alembic_version SET version_num = '9999'")
-    connection.close()
+    change_behind_the_app(db_path, "UPDATE alembic_version SET version_num = '9999'")
     before = file_sha256(db_path)
     backups_before = list_backups(db_path)
 
