@@ -1,10 +1,11 @@
 """OpenAI request bodies in, one validated `GenerationRequest` out, or an `ApiError`.
 
-The fields map onto `DecodeConfig` through the one knob table (`KNOBS`): `temperature` 0 is
-beam search, above 0 it keeps the preset's strategy (sampling, or rerank over samples);
-`presence_penalty`/`frequency_penalty` become the repetition penalty; every knob of the table
-and `preset`/`strategy` are accepted as extensions. Unknown fields are ignored; fields that
-would change what the answer means (tools, logprobs, JSON schemas) are refused.
+The fields map onto `DecodeConfig` through the knob tables (`KNOBS`, and `CHOICE_KNOBS` for
+the knobs that take a word): `temperature` 0 is beam search, above 0 it keeps the preset's
+strategy (sampling, or rerank over samples); `presence_penalty`/`frequency_penalty` become the
+repetition penalty; every knob of the tables and `preset`/`strategy` are accepted as extensions.
+Unknown fields are ignored; fields that would change what the answer means (tools, logprobs, JSON
+schemas) are refused.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from chatapp.store import storable_text
 from engine.decoding.config import (
+    CHOICE_KNOBS,
     DEFAULT_PRESET,
     KNOBS,
     PRESETS,
@@ -204,6 +206,19 @@ def _penalty(body: dict[str, Any], changes: dict[str, Any]) -> None:
         changes["repetition_penalty"] = 1.0 + max(0.0, *(v or 0.0 for v in given))
 
 
+def _choices(body: dict[str, Any], changes: dict[str, Any]) -> None:
+    """The knobs that take one of a few words (`candidate_search`: sample or beam)."""
+    for name, choice in CHOICE_KNOBS.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or value not in choice.values:
+            raise bad_request(
+                f"{name} must be one of {', '.join(choice.values)}, not {_shown(value)}", name
+            )
+        changes[name] = value
+
+
 def _length(body: dict[str, Any], changes: dict[str, Any]) -> None:
     for name in ("max_tokens", "max_completion_tokens"):
         value = number(body, name, 1, math.inf, integer=True)
@@ -223,6 +238,7 @@ def decode_config(body: dict[str, Any], n: int) -> DecodeConfig:
         value = number(body, name, knob.low, knob.high, integer=knob.integer)
         if value is not None:
             changes[name] = value
+    _choices(body, changes)
     _length(body, changes)
     seed = number(body, "seed", 0, SEED_LIMIT - 1, integer=True)
     if seed is not None:

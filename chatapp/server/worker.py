@@ -30,6 +30,7 @@ from chatapp.server.history import ApiHistory
 from chatapp.server.protocol import ApiError, GenerationRequest
 from chatapp.server.streaming import TextStream, cut_at_stop
 from chatapp.store import StoreError
+from engine.decoding.config import DecodeConfig
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
@@ -40,6 +41,13 @@ STREAMING_STRATEGIES = ("greedy", "sample")  # the others choose a reply only at
 
 # Strategies whose one reply ranks n distinct alternatives: n choices come from one call.
 RANKED = ("beam", "pool")
+
+
+def ranked(config: DecodeConfig) -> bool:
+    """Whether one reply ranks n distinct alternatives whatever the seed: beam search, the
+    pool, and rerank over beam search's n-best (n seeded reranks would give n copies)."""
+    beam_candidates = config.strategy == "rerank" and config.candidate_search == "beam"
+    return config.strategy in RANKED or beam_candidates
 
 
 @dataclass
@@ -174,15 +182,15 @@ class ModelWorker:
         return Finished(tuple(choices), usage)
 
     def _choices(self, bot: Chatbot, job: Job) -> tuple[list[Choice], list[Reply]]:
-        """The request's n choices: beam search's n best from one search, the pool's n best
-        from one pool (its pick among replies people wrote does not depend on the seed), and
+        """The request's n choices: beam search's n best from one search, the pool's (and
+        rerank over the beam's) n best from one call (its pick does not depend on the seed), and
         otherwise n generations, each with its own seed (seed + i when a seed is given). A pool
         with fewer than n distinct candidates is filled up with sampled replies."""
         request, history = job.request, list(job.request.history)
         choices: list[Choice] = []
         replies: list[Reply] = []
         fill = request.config
-        if request.config.strategy in RANKED:
+        if ranked(request.config):
             reply = bot.reply(history, request.config, should_stop=job.cancelled.is_set)
             for index, alternative in enumerate(reply.alternatives[: request.n]):
                 text, stopped = cut_at_stop(alternative.text, request.stop)

@@ -144,6 +144,7 @@ def test_a_bad_or_missing_key_is_an_authentication_error(serve: StartServer) -> 
         ({"presence_penalty": 3}, "presence_penalty", "between -2 and 2"),
         ({"extra_body": {"beam_size": 99}}, "beam_size", "between 1 and 16"),
         ({"extra_body": {"preset": "loud"}}, "preset", "precise"),
+        ({"extra_body": {"candidate_search": 1}}, "candidate_search", "one of sample, beam"),
         ({"extra_body": {"strategy": "greedy"}, "n": 2}, "n", "greedy"),
         ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools", "not supported"),
         ({"logprobs": True}, "logprobs", "not supported"),
@@ -351,6 +352,21 @@ def test_n_choices_of_the_pool_are_its_n_best_then_sampled_replies(tiny_pool_mod
     assert len(texts) == 4 and all(texts)
     assert texts == ranked + sampled
     assert texts[0] == reply.text  # the first choice is the pool's reply
+
+
+def test_n_choices_of_rerank_over_the_beam_are_its_n_best(serve: StartServer, tiny_bot) -> None:
+    """Rerank over beam search's n-best gives the same reply whatever the seed: n choices are
+    its n best, as the chat reply ranks them, not n copies."""
+    from engine import DecodeConfig
+
+    mmi_beam = {"strategy": "rerank", "candidate_search": "beam", "candidates": 5}
+    assert server_config(mmi_beam)["candidate_search"] == "beam"
+    answer = client(serve()).chat.completions.create(**hello(n=3, extra_body=mmi_beam))
+    texts = [choice.message.content for choice in answer.choices]
+    config = DecodeConfig.from_dict({**DecodeConfig().to_dict(), **server_config(mmi_beam)})
+    reply = tiny_bot.reply(["hello"], config)
+    assert texts == [alternative.text for alternative in reply.alternatives[:3]]
+    assert len(set(texts)) == 3
 
 
 def server_config(fields: dict) -> dict:
