@@ -117,33 +117,38 @@ def test_cancel_stops_the_child_and_keeps_nothing(qtbot, window: MainWindow, dat
     assert dialog.start_button.isEnabled()  # another run may start
 
 
+def fail_with_child(
+    qtbot, window: MainWindow, script: Path, code: str, monkeypatch: pytest.MonkeyPatch
+) -> FinetuneDialog:
+    """Start a run whose child process is `code` (in place of main.py); the dialog once the
+    run has failed."""
+    script.write_text(code)
+    monkeypatch.setattr(finetune_dialog, "main_script", lambda: str(script))
+    dialog = open_dialog(qtbot, window)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: dialog.state == "failed", timeout=30_000)
+    return dialog
+
+
 def test_a_crash_in_the_child_is_shown(qtbot, window: MainWindow, tmp_path: Path, monkeypatch):
-    script = tmp_path / "crash.py"
-    script.write_text(
+    crash = (
         "import sys\n"
         'print(\'{"event": "status", "message": "Reading…"}\', flush=True)\n'
         'print("Traceback (most recent call last):\\nRuntimeError: boom", file=sys.stderr)\n'
         "sys.exit(1)\n"
     )
-    monkeypatch.setattr(finetune_dialog, "main_script", lambda: str(script))
-    dialog = open_dialog(qtbot, window)
-    assert dialog.start()
-    qtbot.waitUntil(lambda: dialog.state == "failed", timeout=30_000)
+    dialog = fail_with_child(qtbot, window, tmp_path / "crash.py", crash, monkeypatch)
     assert dialog.progress_view.error_box.isVisible()
     assert "RuntimeError: boom" in dialog.progress_view.error_box.toPlainText()
     assert "exited with 1" in dialog.progress_view.error_box.toPlainText()
 
 
 def test_an_error_event_is_shown(qtbot, window: MainWindow, tmp_path: Path, monkeypatch):
-    script = tmp_path / "refuse.py"
-    script.write_text(
+    refuse = (
         'print(\'{"event": "error", "message": "another fine-tune is already running"}\')\n'
         "raise SystemExit(2)\n"
     )
-    monkeypatch.setattr(finetune_dialog, "main_script", lambda: str(script))
-    dialog = open_dialog(qtbot, window)
-    assert dialog.start()
-    qtbot.waitUntil(lambda: dialog.state == "failed", timeout=30_000)
+    dialog = fail_with_child(qtbot, window, tmp_path / "refuse.py", refuse, monkeypatch)
     assert dialog.progress_view.error_box.toPlainText().startswith(
         "another fine-tune is already running"
     )

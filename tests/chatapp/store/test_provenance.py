@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from chatapp.store import Candidate, GenerationInfo, Store
+from chatapp.store import Candidate, GenerationInfo, MessageRecord, Store
 from chatapp.store.generation import GenerationInfo as Info
 from engine import DecodeConfig
 from engine.reply import Alternative, Reply
@@ -37,12 +37,17 @@ def pooled_reply() -> Reply:
     )  # fmt: skip
 
 
+def store_pooled_reply(store: Store) -> MessageRecord:
+    """A new chat: a question, and `pooled_reply()` stored as its answer."""
+    chat = store.create_conversation()
+    store.add_user_turn(chat.id, "do you have any siblings?")
+    info = Info.from_reply(pooled_reply(), None)
+    return store.add_bot_reply(chat.id, "I have two younger brothers", info)
+
+
 def test_the_engines_provenance_reaches_the_row(tmp_path: Path) -> None:
     with Store.open(tmp_path / "chat.db") as store:
-        chat = store.create_conversation()
-        store.add_user_turn(chat.id, "do you have any siblings?")
-        row = store.add_bot_reply(chat.id, "I have two younger brothers",
-                                  Info.from_reply(pooled_reply(), None))  # fmt: skip
+        row = store_pooled_reply(store)
         stored = store.get_message(row.id)
     assert stored.decoding["provenance"] == {"source": "corpus", "origin": ORIGIN}
     assert stored.decoding["strategy"] == "pool"
@@ -56,10 +61,7 @@ def test_the_engines_provenance_reaches_the_row(tmp_path: Path) -> None:
 
 def test_export_then_import_keeps_each_source(tmp_path: Path) -> None:
     with Store.open(tmp_path / "chat.db") as store:
-        chat = store.create_conversation()
-        store.add_user_turn(chat.id, "do you have any siblings?")
-        store.add_bot_reply(chat.id, "I have two younger brothers",
-                            Info.from_reply(pooled_reply(), None))  # fmt: skip
+        store_pooled_reply(store)
         archive = store.export_archive()
     text = json.dumps(archive)
     with Store.open(tmp_path / "other.db") as other:
@@ -73,10 +75,7 @@ def test_export_then_import_keeps_each_source(tmp_path: Path) -> None:
 
 def test_a_text_picked_from_the_list_carries_its_own_source(tmp_path: Path) -> None:
     with Store.open(tmp_path / "chat.db") as store:
-        chat = store.create_conversation()
-        store.add_user_turn(chat.id, "do you have any siblings?")
-        row = store.add_bot_reply(chat.id, "I have two younger brothers",
-                                  Info.from_reply(pooled_reply(), None))  # fmt: skip
+        row = store_pooled_reply(store)
         picked = store.add_alternative(
             row.id, "i have a dog", GenerationInfo.like(store.get_message(row.id), "i have a dog")
         )
