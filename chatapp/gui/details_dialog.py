@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from chatapp.gui.attention_view import AttentionView
 from chatapp.gui.knob_labels import knob_label
 from chatapp.store.records import MessageRecord
-from engine.decoding.config import KNOBS
+from engine.decoding.config import CHOICE_KNOBS, KNOBS
 from engine.sources import ReplySource
 
 
@@ -205,7 +205,9 @@ def _setting_name(key: object) -> str:
     return knob_label(str(key))
 
 
-KNOBS_BY_LABEL = {_setting_name(name): spec.help for name, spec in KNOBS.items()}
+KNOBS_BY_LABEL = {
+    _setting_name(name): spec.help for name, spec in [*KNOBS.items(), *CHOICE_KNOBS.items()]
+}
 
 
 def _setting_value(key: object, value: object) -> str:

@@ -7,11 +7,12 @@ import dataclasses
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPlainTextEdit
+from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 from chatapp.gui.attention_view import MIN_CELL, AttentionView, merge_pieces
-from chatapp.gui.details_dialog import DetailsDialog
+from chatapp.gui.details_dialog import DetailsDialog, settings_table
 from chatapp.store.records import MessageRecord
+from engine.decoding.config import CHOICE_KNOBS
 from tests.chatapp.gui.bare_window import save_shot
 
 SAMPLED = {"strategy": "sample", "temperature": 0.7, "top_k": 40, "seed": None, "max_length": 32}
@@ -176,3 +177,12 @@ def test_details_say_who_wrote_the_reply_and_each_candidate(qtbot, store, tmp_pa
         "Source: written by the model"
         in plain.findChild(QPlainTextEdit, "detailsText").toPlainText()
     )
+
+
+def test_a_choice_knob_in_the_settings_table_reads_as_words_with_its_help(qtbot):
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    table = settings_table({"strategy": "rerank", "candidate_search": "beam"}, parent)
+    rows = {table.item(row, 0).text(): table.item(row, 1) for row in range(table.rowCount())}
+    assert rows["Candidate search"].text() == "beam"
+    assert rows["Candidate search"].toolTip() == CHOICE_KNOBS["candidate_search"].help
