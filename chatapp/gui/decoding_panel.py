@@ -47,45 +47,21 @@ SETTINGS_KEY = "decoding/config"
 # as it is now, so improved presets reach people who had chosen them.
 PRESET_KEY = "decoding/preset"
 CUSTOM = "(custom)"
+# What sampling reads; rerank and the pool sample their candidates with it too.
+SAMPLING_KNOBS = frozenset({"temperature", "top_k", "top_p", "seed"})
+# How rerank and the pool gather their candidates and score them (MMI).
+_RERANK_KNOBS = SAMPLING_KNOBS | {"candidate_search", "candidates", "mmi_weight", "fluency_floor"}
 # The knobs only some strategies read (engine/decoding/generate.py); the rest apply to all.
 STRATEGY_KNOBS = {
     "greedy": frozenset(),
     "beam": frozenset({"beam_size", "length_penalty", "n_best"}),
-    "sample": frozenset({"temperature", "top_k", "top_p", "seed"}),
-    "rerank": frozenset(
-        {
-            "temperature",
-            "top_k",
-            "top_p",
-            "seed",
-            "candidates",
-            "mmi_weight",
-            "anti_lm_weight",
-            "candidate_search",
-            "fluency_floor",
-        }
-    ),
-    "pool": frozenset(
-        {
-            "candidate_search",
-            "temperature",
-            "top_k",
-            "top_p",
-            "seed",
-            "candidates",
-            "mmi_weight",
-            "retrieved",
-            "generated_offset",
-            "match_weight",
-            "own_context_weight",
-            "fluency_floor",
-        }
-    ),
+    "sample": SAMPLING_KNOBS,
+    "rerank": _RERANK_KNOBS | {"anti_lm_weight"},
+    "pool": _RERANK_KNOBS | {"retrieved", "generated_offset", "match_weight", "own_context_weight"},
 }
 _SPECIFIC = frozenset().union(*STRATEGY_KNOBS.values())
 # Rerank and the pool with beam search's candidates (candidate_search "beam") draw nothing at
-# random, and their beam reads the length penalty.
-SAMPLING_KNOBS = frozenset({"temperature", "top_k", "top_p", "seed"})
+# random (the sampling knobs do not apply), and their beam reads the length penalty.
 BEAM_CANDIDATE_KNOBS = frozenset({"length_penalty"})
 
 
