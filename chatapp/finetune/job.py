@@ -315,13 +315,14 @@ def _record(job: _Job, result: FinetuneResult) -> int:
     budget = job.config.max_forgetting
     after = result.after or Figures()
     store, out = job.store, job.out
+    data = result.data.stored()
     try:
         version = store.add_model_version(
             unique_version_name(store, out.name),
             str(out.resolve()),
             parent_id=job.base_version_id,
             metrics=stored_metrics(result, budget),
-            data={"include": list(job.request.include), "pairs": job.counts, **result.data},
+            data={"include": list(job.request.include), "pairs": job.counts, **data},
         )
         store.finish_finetune_run(
             job.run_id,
@@ -345,7 +346,7 @@ def _record(job: _Job, result: FinetuneResult) -> int:
             seconds=result.seconds,
             before=result.before,
             after=after,
-            data={"pairs": job.counts, **result.data},
+            data={"pairs": job.counts, **data},
             comparisons=tuple(result.comparisons),
             recall=tuple(result.recall),
             problems=tuple(result.problems),

@@ -35,7 +35,7 @@ from engine.finetune.data import (
 )
 from engine.finetune.output import PARTIAL_MARK, check_paths, discard_partial, partial_dirs
 from engine.finetune.recall import RECALL_CONFIG, key_words, recalled, taught_recall
-from engine.finetune.result import FinetuneResult
+from engine.finetune.result import FinetuneData, FinetuneResult
 from engine.finetune.run import finetune
 from engine.finetune_config import FinetuneConfig
 
@@ -44,6 +44,7 @@ __all__ = [
     "PARTIAL_MARK",
     "RECALL_CONFIG",
     "FinetuneConfig",
+    "FinetuneData",
     "FinetuneResult",
     "SavedPair",
     "check_paths",

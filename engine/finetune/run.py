@@ -29,7 +29,7 @@ from engine.finetune.output import (
     stored_dtype,
 )
 from engine.finetune.recall import compare_replies, taught_recall
-from engine.finetune.result import Cancelled, FinetuneResult
+from engine.finetune.result import Cancelled, FinetuneData, FinetuneResult
 from engine.finetune.teach import teach
 from engine.finetune_config import FinetuneConfig
 from engine.finetune_figures import Figures
@@ -52,7 +52,7 @@ class _Prepared:
     heldout: list[Example]
     taught: list[Example]  # the corrections among `training`
     replay_pool: list[Example]  # the original corpus's training split
-    data: dict[str, Any]  # the counts reported
+    counts: DataEvent  # what it trains on, as reported
     encode: Callable[[Sequence[Example]], list[EncodedExample]]
     measured: tuple[list[EncodedExample], ...]  # held-out, original validation, taught
     select_valid: list[EncodedExample]  # the slice that chooses the state kept
@@ -78,24 +78,24 @@ def _prepare(
     reported = config.original_valid_examples
     original_valid = splits.valid[:reported]
     select_valid = splits.valid[reported : reported + config.select_valid_examples]
-    data = {
-        "train_pairs": len(training),
-        "taught_pairs": len(taught),
-        "duplicates_skipped": len(usable_pairs) - len(unique),
-        "empty_skipped": len(pairs) - len(usable_pairs),
-        "heldout_pairs": len(heldout),
-        "heldout_conversations": len({example.conversation for example in heldout}),
-        "replay_examples": round(config.replay * len(training)),
-        "replay_corpus": corpus,
-        "original_valid_examples": len(original_valid),
-    }
-    emit(DataEvent(**data))
+    counts = DataEvent(
+        train_pairs=len(training),
+        taught_pairs=len(taught),
+        duplicates_skipped=len(usable_pairs) - len(unique),
+        empty_skipped=len(pairs) - len(usable_pairs),
+        heldout_pairs=len(heldout),
+        heldout_conversations=len({example.conversation for example in heldout}),
+        replay_examples=round(config.replay * len(training)),
+        replay_corpus=corpus,
+        original_valid_examples=len(original_valid),
+    )
+    emit(counts)
 
     def encode(part: Sequence[Example]) -> list[EncodedExample]:
         return encode_examples(part, checkpoint.tokenizer, model_config)
 
     return _Prepared(
-        training=training, heldout=heldout, taught=taught, replay_pool=splits.train, data=data,
+        training=training, heldout=heldout, taught=taught, replay_pool=splits.train, counts=counts,
         encode=encode, measured=(encode(heldout), encode(original_valid), encode(taught)),
         select_valid=encode(select_valid or original_valid),
     )  # fmt: skip
@@ -126,7 +126,8 @@ def finetune(
     if (base / BACKWARD_DIR).is_dir():  # it goes along: a damaged one would fail only at the end
         load_checkpoint(base / BACKWARD_DIR)
     prepared = _prepare(checkpoint, pairs, config, replay_corpus, emit)
-    result = FinetuneResult(status="cancelled", out_dir=None, data=prepared.data, before=Figures())
+    data = FinetuneData(prepared.counts)
+    result = FinetuneResult(status="cancelled", out_dir=None, data=data, before=Figures())
     try:
         _train_and_save(checkpoint, prepared, result, base, out, config, device, emit, stop)
         result.status, result.out_dir = "succeeded", out
@@ -170,15 +171,15 @@ def _train_and_save(
     )  # fmt: skip
     choice = guard.choice
     result.train = trained
-    result.data["chosen_epoch"], result.data["chosen_mix"] = choice.epoch, choice.mix
+    result.data = replace(result.data, chosen_epoch=choice.epoch, chosen_mix=choice.mix)
     if trained.stopped_by == "cancelled" or stop():
         raise Cancelled
     if not trained.saved:
         raise ConfigError("fine-tuning ended before its first evaluation: nothing to save")
     partial = out.parent / f".{out.name}{PARTIAL_MARK}{os.getpid()}"
     record = {
-        "corpus": checkpoint.record.get("corpus", result.data["replay_corpus"]),
-        "finetune": {"parent": str(base), **result.data, "config": asdict(config)},
+        "corpus": checkpoint.record.get("corpus", result.data.counts.replay_corpus),
+        "finetune": {"parent": str(base), **result.data.stored(), "config": asdict(config)},
     }
     save_checkpoint(
         partial, model=checkpoint.model, tokenizer=checkpoint.tokenizer, record=record,
@@ -268,7 +269,8 @@ def _measure_after(
         result.after = replace(after, taught_recall=share)
         emit(StatusEvent(message="Comparing replies…"))
         unique = {example.context: example for example in prompts_from}
-        result.data["comparisons_from"] = "heldout" if result.data["heldout_pairs"] else "training"
+        heldout = result.data.counts.heldout_pairs > 0
+        result.data = replace(result.data, comparisons_from="heldout" if heldout else "training")
         before = Chatbot(load_checkpoint(base, device=device), device)
         before.load_backward()
         result.comparisons = compare_replies(

@@ -19,6 +19,7 @@ from engine.data import Example
 from engine.errors import ConfigError
 from engine.finetune import (
     FinetuneConfig,
+    FinetuneData,
     FinetuneResult,
     SavedPair,
     check_paths,
@@ -34,7 +35,7 @@ from engine.finetune import (
 )
 from engine.finetune.teach import weighted_loss
 from engine.finetune_figures import Figures, Perplexity
-from engine.progress import ProgressEvent
+from engine.progress import DataEvent, ProgressEvent
 
 PHRASE = "purple elephants dance at midnight"
 # Questions the tiny model has never seen, each corrected once (one per conversation).
@@ -45,6 +46,8 @@ FACTS = [
     ("what is your job?", "a lighthouse keeper."),
     ("can you swim?", "like a fish."),
 ]
+# A result's data where only its figures matter.
+NO_DATA = FinetuneData(DataEvent(train_pairs=0, heldout_pairs=0, replay_examples=0))
 
 
 def examples(conversations: int, per_conversation: int = 2) -> list[Example]:
@@ -157,7 +160,7 @@ def test_the_forgetting_flag():
         def measured(value: float | None) -> Figures:
             return Figures(valid=None if value is None else Perplexity(value, math.log(value)))
 
-        return FinetuneResult("succeeded", None, {}, measured(before), measured(after))
+        return FinetuneResult("succeeded", None, NO_DATA, measured(before), measured(after))
 
     assert result(100.0, 102.9).forgetting == pytest.approx(0.029)
     assert not result(100.0, 102.9).flagged(0.03)
@@ -215,14 +218,22 @@ def test_finetune_learns_the_corrections_and_only_reads_the_base(
     assert result.status == "succeeded" and result.out_dir == tmp_path / "tuned"
     assert (hashes(base), hashes(base / "backward")) == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["tuned"]  # no partial left
-    assert result.data["train_pairs"] == result.data["taught_pairs"] == len(FACTS)
-    assert result.data["duplicates_skipped"] == len(FACTS) and result.data["empty_skipped"] == 1
-    assert result.data["heldout_pairs"] == 0  # corrections are never held out
+    counts = result.data.counts
+    assert counts.train_pairs == counts.taught_pairs == len(FACTS)
+    assert counts.duplicates_skipped == len(FACTS) and counts.empty_skipped == 1
+    assert counts.heldout_pairs == 0  # corrections are never held out
+    assert result.data.comparisons_from == "training"  # so the prompts compared were taught
     # With the precise preset: reranked by the backward model, which was taught too.
     assert result.after.taught_recall >= 0.6, result.recall  # the base model knows none
     assert len(result.recall) == len(FACTS)
     assert result.before.valid.perplexity and result.after.valid.perplexity
-    assert load_checkpoint(result.out_dir).record["finetune"]["parent"] == str(base)
+    record = load_checkpoint(result.out_dir).record["finetune"]
+    assert record["parent"] == str(base)
+    assert (record["train_pairs"], record["empty_skipped"]) == (len(FACTS), 1)
+    assert (record["chosen_epoch"], record["chosen_mix"]) == (
+        result.data.chosen_epoch, result.data.chosen_mix,
+    )  # fmt: skip
+    assert result.data.chosen_epoch > 0  # a state the guard measured, not the start
     taught_backward = load_checkpoint(result.out_dir / "backward")
     assert taught_backward.config.direction == "backward"
     assert taught_backward.record["finetune"]["pairs"] == len(FACTS)

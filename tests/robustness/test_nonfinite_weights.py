@@ -16,8 +16,9 @@ from chatapp.store import Store
 from engine import Chatbot
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.errors import CheckpointError
-from engine.finetune import FinetuneResult
+from engine.finetune import FinetuneData, FinetuneResult
 from engine.finetune_figures import Figures, Perplexity
+from engine.progress import DataEvent
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
 from tests.robustness.test_bad_files import one_line, run_main
 
@@ -77,6 +78,10 @@ def test_weights_holding_nan_or_inf_are_refused_naming_the_folder_and_tensor(
     assert fast.controller.model_ready
 
 
+# A result's data where only its figures matter.
+NO_DATA = FinetuneData(DataEvent(train_pairs=0, heldout_pairs=0, replay_examples=0))
+
+
 @pytest.mark.parametrize(
     ("before", "after"), [(math.nan, 60.0), (60.0, math.nan), (60.0, math.inf), (math.inf, 60.0)]
 )
@@ -84,11 +89,11 @@ def test_the_forgetting_guard_treats_a_perplexity_it_cannot_compare_as_forgettin
     result = FinetuneResult(
         status="succeeded",
         out_dir=None,
-        data={},
+        data=NO_DATA,
         before=Figures(valid=Perplexity(before, math.log(before))),
         after=Figures(valid=Perplexity(after, math.log(after))),
     )
     assert result.flagged(0.05)
-    within = FinetuneResult("succeeded", None, {}, Figures(valid=Perplexity(60.0, 4.09)),
+    within = FinetuneResult("succeeded", None, NO_DATA, Figures(valid=Perplexity(60.0, 4.09)),
                             Figures(valid=Perplexity(61.0, 4.11)))  # fmt: skip
     assert not within.flagged(0.05)

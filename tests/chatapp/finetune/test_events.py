@@ -16,7 +16,7 @@ from chatapp.commands.progress import JsonProgress, TqdmProgress
 from chatapp.finetune.events import EventError, decode_event, event_from_json, read_event_line
 from chatapp.finetune.job import stored_metrics
 from chatapp.gui.finetune_process import FinetuneProcess
-from engine.finetune import FinetuneResult
+from engine.finetune import FinetuneData, FinetuneResult
 from engine.finetune_figures import Comparison, Figures, Perplexity, RecallRow, version_figures
 from engine.progress import (
     EVENT_TYPES,
@@ -172,7 +172,8 @@ def test_pretraining_s_command_loads_no_fine_tuning_code():
 def test_a_version_s_stored_figures_read_back_as_the_run_measured_them():
     before = Figures(heldout=Perplexity(62.79, 4.14), valid=Perplexity(82.4, 4.41))
     after = Figures(heldout=Perplexity(64.8, 4.17), valid=Perplexity(84.1, 4.43), taught_recall=1)
-    result = FinetuneResult("succeeded", None, {}, before, after)
+    data = FinetuneData(DataEvent(train_pairs=4, heldout_pairs=0, replay_examples=32))
+    result = FinetuneResult("succeeded", None, data, before, after)
     record = json.loads(json.dumps(stored_metrics(result, 0.03)))  # as the store keeps it
     read_before, read_after = version_figures(record)
     assert (read_before.valid.perplexity, read_after.valid.perplexity) == (82.4, 84.1)
