@@ -32,11 +32,19 @@ class Batch:
         return int(self.src_lengths.sum())
 
 
-def encode_context(tokenizer: Tokenizer, turns: Sequence[str], config: ModelConfig) -> list[int]:
+def encode_context(
+    tokenizer: Tokenizer, turns: Sequence[str], config: ModelConfig, exemplar: str = ""
+) -> list[int]:
+    """The encoder's input: the last turns, then (for a retrieve-and-refine model, when there
+    is one) the exemplar marker and the exemplar, cut to a reply's length. A model that reads
+    no exemplar ignores it."""
     ids = tokenizer.encode_context(
         turns[-config.context_turns :], max_tokens=config.max_context_tokens
     )
-    return ids or [SEP_ID]  # a response with no context still needs one encoder step
+    ids = ids or [SEP_ID]  # a response with no context still needs one encoder step
+    if config.exemplar and exemplar:
+        ids += [config.exemplar_id, *tokenizer.encode(exemplar)[: config.max_response_tokens]]
+    return ids
 
 
 def encode_examples(
@@ -44,7 +52,7 @@ def encode_examples(
 ) -> list[EncodedExample]:
     return [
         (
-            encode_context(tokenizer, example.context, config),
+            encode_context(tokenizer, example.context, config, example.exemplar),
             tokenizer.encode_response(example.response, max_tokens=config.max_response_tokens),
         )
         for example in examples

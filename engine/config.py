@@ -39,6 +39,15 @@ class ModelConfig:
     # forward: context -> reply (the chat model); backward: reply -> the turn it answered, the
     # p(context | reply) scorer that `rerank` decoding uses (Li et al. 2016, MMI).
     direction: str = "forward"
+    # Retrieve and refine (engine/exemplars.py): the encoder may read, after the context, an
+    # `<exemplar>` marker and a reply people wrote. The marker is one embedding row past the
+    # tokenizer's pieces (id `vocab_size`): no text encodes to it and the output layer never
+    # produces it.
+    exemplar: bool = False
+
+    @property
+    def exemplar_id(self) -> int:
+        return self.vocab_size
 
     def __post_init__(self) -> None:
         for name, (low, high) in SIZE_LIMITS.items():
@@ -61,6 +70,10 @@ class ModelConfig:
             raise ConfigError(f"model config: dropout must be in [0, 1), not {self.dropout!r}")
         if self.tokenizer_type not in ("unigram", "bpe", "word"):
             raise ConfigError(f"model config: unknown tokenizer_type {self.tokenizer_type!r}")
+        if not isinstance(self.exemplar, bool):
+            raise ConfigError(
+                f"model config: exemplar must be true or false, not {self.exemplar!r}"
+            )
         if self.direction not in DIRECTIONS:
             raise ConfigError(
                 f"model config: direction must be forward or backward, not {self.direction!r}"

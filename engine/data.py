@@ -29,6 +29,9 @@ class Example:
     context: tuple[str, ...]  # earlier turns, oldest first
     response: str
     conversation: str = ""  # key of the conversation it came from (decides the split)
+    # A reply people wrote that the encoder reads after the context (retrieve and refine,
+    # engine/exemplars.py); "" for none, and always none for a model that reads no exemplar.
+    exemplar: str = ""
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,7 @@ class Decoder(nn.Module):
             dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
         self.attention = LuongAttention(config.attention, config.hidden_size)
+        self.vocab_size = config.vocab_size  # the pieces; an exemplar marker row is never output
         self.combine = nn.Linear(2 * config.hidden_size, config.embedding_dim)
         self.out = (
             None if config.tie_embeddings else nn.Linear(config.embedding_dim, config.vocab_size)
@@ -172,7 +173,7 @@ class Decoder(nn.Module):
     def output_logits(self, combined: torch.Tensor) -> torch.Tensor:
         """(..., E) -> (..., V) through the tied embedding or the separate output layer."""
         if self.out is None:
-            return combined @ self.embedding.weight.t()  # (..., V)
+            return combined @ self.embedding.weight[: self.vocab_size].t()  # (..., V)
         return self.out(combined)
 
     def can_step_with_cells(self) -> bool:
@@ -210,7 +211,8 @@ class Seq2Seq(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=PAD_ID)
+        rows = config.vocab_size + int(config.exemplar)  # + the exemplar marker's row
+        self.embedding = nn.Embedding(rows, config.embedding_dim, padding_idx=PAD_ID)
         # A small init keeps the tied output layer's first logits near uniform.
         nn.init.normal_(self.embedding.weight, std=config.embedding_dim**-0.5)
         with torch.no_grad():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,7 @@ from engine.checkpoint import load_checkpoint, load_tokenizer
 from engine.config import ModelConfig
 from engine.data import Example, backward_examples, read_corpus, split_examples
 from engine.errors import ConfigError
+from engine.exemplars import ExemplarMix, load_exemplars, with_exemplars, with_marker_row
 from engine.model import Seq2Seq
 from engine.tokenizer import Tokenizer
 from engine.train import ProgressCallback, TrainConfig, TrainResult, train
@@ -75,6 +76,7 @@ def pretrain(
     resume_from: str | Path | None = None,
     init_from: str | Path | None = None,
     tokenizer_from: str | Path | None = None,
+    exemplars: str | Path | None = None,
     on_progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     group: ProcessGroup | None = None,
@@ -87,6 +89,9 @@ def pretrain(
     from the forward chat model: same pieces, same embedding, far fewer steps to learn);
     `tokenizer_from` starts a new model of any shape on a saved model's pieces, so it can share
     that model's reply index and backward scorer (both are tied to the tokenizer's bytes).
+    `exemplars` (a file from `main.py exemplars`) trains a retrieve-and-refine model: each
+    example's encoder input ends with a reply people wrote (engine/exemplars.py); a model
+    started from one that reads no exemplar gains the marker's embedding row.
     With `group` (under torchrun) every rank calls this alike; rank 0 trains the tokenizer.
     """
     if sum(source is not None for source in (resume_from, init_from, tokenizer_from)) > 1:
@@ -108,10 +113,15 @@ def pretrain(
         checkpoint = load_checkpoint(init_from)
         tokenizer = checkpoint.tokenizer
         model_config = ModelConfig.from_dict(
-            {**checkpoint.config.to_dict(), "direction": model_config.direction}
+            {
+                **checkpoint.config.to_dict(),
+                "direction": model_config.direction,
+                "exemplar": checkpoint.config.exemplar or exemplars is not None,
+            }
         )
-        model = Seq2Seq(model_config)  # the same shapes; the config saved with it says direction
-        model.load_state_dict(checkpoint.model.state_dict())
+        # The same shapes (but the exemplar marker's row); the config saved says direction.
+        model = Seq2Seq(model_config)
+        model.load_state_dict(with_marker_row(checkpoint.model.state_dict(), model_config))
         record["initialised_from"] = str(init_from)
         splits = splits_for(corpus, model_config)
     else:
@@ -123,10 +133,19 @@ def pretrain(
             tokenizer = _new_tokenizer(splits.train, model_config, group)
         # SentencePiece may give fewer pieces than asked on a small corpus.
         model_config = ModelConfig.from_dict(
-            {**model_config.to_dict(), "vocab_size": tokenizer.vocab_size}
+            {
+                **model_config.to_dict(),
+                "vocab_size": tokenizer.vocab_size,
+                "exemplar": model_config.exemplar or exemplars is not None,
+            }
         )
         torch.manual_seed(train_config.seed)
         model = Seq2Seq(model_config)
+    if exemplars is not None:
+        if not model_config.exemplar:
+            raise ConfigError("this model reads no exemplar; start a new run to train one")
+        splits = _with_exemplars(splits, exemplars, train_config.seed)
+        record["exemplars"] = {"file": str(exemplars), **asdict(ExemplarMix())}
     record.update(
         {
             "train_examples": len(splits.train),
@@ -150,6 +169,18 @@ def pretrain(
         on_progress=on_progress,
         should_stop=should_stop,
         group=group,
+    )
+
+
+def _with_exemplars(splits: CorpusSplits, path: str | Path, seed: int) -> CorpusSplits:
+    found = load_exemplars(path)
+    mix = ExemplarMix()
+    return replace(
+        splits,
+        train=with_exemplars(
+            splits.train, found.get("train", {}), split="train", mix=mix, seed=seed
+        ),
+        valid=with_exemplars(splits.valid, found.get("valid", {}), split="valid", mix=mix),
     )
 
 

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "chatapp.commands.train",
     "chatapp.commands.evaluate",
     "chatapp.commands.index",
+    "chatapp.commands.exemplars",
     "chatapp.commands.finetune",
     "chatapp.commands.export_import",
     "chatapp.commands.serve",

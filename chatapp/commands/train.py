@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "index and backward scorer",
     )
     parser.add_argument(
+        "--exemplars",
+        metavar="FILE",
+        help="train a retrieve-and-refine model: each example also reads a reply people wrote, "
+        "from FILE (made by `main.py exemplars`)",
+    )
+    parser.add_argument(
         "--direction",
         choices=DIRECTIONS,
         default="forward",
@@ -147,6 +153,7 @@ def run_train(args: argparse.Namespace) -> int:
                 resume_from=args.resume,
                 init_from=args.init_from,
                 tokenizer_from=args.tokenizer_from,
+                exemplars=args.exemplars,
                 on_progress=progress,
                 group=group,
             )
