@@ -7,7 +7,9 @@ import copy
 import hashlib
 import math
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -196,6 +198,24 @@ def test_config_is_validated_and_small_data_gets_smaller_batches():
 SMALL = {"replay": 4.0, "original_valid_examples": 40, "select_valid_examples": 40}
 
 
+def finetune_facts(
+    base: Path,
+    out: Path,
+    corpus: Path,
+    *,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    **config: Any,
+) -> FinetuneResult:
+    """`finetune` on the taught facts on the CPU, replaying `corpus`, measured on small slices
+    (`SMALL`), with `config` over the defaults."""
+    return finetune(
+        base_dir=base, out_dir=out, pairs=taught_pairs(), config=FinetuneConfig(**config, **SMALL),
+        device=torch.device("cpu"), replay_corpus=str(corpus), on_progress=on_progress,
+        should_stop=should_stop,
+    )  # fmt: skip
+
+
 def test_finetune_learns_the_corrections_and_only_reads_the_base(
     tmp_path: Path, tiny_model_with_backward_dir: Path, small_corpus: Path
 ):
@@ -246,16 +266,10 @@ def test_finetune_learns_the_corrections_and_only_reads_the_base(
 
 def test_a_stop_request_writes_nothing(tmp_path: Path, tiny_model_dir: Path, small_corpus: Path):
     seen: list[str] = []
-    result = finetune(
-        base_dir=tiny_model_dir,
-        out_dir=tmp_path / "tuned",
-        pairs=taught_pairs(),
-        config=FinetuneConfig(epochs=50, eval_every=1, **SMALL),
-        device=torch.device("cpu"),
-        replay_corpus=str(small_corpus),
-        on_progress=lambda event: seen.append(event.NAME),
-        should_stop=lambda: "eval" in seen,
-    )
+    result = finetune_facts(
+        tiny_model_dir, tmp_path / "tuned", small_corpus, epochs=50, eval_every=1,
+        on_progress=lambda event: seen.append(event.NAME), should_stop=lambda: "eval" in seen,
+    )  # fmt: skip
     assert result.status == "cancelled" and result.out_dir is None
     assert list(tmp_path.iterdir()) == []
 
@@ -265,13 +279,8 @@ def test_the_base_model_s_backward_model_goes_along(
 ):
     base = shutil.copytree(tiny_model_dir, tmp_path / "base")
     shutil.copytree(tiny_model_dir, base / "backward")  # any model folder will do here
-    result = finetune(
-        base_dir=base,
-        out_dir=tmp_path / "tuned",
-        pairs=taught_pairs(),
-        config=FinetuneConfig(epochs=1, eval_every=1, mixes=(), backward_epochs=0, **SMALL),
-        device=torch.device("cpu"),
-        replay_corpus=str(small_corpus),
+    result = finetune_facts(
+        base, tmp_path / "tuned", small_corpus, epochs=1, eval_every=1, mixes=(), backward_epochs=0
     )
     assert result.status == "succeeded"
     # backward_epochs=0: copied as it was.
@@ -282,16 +291,12 @@ def test_a_stop_while_teaching_the_backward_model_writes_nothing(
     tmp_path: Path, tiny_model_with_backward_dir: Path, small_corpus: Path
 ):
     messages: list[str] = []
-    result = finetune(
-        base_dir=tiny_model_with_backward_dir,
-        out_dir=tmp_path / "tuned",
-        pairs=taught_pairs(),
-        config=FinetuneConfig(epochs=2, eval_every=1, mixes=(), backward_epochs=50, **SMALL),
-        device=torch.device("cpu"),
-        replay_corpus=str(small_corpus),
+    result = finetune_facts(
+        tiny_model_with_backward_dir, tmp_path / "tuned", small_corpus,
+        epochs=2, eval_every=1, mixes=(), backward_epochs=50,
         on_progress=lambda event: messages.append(getattr(event, "message", "")),
         should_stop=lambda: any("ranker" in message for message in messages),
-    )
+    )  # fmt: skip
     assert result.status == "cancelled" and result.out_dir is None
     assert list(tmp_path.iterdir()) == []
 
@@ -303,13 +308,8 @@ def test_a_failure_after_training_keeps_the_finished_model(
         raise RuntimeError("the comparison broke")
 
     monkeypatch.setattr(finetune_run, "taught_recall", broken)
-    result = finetune(
-        base_dir=tiny_model_dir,
-        out_dir=tmp_path / "tuned",
-        pairs=taught_pairs(),
-        config=FinetuneConfig(epochs=2, eval_every=1, **SMALL),
-        device=torch.device("cpu"),
-        replay_corpus=str(small_corpus),
+    result = finetune_facts(
+        tiny_model_dir, tmp_path / "tuned", small_corpus, epochs=2, eval_every=1
     )
     assert result.status == "succeeded" and (tmp_path / "tuned" / "model.safetensors").is_file()
     assert "the comparison broke" in result.problems[0]
