@@ -14,10 +14,11 @@ import pytest
 import torch
 
 from engine import Chatbot
-from engine.decoding.config import DecodeConfig
+from engine.decoding.config import DecodeConfig, decode_preset
 from engine.decoding.generate import generate
 from engine.errors import ConfigError
 from engine.model import Seq2Seq
+from engine.sources import ReplySource
 from engine.tokenizer import BOS_ID, EOS_ID
 from tests.engine.test_rerank_mmi import backward_log_prob_per_token
 
@@ -111,6 +112,21 @@ def test_the_fluency_floor_drops_candidates_far_less_likely_than_the_best(
     assert {a.text for a in kept} == {a.text for a in everything if a.forward_score >= best - floor}
     assert worst not in {a.forward_score for a in kept}  # the least fluent one is gone
     assert len(kept) < len(everything)
+
+
+def test_the_pool_can_take_the_models_candidates_from_beam_search(tiny_pool_model_dir: Path):
+    bot = Chatbot.load(tiny_pool_model_dir, device="cpu")
+    config = decode_preset("balanced").replace(candidate_search="beam", candidates=4)
+    reply = bot.reply([TURN], config)
+    context, user_turn = bot.prepare_context([TURN])
+    beam = generate(
+        bot.model, bot.tokenizer, context, config.replace(strategy="beam", beam_size=4, n_best=4),
+        user_turn_ids=user_turn,
+    )  # fmt: skip
+    models = {a.text for a in reply.alternatives if a.source is ReplySource.MODEL}
+    # Beside replies people wrote (which win a shared text), the beam's n-best; no seed used.
+    assert models and models <= set(beam.texts)
+    assert reply.seed is None
 
 
 def test_candidate_search_takes_sample_or_beam_only() -> None:
