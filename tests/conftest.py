@@ -56,21 +56,32 @@ def small_corpus() -> Path:
     return SMALL_CORPUS
 
 
+def _pretrain_tiny(
+    out: Path, *, epochs: int, direction: str, init_from: Path | None = None
+) -> None:
+    """A `tiny` preset model trained on `small_corpus.jsonl` on the CPU into `out`; the
+    learning rate is tuned so it learns the corpus (patience: every epoch runs)."""
+    result = pretrain(
+        corpus=str(SMALL_CORPUS),
+        out_dir=out,
+        model_config=preset("tiny", direction=direction),
+        train_config=TrainConfig(
+            epochs=epochs, batch_tokens=1000, learning_rate=1e-2, patience=epochs
+        ),
+        device=torch.device("cpu"),
+        init_from=init_from,
+    )
+    assert result.saved, result
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A `tiny` preset model trained on `small_corpus.jsonl` (~10 s); it answers the corpus'
     questions ("hello" -> "hi there! how are you?"). Treat it as read-only: copy it first to
     change it."""
     out = tmp_path_factory.mktemp("tiny-model") / "model"
-    result = pretrain(
-        corpus=str(SMALL_CORPUS),
-        out_dir=out,
-        model_config=preset("tiny"),
-        # Tuned so the model learns the corpus in a few hundred steps (validation perplexity ~1.1).
-        train_config=TrainConfig(epochs=20, batch_tokens=1000, learning_rate=1e-2, patience=20),
-        device=torch.device("cpu"),
-    )
-    assert result.saved, result
+    # 20 epochs: the model learns the corpus in a few hundred steps (validation perplexity ~1.1).
+    _pretrain_tiny(out, epochs=20, direction="forward")
     return out
 
 
@@ -82,15 +93,7 @@ def tiny_model_with_backward_dir(
     from the forward weights (~5 s). Read-only, like `tiny_model_dir`."""
     folder = tmp_path_factory.mktemp("with-backward") / "model"
     shutil.copytree(tiny_model_dir, folder)
-    result = pretrain(
-        corpus=str(SMALL_CORPUS),
-        out_dir=folder / "backward",
-        model_config=preset("tiny", direction="backward"),
-        train_config=TrainConfig(epochs=6, batch_tokens=1000, learning_rate=1e-2, patience=6),
-        device=torch.device("cpu"),
-        init_from=tiny_model_dir,
-    )
-    assert result.saved, result
+    _pretrain_tiny(folder / "backward", epochs=6, direction="backward", init_from=tiny_model_dir)
     return folder
 
 
