@@ -42,9 +42,15 @@ def encode_context(
         turns[-config.context_turns :], max_tokens=config.max_context_tokens
     )
     ids = ids or [SEP_ID]  # a response with no context still needs one encoder step
-    if config.exemplar and exemplar:
-        ids += [config.exemplar_id, *tokenizer.encode(exemplar)[: config.max_response_tokens]]
-    return ids
+    return with_exemplar(ids, tokenizer.encode(exemplar) if exemplar else [], config)
+
+
+def with_exemplar(context: list[int], exemplar: Sequence[int], config: ModelConfig) -> list[int]:
+    """`context`, then the exemplar marker and the exemplar cut to a reply's length, for a
+    model that reads exemplars and when there is one; `context` as it is otherwise."""
+    if not config.exemplar or not exemplar:
+        return context
+    return [*context, config.exemplar_id, *exemplar[: config.max_response_tokens]]
 
 
 def encode_examples(

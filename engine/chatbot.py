@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,15 +16,18 @@ from engine.batching import encode_context
 from engine.checkpoint import Checkpoint, DamagedWeightsError, load_checkpoint
 from engine.decoding.config import DecodeConfig
 from engine.decoding.generate import Generation, StopCallback, TokenCallback, generate
+from engine.decoding.pool import PoolEntry
 from engine.decoding.rerank import ANTI_LM, BACKWARD, ScoredCandidate, rerank
 from engine.default_model import default_model_dir
 from engine.device import resolve_device
 from engine.errors import CheckpointError, DataError, GenerationError
 from engine.model import Seq2Seq
 from engine.pooled_reply import pooled_reply
+from engine.refine import choose_exemplar, refined_context
 from engine.reply import Alternative, Reply, text_key
 from engine.retrieval import INDEX_FILE, ReplyIndex
-from engine.tokenizer import BOS_ID, EOS_ID
+from engine.sources import ReplySource
+from engine.tokenizer import BOS_ID, EOS_ID, Tokenizer
 
 if TYPE_CHECKING:
     from engine.memory import CorrectionMemory
@@ -184,10 +187,14 @@ class Chatbot:
         config = config or DecodeConfig()
         started = time.perf_counter()
         context, user_turn = self.prepare_context(history)
+        # A retrieve-and-refine model writes from the context and the pool's best reply people
+        # wrote; every candidate is still scored on the context alone, so sources compare.
+        exemplar = choose_exemplar(self, history, context, config)
+        written_from = refined_context(self, context, exemplar)
         generation = generate(
             self.model,
             self.tokenizer,
-            context,
+            written_from,
             config,
             user_turn_ids=user_turn,
             on_token=on_token,
@@ -195,9 +202,14 @@ class Chatbot:
             device=self.device,
         )
         if config.strategy == "pool":
-            return pooled_reply(self, generation, config, history, context, started=started)
+            reply = pooled_reply(
+                self, generation, config, history, context, started=started,
+                refined=exemplar is not None,
+            )  # fmt: skip
+            return _with_exemplar(reply, exemplar, written_from, self.tokenizer)
         if config.strategy == "rerank":
             reranked = self._reranked(generation, config, context, history[-1], started)
+            reranked = _with_exemplar(reranked, exemplar, written_from, self.tokenizer)
             return self._consult_memory(history, reranked)
         best = generation.hypotheses[0]
         total_ms = (time.perf_counter() - started) * 1000
@@ -213,11 +225,11 @@ class Chatbot:
             cancelled=generation.cancelled,
             first_token_ms=_first_token_ms(generation, total_ms),
             total_ms=total_ms,
-            context_pieces=self.tokenizer.pieces(context),
+            context_pieces=self.tokenizer.pieces(written_from),
             reply_pieces=self.tokenizer.pieces(best.tokens),
             attention=generation.attention[0],
         )
-        return self._consult_memory(history, reply)
+        return self._consult_memory(history, _with_exemplar(reply, exemplar))
 
     def _consult_memory(self, history: list[str], reply: Reply) -> Reply:
         """A saved correction matching the last turn may give the reply (engine/memory.py)."""
@@ -323,3 +335,19 @@ def _first_token_ms(generation: Generation, total_ms: float) -> float | None:
     if generation.first_token_s is None:
         return None
     return generation.first_token_s * 1000 + (total_ms - generation.total_s * 1000)
+
+
+def _with_exemplar(
+    reply: Reply,
+    exemplar: PoolEntry | None,
+    written_from: Sequence[int] = (),
+    tokenizer: Tokenizer | None = None,
+) -> Reply:
+    """`reply`, saying which reply people wrote the model read (Details shows it), and, when
+    the model wrote the reply, its attention over that exemplar too."""
+    if exemplar is None:
+        return reply
+    reply = replace(reply, exemplar=exemplar.text, exemplar_origin=exemplar.origin)
+    if tokenizer is not None and reply.source is ReplySource.MODEL and reply.attention:
+        reply = replace(reply, context_pieces=tokenizer.pieces(written_from))
+    return reply

@@ -19,29 +19,23 @@ if TYPE_CHECKING:
 
 
 def gather(
-    bot: Chatbot, generation: Generation, config: DecodeConfig, history: list[str]
+    bot: Chatbot,
+    generation: Generation,
+    config: DecodeConfig,
+    history: list[str],
+    *,
+    refined: bool = False,
 ) -> tuple[list[PoolEntry], MemoryMatch | None]:
     """The pool, sources in order of precedence: the user's corrections, replies people wrote,
-    the model's own samples."""
+    the model's own samples. `refined`: the samples were written from the context and an
+    exemplar, so their sampling log-probabilities are not log p(reply | context) and are
+    computed again like everyone else's."""
     entries: list[PoolEntry] = []
     match = None
     if bot.memory is not None and len(bot.memory):
         taught, match = bot.memory.pool_entries(bot, history[-1])
         entries.extend(taught)
-    if bot.index is not None and config.retrieved:
-        for found in bot.index.search(history[-1], config.retrieved):
-            tokens = tuple(bot.tokenizer.encode(found.reply))
-            origin = f"{bot.index.corpus} conversation {found.conversation}"
-            entries.append(
-                PoolEntry(
-                    found.reply,
-                    tokens,
-                    ReplySource.CORPUS,
-                    origin,
-                    similarity=found.similarity,
-                    own_turns=(*found.earlier, found.prompt),
-                )
-            )
+    entries.extend(corpus_entries(bot, history[-1], config.retrieved))
     for row, (text, hypothesis) in enumerate(zip(generation.texts, generation.hypotheses)):
         entries.append(
             PoolEntry(
@@ -49,11 +43,31 @@ def gather(
                 tuple(hypothesis.tokens),
                 ReplySource.MODEL,
                 finished=hypothesis.finished,
-                forward_sum=hypothesis.log_prob,
+                forward_sum=None if refined else hypothesis.log_prob,
                 row=row,
             )
         )
     return entries, match
+
+
+def corpus_entries(bot: Chatbot, turn: str, limit: int) -> list[PoolEntry]:
+    """Replies people wrote to turns like `turn`, from the model's reply index (none without
+    one)."""
+    if bot.index is None or not limit:
+        return []
+    entries = []
+    for found in bot.index.search(turn, limit):
+        entries.append(
+            PoolEntry(
+                found.reply,
+                tuple(bot.tokenizer.encode(found.reply)),
+                ReplySource.CORPUS,
+                f"{bot.index.corpus} conversation {found.conversation}",
+                similarity=found.similarity,
+                own_turns=(*found.earlier, found.prompt),
+            )
+        )
+    return entries
 
 
 def pooled_reply(
@@ -64,8 +78,9 @@ def pooled_reply(
     context: list[int],
     *,
     started: float,
+    refined: bool = False,
 ) -> Reply:
-    entries, match = gather(bot, generation, config, history)
+    entries, match = gather(bot, generation, config, history, refined=refined)
     ranked: list[ScoredEntry] = []
     if not generation.cancelled:
         ranked = score_pool(

@@ -46,6 +46,10 @@ class Reply:
     memory: MemoryMatch | None = None  # a saved correction that matched (engine/memory.py)
     source: ReplySource = ReplySource.MODEL  # who wrote the reply (pool: any source)
     origin: str = ""  # the corpus conversation or correction it came from
+    # Retrieve and refine: the reply people wrote that the model read before writing, and where
+    # it came from ("" when the model reads no exemplar, or read none).
+    exemplar: str = ""
+    exemplar_origin: str = ""
 
     @property
     def tokens_per_second(self) -> float:

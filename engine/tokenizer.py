@@ -17,6 +17,7 @@ from engine.errors import CheckpointError, ConfigError
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID, SEP_ID = 0, 1, 2, 3, 4
 SEP_PIECE = "<sep>"
+EXEMPLAR_PIECE = "<exemplar>"  # not a piece: a retrieve-and-refine model's marker, id vocab_size
 MODEL_TYPES = ("unigram", "bpe", "word")
 
 
@@ -113,9 +114,14 @@ class Tokenizer:
         return list(self._sp.encode(well_formed(text), out_type=int))
 
     def decode(self, ids: Sequence[int]) -> str:
-        return self._sp.decode([int(i) for i in ids if i > SEP_ID])
+        size = self.vocab_size  # ids from there on are the model's own markers, not text
+        return self._sp.decode([int(i) for i in ids if SEP_ID < i < size])
 
     def piece(self, token_id: int) -> str:
+        """The piece of an id; the id just past the pieces is a retrieve-and-refine model's
+        exemplar marker (engine/config.py), shown as `<exemplar>`."""
+        if int(token_id) == self.vocab_size:
+            return EXEMPLAR_PIECE
         return self._sp.id_to_piece(int(token_id))
 
     def pieces(self, ids: Sequence[int]) -> list[str]:

@@ -25,8 +25,9 @@ import torch
 from engine import Chatbot
 from engine.config import preset
 from engine.data import read_jsonl, split_examples
+from engine.exemplars import write_exemplars
 from engine.pipeline import pretrain
-from engine.retrieval import INDEX_FILE, build_index
+from engine.retrieval import INDEX_FILE, ReplyIndex, build_index
 from engine.train import TrainConfig
 
 torch.set_num_threads(1)
@@ -107,6 +108,35 @@ def tiny_pool_model_dir(
     shutil.copytree(tiny_model_with_backward_dir, folder)
     train = split_examples(read_jsonl(SMALL_CORPUS), context_turns=3)["train"]
     build_index(train, folder / INDEX_FILE, corpus="small")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_refine_model_dir(
+    tiny_model_dir: Path, tiny_pool_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A retrieve-and-refine model (it reads an exemplar after its context), started from
+    `tiny_model_dir` and trained on exemplars from the reply index of `tiny_pool_model_dir`,
+    whose backward model and index it shares. Read-only."""
+    folder = tmp_path_factory.mktemp("refine") / "model"
+    shutil.copytree(tiny_pool_model_dir, folder)
+    splits = split_examples(read_jsonl(SMALL_CORPUS), context_turns=3)
+    exemplars = folder.parent / "exemplars.jsonl"
+    index = ReplyIndex.open(folder / INDEX_FILE)
+    try:
+        write_exemplars(splits, index, exemplars, corpus="small")
+    finally:
+        index.close()
+    result = pretrain(
+        corpus=str(SMALL_CORPUS),
+        out_dir=folder,
+        model_config=preset("tiny"),
+        train_config=TrainConfig(epochs=4, batch_tokens=1000, learning_rate=1e-2, patience=4),
+        device=torch.device("cpu"),
+        init_from=tiny_model_dir,
+        exemplars=exemplars,
+    )
+    assert result.saved, result
     return folder
 
 

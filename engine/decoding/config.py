@@ -26,6 +26,11 @@ CHOICE_KNOBS: dict[str, Choice] = {
         ("sample", "beam"),
         "Rerank and pool: the model's candidates are samples, or beam search's n-best (MMI-bidi).",
     ),
+    "refine": Choice(
+        ("retrieved", "none"),
+        "Retrieve-and-refine models: read the pool's best reply people wrote before writing "
+        "(retrieved), or write alone (none).",
+    ),
 }
 
 
@@ -105,6 +110,9 @@ class DecodeConfig:
     # or "beam" (beam search of `candidates` beams, its whole n-best: Li et al. 2016's
     # MMI-bidi, whose hypotheses stay fluent; no_repeat_ngram_size and min_length hold).
     candidate_search: str = "sample"
+    # A model that reads exemplars (engine/refine.py): "retrieved" gives it the pool's best
+    # reply people wrote before it writes; "none" lets it write alone. Other models ignore it.
+    refine: str = "retrieved"
     # rerank: score = log p(reply | context) / length + mmi_weight * log p(context | reply) /
     # length of the context turn (backward model), or, without one, (log p(reply | context) -
     # mmi_weight / 10 * mean log p(reply | neutral contexts)) / length (anti-LM).

@@ -171,3 +171,55 @@ def test_a_model_started_from_one_without_exemplars_learns_to_read_them(
     assert weights.shape[0] == source.model.embedding.weight.shape[0] + 1
     # The marker's row starts as the mean word and is trained from there; the rest carry over.
     assert not torch.equal(weights[-1], torch.zeros_like(weights[-1]))
+
+
+def test_a_refine_model_reads_the_pools_best_retrieved_reply_before_writing(
+    tiny_refine_model_dir: Path,
+) -> None:
+    from engine import Chatbot
+    from engine.decoding.config import DecodeConfig
+    from engine.sources import ReplySource
+
+    bot = Chatbot.load(tiny_refine_model_dir, device="cpu")
+    beam = DecodeConfig(strategy="beam", beam_size=3, n_best=3)
+    reply = bot.reply(["what is your name?"], beam)
+    assert reply.source is ReplySource.MODEL
+    # The exemplar is a reply people wrote, from the index, and the model's input shows it.
+    retrieved = [hit.reply for hit in bot.index.search("what is your name?", 32)]
+    assert reply.exemplar in retrieved
+    assert "conversation" in reply.exemplar_origin
+    marker = reply.context_pieces.index(bot.tokenizer.piece(bot.config.exemplar_id))
+    exemplar_pieces = reply.context_pieces[marker + 1 :]
+    assert exemplar_pieces == bot.tokenizer.pieces(bot.tokenizer.encode(reply.exemplar))
+    assert len(reply.attention[0]) == len(reply.context_pieces)  # attends over it too
+    # "none": the same model writes alone; no marker in its input.
+    alone = bot.reply(["what is your name?"], replace(beam, refine="none"))
+    assert alone.exemplar == ""
+    assert len(alone.context_pieces) == marker
+
+
+def test_the_pool_scores_a_refined_reply_on_the_context_alone(tiny_refine_model_dir: Path) -> None:
+    """A refined sample and a retrieved reply compete on one scale: the forward term is
+    log p(reply | context) per token, never conditioned on the exemplar."""
+    from engine import Chatbot
+    from engine.decoding.config import DecodeConfig
+    from engine.sources import ReplySource
+    from engine.tokenizer import BOS_ID, EOS_ID
+
+    bot = Chatbot.load(tiny_refine_model_dir, device="cpu")
+    config = DecodeConfig(strategy="pool", candidates=4, retrieved=8, generated_offset=0.0, seed=0)
+    reply = bot.reply(["do you like music?"], config)
+    assert reply.exemplar
+    context, _ = bot.prepare_context(["do you like music?"])
+    written = [alt for alt in reply.alternatives if alt.source is ReplySource.MODEL]
+    assert written
+    for alternative in written:
+        target = [*bot.tokenizer.encode(alternative.text), EOS_ID]
+        with torch.inference_mode():
+            total = bot.model.target_log_probs(
+                torch.tensor([context]),
+                torch.tensor([len(context)]),
+                torch.tensor([[BOS_ID, *target[:-1]]]),
+                torch.tensor([target]),
+            )
+        assert alternative.forward_score == pytest.approx(float(total) / len(target), abs=1e-3)
