@@ -15,6 +15,9 @@ from engine.data import Example
 from engine.decoding.config import DecodeConfig
 from engine.fluency import FluencyScorer
 from engine.judge import Judge
+from engine.reply import text_key
+from engine.retrieval import query_words
+from engine.sources import ReplySource
 
 
 def distinct_n(replies: Sequence[Sequence[str]], n: int) -> float:
@@ -50,6 +53,26 @@ def uncertain_reply_rate(replies: Sequence[str]) -> float:
     return sum(1 for reply in replies if UNCERTAIN.search(reply.replace("’", "'"))) / len(replies)
 
 
+def exemplar_use(pairs: Sequence[tuple[str, str]]) -> dict[str, float]:
+    """How much a retrieve-and-refine model's replies take from their exemplars: the share
+    that copies 4 or more consecutive words of it, and the share that is the exemplar itself."""
+    count = max(len(pairs), 1)
+    return {
+        "replies_written_from_one": len(pairs),
+        "copy_4_words_rate": sum(shares_run(reply, exemplar, 4) for reply, exemplar in pairs)
+        / count,
+        "verbatim_rate": sum(text_key(reply) == text_key(exemplar) for reply, exemplar in pairs)
+        / count,
+    }
+
+
+def shares_run(text: str, other: str, words: int) -> bool:
+    """Whether `text` has `words` consecutive words (case and punctuation aside) of `other`."""
+    mine, theirs = query_words(text), query_words(other)
+    runs = {tuple(theirs[i : i + words]) for i in range(len(theirs) - words + 1)}
+    return any(tuple(mine[i : i + words]) in runs for i in range(len(mine) - words + 1))
+
+
 def _prompt_of(example: Example) -> str:
     return example.context[-1] if example.context else ""
 
@@ -76,11 +99,15 @@ def generation_metrics(
     fluency: FluencyScorer | None = None,
 ) -> dict[str, Any]:
     replies: list[str] = []
+    exemplars: list[tuple[str, str]] = []  # (reply, the exemplar it was written from)
     started = time.perf_counter()
     for index, example in enumerate(examples):
         # Without a fixed seed, each prompt samples with its index: runs are repeatable.
         seeded = config.replace(seed=seed_offset + index) if config.seed is None else config
-        replies.append(bot.reply(list(example.context), seeded).text)
+        reply = bot.reply(list(example.context), seeded)
+        replies.append(reply.text)
+        if reply.exemplar and reply.source is ReplySource.MODEL:
+            exemplars.append((reply.text, reply.exemplar))
     elapsed = time.perf_counter() - started
     words = [reply.split() for reply in replies]
     metrics = {
@@ -98,6 +125,8 @@ def generation_metrics(
             for example, reply in zip(examples[:20], replies[:20])
         ],
     }
+    if exemplars:
+        metrics["exemplar"] = exemplar_use(exemplars)
     if judge is not None:
         metrics["judge"] = judge_replies(judge, examples, replies)
     if fluency is not None:

@@ -96,51 +96,18 @@ def pretrain(
     """
     if sum(source is not None for source in (resume_from, init_from, tokenizer_from)) > 1:
         raise ConfigError("use only one of --resume, --init-from and --tokenizer-from")
-    optimizer_state = None
-    resume_state: dict[str, Any] | None = None
-    record: dict[str, Any] = {"corpus": corpus}
-    if resume_from is not None:
-        checkpoint = load_checkpoint(resume_from, with_optimizer=True)
-        model, tokenizer, model_config = checkpoint.model, checkpoint.tokenizer, checkpoint.config
-        optimizer_state = checkpoint.optimizer_state
-        resume_state = checkpoint.record.get("trainer")
-        record = {
-            key: checkpoint.record[key] for key in ("corpus", "seconds") if key in checkpoint.record
-        }
-        record["resumed_from"] = str(resume_from)
-        splits = splits_for(corpus, model_config)
-    elif init_from is not None:
-        checkpoint = load_checkpoint(init_from)
-        tokenizer = checkpoint.tokenizer
-        model_config = ModelConfig.from_dict(
-            {
-                **checkpoint.config.to_dict(),
-                "direction": model_config.direction,
-                "exemplar": checkpoint.config.exemplar or exemplars is not None,
-            }
-        )
-        # The same shapes (but the exemplar marker's row); the config saved says direction.
-        model = Seq2Seq(model_config)
-        model.load_state_dict(with_marker_row(checkpoint.model.state_dict(), model_config))
-        record["initialised_from"] = str(init_from)
-        splits = splits_for(corpus, model_config)
+    refine = exemplars is not None
+    if resume_from is not None or init_from is not None:
+        if resume_from is not None:
+            start = _resumed(resume_from)
+        else:
+            start = _initialised(init_from, model_config, refine)
+        splits = splits_for(corpus, start.model.config)
     else:
         splits = splits_for(corpus, model_config)
-        if tokenizer_from is not None:
-            tokenizer = load_tokenizer(tokenizer_from)
-            record["tokenizer_from"] = str(tokenizer_from)
-        else:
-            tokenizer = _new_tokenizer(splits.train, model_config, group)
-        # SentencePiece may give fewer pieces than asked on a small corpus.
-        model_config = ModelConfig.from_dict(
-            {
-                **model_config.to_dict(),
-                "vocab_size": tokenizer.vocab_size,
-                "exemplar": model_config.exemplar or exemplars is not None,
-            }
-        )
-        torch.manual_seed(train_config.seed)
-        model = Seq2Seq(model_config)
+        start = _new(splits.train, model_config, train_config, tokenizer_from, refine, group)
+    model, tokenizer, model_config = start.model, start.tokenizer, start.model.config
+    record = {"corpus": corpus, **start.record}
     if exemplars is not None:
         if not model_config.exemplar:
             raise ConfigError("this model reads no exemplar; start a new run to train one")
@@ -164,12 +131,78 @@ def pretrain(
         out_dir=out_dir,
         device=device,
         record=record,
-        resume=resume_state,
-        optimizer_state=optimizer_state,
+        resume=start.resume_state,
+        optimizer_state=start.optimizer_state,
         on_progress=on_progress,
         should_stop=should_stop,
         group=group,
     )
+
+
+@dataclass(frozen=True)
+class _Start:
+    """Where a training run begins: a model and its pieces, and what the record says of it."""
+
+    model: Seq2Seq
+    tokenizer: Tokenizer
+    record: dict[str, Any]
+    optimizer_state: dict[str, Any] | None = None
+    resume_state: dict[str, Any] | None = None
+
+
+def _resumed(directory: str | Path) -> _Start:
+    checkpoint = load_checkpoint(directory, with_optimizer=True)
+    kept = {
+        key: checkpoint.record[key] for key in ("corpus", "seconds") if key in checkpoint.record
+    }
+    return _Start(
+        checkpoint.model,
+        checkpoint.tokenizer,
+        {**kept, "resumed_from": str(directory)},
+        checkpoint.optimizer_state,
+        checkpoint.record.get("trainer"),
+    )
+
+
+def _initialised(directory: str | Path, asked: ModelConfig, refine: bool) -> _Start:
+    checkpoint = load_checkpoint(directory)
+    config = ModelConfig.from_dict(
+        {
+            **checkpoint.config.to_dict(),
+            "direction": asked.direction,
+            "exemplar": checkpoint.config.exemplar or refine,
+        }
+    )
+    # The same shapes (but the exemplar marker's row); the config saved says direction.
+    model = Seq2Seq(config)
+    model.load_state_dict(with_marker_row(checkpoint.model.state_dict(), config))
+    return _Start(model, checkpoint.tokenizer, {"initialised_from": str(directory)})
+
+
+def _new(
+    train: list[Example],
+    asked: ModelConfig,
+    train_config: TrainConfig,
+    tokenizer_from: str | Path | None,
+    refine: bool,
+    group: ProcessGroup | None,
+) -> _Start:
+    record: dict[str, Any] = {}
+    if tokenizer_from is not None:
+        tokenizer = load_tokenizer(tokenizer_from)
+        record["tokenizer_from"] = str(tokenizer_from)
+    else:
+        tokenizer = _new_tokenizer(train, asked, group)
+    # SentencePiece may give fewer pieces than asked on a small corpus.
+    config = ModelConfig.from_dict(
+        {
+            **asked.to_dict(),
+            "vocab_size": tokenizer.vocab_size,
+            "exemplar": asked.exemplar or refine,
+        }
+    )
+    torch.manual_seed(train_config.seed)
+    return _Start(Seq2Seq(config), tokenizer, record)
 
 
 def _with_exemplars(splits: CorpusSplits, path: str | Path, seed: int) -> CorpusSplits:
