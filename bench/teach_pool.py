@@ -6,7 +6,8 @@ become corrections; the shipped model answers with the default preset, memory on
 turns are the first 2,000 distinct user turns of the chitchat validation split: a correction can
 only answer one whose gate it passes (`CorrectionMemory.lookup`), so only those are answered in
 full. The latest correction of a question must win: a second, older correction of every question
-is taught first and must never answer.
+is taught first and must never answer. The gate's weights and thresholds (engine/memory.py)
+were chosen on the first `TUNING` questions; `tuning` and `held_out` report each half apart.
 
     python bench/teach_pool.py [--model DIR] [--unrelated 2000]
 """
@@ -27,6 +28,11 @@ from engine.memory import Correction, CorrectionMemory
 from engine.sources import ReplySource
 
 FACTS = Path(__file__).with_name("data") / "taught_questions.json"
+TUNING = 12  # the questions the gate was tuned on; the rest are held out
+
+
+def rate(hits: list[bool]) -> dict[str, float]:
+    return {"taught": sum(hits), "of": len(hits), "rate": round(sum(hits) / max(len(hits), 1), 3)}
 
 
 def unrelated_turns(count: int) -> list[str]:
@@ -59,9 +65,15 @@ def main() -> None:
         return reply.source is ReplySource.CORRECTION and reply.text == answer
 
     report: dict[str, object] = {}
+    hits: dict[int, list[bool]] = {}
     for column, name in ((0, "questions"), (2, "reworded_1"), (3, "reworded_2")):
-        hits = [answered(fact[column], fact[1], i) for i, fact in enumerate(facts)]
-        report[name] = {"taught": sum(hits), "of": len(hits), "rate": sum(hits) / len(hits)}
+        hits[column] = [answered(fact[column], fact[1], i) for i, fact in enumerate(facts)]
+        report[name] = rate(hits[column])
+    reworded = [(fact, hits[column][i]) for column in (2, 3) for i, fact in enumerate(facts)]
+    for name, part in (("tuning", slice(0, TUNING)), ("held_out", slice(TUNING, None))):
+        questions = set(map(tuple, facts[part]))
+        report[name] = rate([hit for fact, hit in reworded if tuple(fact) in questions])
+    report["missed"] = [fact[c] for c in (2, 3) for i, fact in enumerate(facts) if not hits[c][i]]
     turns = unrelated_turns(args.unrelated)
     gated = [turn for turn in turns if bot.memory.lookup(bot, turn) is not None]
     wrong = [turn for i, turn in enumerate(gated) if bot.reply([turn], config.replace(seed=i))

@@ -4,16 +4,23 @@ A correction says what the bot should have answered to one user turn (its prompt
 brings a taught reply into the pool when it asks the same question:
 - exactly, after folding case, spacing and sentence punctuation (symbols and digits count, so
   "what is 22" is not "what is 2+2"): the taught reply is the reply;
-- in other words: the model's own encoder representations of the two turns (the mean of the
-  encoder outputs) have a cosine similarity of at least `NEAR_THRESHOLD`, and the two turns ask
-  about the same person (a question about "you" is not one about "me" or "them"). The taught
-  reply then joins the pool with `TAUGHT_BONUS`, and the seq2seq scorer decides whether it fits.
-The latest correction of a prompt wins. No Qt, no SQLAlchemy: the app hands `Correction`s in
-(oldest first) and reads the `MemoryMatch` on a reply.
+- in other words: the two turns ask about the same person (a question about "you" is not one
+  about "me" or "them") with the same figures, and a score of three measures reaches
+  `NEAR_THRESHOLD`: the cosine of the model's encoder representations of the two turns (the mean
+  of the encoder outputs), the idf-weighted overlap of their topic words (plurals and British
+  spellings folded), and how much likelier the backward model finds the turn after the taught
+  reply than after a reply that fits anything. Two turns without a topic word in common must
+  be `CERTAIN_THRESHOLD` near in the encoder. The taught reply then joins the pool with
+  `TAUGHT_BONUS`, and the seq2seq scorer decides whether it fits.
+A reply the user liked is taught the same way (`Correction.source` is `ReplySource.LIKED`) with
+`LIKED_SHARE` of the bonus; a correction of a question beats a like of it. The latest correction
+of a prompt wins. No Qt, no SQLAlchemy: the app hands `Correction`s in (oldest first) and reads
+the `MemoryMatch` on a reply.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -25,9 +32,10 @@ import torch
 from engine.batching import encode_context
 from engine.data import normalise
 from engine.decoding.pool import TAUGHT_BONUS, PoolEntry
+from engine.decoding.rerank import backward_terms
 from engine.reply import Alternative
 from engine.sources import ReplySource
-from engine.tokenizer import BOS_ID
+from engine.tokenizer import BOS_ID, EOS_ID
 
 if TYPE_CHECKING:
     from engine.chatbot import Chatbot
@@ -43,8 +51,9 @@ _THIRD_PERSON = frozenset(
 _FIRST_PERSON_ONLY = frozenset({"my", "mine", "myself", "me"})
 EXACT_BONUS = 100.0  # the same question: the taught reply is the reply
 # Words that carry no topic: two questions that share none of the rest ask about different
-# things ("what is your favorite color?" is not "what's your favorite food?"), however near
-# the encoder puts them, unless it puts them nearer than `CERTAIN_THRESHOLD`.
+# things ("what is your favorite color?" is not "what's your favorite food?") unless the encoder
+# puts them `CERTAIN_THRESHOLD` near (the backward fit cannot tell "what's your favorite smell?"
+# from a rewording of the food question).
 _FUNCTION_WORDS = frozenset(
     """a an the and or but if of to in on at for with from by about as into like than then so
     is are was were be been being am do does did doing have has had having will would can could
@@ -53,17 +62,25 @@ _FUNCTION_WORDS = frozenset(
     they them their this that these those there here not no yes very really just too also
     favorite favourite best most much many more lot get got go going""".split()  # noqa: SIM905
 )
-CERTAIN_THRESHOLD = 0.85
+# "colour" -> "color", "favourites" -> "favorites" (not "your", "hour": three letters before)
+_BRITISH = re.compile(r"(?<=[a-z]{3})our(?=ite|s|ed|ing|$)")
 
-# Measured on the shipped model (bench/teach_pool.py: 24 taught questions, each in two other
-# wordings, and 2,000 chitchat validation turns): at 0.70, with the topic and person checks, the
-# same question typed again always answers, 12 of 48 rewordings reach their own correction, and
-# 4 of 2,000 unrelated turns (0.2%, each the same question in fact: "what do you do for work?")
-# are answered by one. Without the topic check 18 of 48 rewordings, but also 13 turns, some
-# wrong ("what is your favorite color?" -> the taught favourite food). The model's encoder
-# cannot tell more paraphrases from other questions.
-NEAR_THRESHOLD = 0.70
+# The score of a near match: cosine + LEXICAL_WEIGHT * topic-word overlap + BACKWARD_WEIGHT *
+# backward fit. Chosen on the first 12 of bench/teach_pool.py's 24 taught questions (each in
+# two other wordings) against 2,000 chitchat validation turns, then measured on all 24: the
+# figures are in bench/teach_pool.py's docstring. The encoder alone put 12 of 48 rewordings
+# within 0.70 of their question; most of the rest share no word with it and the shipped
+# model's encoder and backward model cannot tell them from other questions.
+LEXICAL_WEIGHT = 0.5
+BACKWARD_WEIGHT = 0.25
+NEAR_THRESHOLD = 0.80
+CERTAIN_THRESHOLD = 0.85  # a cosine
+SHORTLIST = 8  # prompts whose taught reply the backward model weighs for one turn
+# Replies that fit any question: the backward model's log p(turn | taught reply) counts only
+# by how much it beats log p(turn | these), so a turn likely after anything gains nothing.
+NEUTRAL_REPLIES = ("ok.", "yes.", "no.", "i don't know.", "haha")
 SCORE_MARGIN = 2.5  # nats per token the taught reply may trail the model's own reply by
+LIKED_SHARE = 0.5  # a liked reply's bonus against a correction's: corrections beat likes
 
 
 @dataclass(frozen=True)
@@ -71,7 +88,9 @@ class Correction:
     prompt: str  # the user turn the corrected reply answered
     reply: str  # what the user said the bot should have answered
     when: str = ""  # when it was made, as the app wants it shown (e.g. an ISO date)
-    source_id: int | None = None  # the app's id for it (the corrected message)
+    source_id: int | None = None  # the app's id for it (the corrected or liked message)
+    source: ReplySource = ReplySource.CORRECTION  # LIKED: a reply the user rated up
+    origin: str = ""  # where it was made, for Details (the liked reply's conversation)
 
 
 @dataclass(frozen=True)
@@ -82,6 +101,7 @@ class MemoryMatch:
     taught_score: float | None  # mean log-prob per token of the taught reply (None: not scored)
     model_score: float | None  # the same for the model's own reply
     chosen: bool  # the taught reply is the reply
+    score: float | None = None  # a near match's gate score (see NEAR_THRESHOLD)
 
     def decided(self, *, chosen: bool) -> MemoryMatch:
         return replace(self, chosen=chosen)
@@ -95,6 +115,8 @@ class MemoryMatch:
             "source_id": self.correction.source_id,
             "exact": self.exact,
             "similarity": round(self.similarity, 4),
+            "score": None if self.score is None else round(self.score, 4),
+            "source": self.correction.source.value,
             "taught_score": self.taught_score,
             "model_score": self.model_score,
             "chosen": self.chosen,
@@ -118,11 +140,15 @@ class CorrectionMemory:
         self.update(corrections)
 
     def update(self, corrections: Sequence[Correction]) -> None:
-        """Replace the corrections (the latest one for a prompt wins); cached vectors stay."""
+        """Replace the corrections (the latest one for a prompt wins, and a like never
+        displaces a correction); cached vectors stay."""
         by_prompt: dict[str, Correction] = {}
         for correction in corrections:
             key = exact_key(correction.prompt)
-            if key and correction.reply.strip():
+            held = by_prompt.get(key)
+            if not key or not correction.reply.strip():
+                continue
+            if held is None or correction.source is not ReplySource.LIKED or _liked(held):
                 by_prompt[key] = correction
         self._by_prompt = by_prompt
 
@@ -149,38 +175,47 @@ class CorrectionMemory:
         return keys, torch.stack([self._vectors[key] for key in keys])  # (N, H)
 
     def lookup(self, bot: Chatbot, turn: str) -> MemoryMatch | None:
-        """The correction whose prompt asks what `turn` asks (exact first, else the nearest
-        above the threshold about the same person), not yet scored; None when none does."""
+        """The correction whose prompt asks what `turn` asks (exact first, else the best near
+        match: a correction before a like, then the highest score), not yet scored by the
+        pool; None when none does."""
         key = exact_key(turn)
         if not key or not self._by_prompt:
             return None
         if key in self._by_prompt:
             return MemoryMatch(self._by_prompt[key], True, 1.0, None, None, chosen=True)
         keys, vectors = self._prompt_vectors(bot)
-        similarities = vectors @ self.vector(bot, turn)  # (N,)
-        for best in similarities.argsort(descending=True).tolist():
-            similarity = float(similarities[best])
-            if similarity < self.threshold:
-                return None
-            correction = self._by_prompt[keys[best]]
-            if same_question_kind(turn, correction.prompt) and same_topic(
-                turn, correction.prompt, similarity
-            ):
-                return MemoryMatch(correction, False, similarity, None, None, False)
-        return None
+        similarities = (vectors @ self.vector(bot, turn)).tolist()  # (N,)
+        words = topic_weights(bot, turn)
+        rows = []  # (cosine + lexical term, cosine, correction): the same kind of question only
+        for key, similarity in zip(keys, similarities):
+            taught = self._by_prompt[key]
+            if same_question_kind(turn, taught.prompt):
+                lexical = overlap(words, topic_weights(bot, taught.prompt))
+                rows.append((similarity + LEXICAL_WEIGHT * lexical, similarity, taught))
+        shortlist = sorted(rows, key=lambda row: row[0], reverse=True)[:SHORTLIST]
+        fits = backward_fit(bot, turn, [row[2].reply for row in shortlist])
+        matches = [
+            MemoryMatch(correction, False, sim, None, None, False, score=score)
+            for (base, sim, correction), fit in zip(shortlist, fits)
+            if (score := base + BACKWARD_WEIGHT * fit) >= self.threshold
+            and same_topic(turn, correction.prompt, sim)
+        ]
+        return max(matches, key=lambda m: (not _liked(m.correction), m.score), default=None)
 
     def pool_entries(self, bot: Chatbot, turn: str) -> tuple[list[PoolEntry], MemoryMatch | None]:
         """The taught reply for `turn`, as the pool's first candidate, and its match."""
         match = self.lookup(bot, turn)
         if match is None:
             return [], None
-        text = " ".join(match.correction.reply.split())
+        correction = match.correction
+        text = " ".join(correction.reply.split())
+        bonus = EXACT_BONUS if match.exact else TAUGHT_BONUS
         entry = PoolEntry(
             text,
             tuple(bot.tokenizer.encode(text)),
-            ReplySource.CORRECTION,
-            origin=f"your correction of {match.correction.when or 'a reply'}",
-            bonus=EXACT_BONUS if match.exact else TAUGHT_BONUS,
+            correction.source,
+            origin=correction.origin or f"your correction of {correction.when or 'a reply'}",
+            bonus=bonus * LIKED_SHARE if _liked(correction) else bonus,
         )
         return [entry], match
 
@@ -195,7 +230,8 @@ class CorrectionMemory:
         model_score = mean_log_prob(bot, context, reply.text) if reply.text.strip() else None
         chosen = match.exact or model_score is None or taught_score >= model_score - self.margin
         match = replace(match, taught_score=taught_score, model_score=model_score, chosen=chosen)
-        candidate = Alternative(taught, taught_score, True, source=ReplySource.CORRECTION)
+        source = match.correction.source
+        candidate = Alternative(taught, taught_score, True, source=source)
         if not chosen:
             return replace(reply, alternatives=[*reply.alternatives, candidate], memory=match)
         tokens = bot.tokenizer.encode(taught)
@@ -207,7 +243,7 @@ class CorrectionMemory:
             reply_pieces=bot.tokenizer.pieces(tokens),
             attention=[],
             memory=match,
-            source=ReplySource.CORRECTION,
+            source=source,
         )
 
 
@@ -248,15 +284,60 @@ def same_question_kind(turn: str, prompt: str) -> bool:
     return same_person(turn, prompt) and _figures(turn) == _figures(prompt)
 
 
-def _topic_words(text: str) -> set[str]:
-    return set(re.findall(r"\w+", normalise(text))) - _FUNCTION_WORDS
+def _liked(correction: Correction) -> bool:
+    return correction.source is ReplySource.LIKED
+
+
+def _stem(word: str) -> str:
+    """A topic word with its plural and British spelling folded: "colours" -> "color"."""
+    word = _BRITISH.sub("or", word)
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _topic_words(text: str) -> list[str]:
+    return [word for word in re.findall(r"\w+", normalise(text)) if word not in _FUNCTION_WORDS]
+
+
+def topic_weights(bot: Chatbot, text: str) -> dict[str, float]:
+    """A turn's topic words, folded (`_stem`), each weighed by its rarity in the reply index
+    (1 for every word without one)."""
+    words = _topic_words(text)
+    weights = bot.index.weights(words) if bot.index is not None else dict.fromkeys(words, 1.0)
+    return {_stem(word): weights[word] for word in words}
+
+
+def overlap(first: dict[str, float], second: dict[str, float]) -> float:
+    """The weighted cosine of two turns' topic words, 0..1 (0 when either has none)."""
+    shared = sum(weight * second[word] for word, weight in first.items() if word in second)
+    norm = math.sqrt(sum(w * w for w in first.values()) * sum(w * w for w in second.values()))
+    return shared / norm if norm else 0.0
+
+
+def backward_fit(bot: Chatbot, turn: str, replies: Sequence[str]) -> list[float]:
+    """For each reply, log p(turn | reply) per token of the turn under the backward model, less
+    its mean after `NEUTRAL_REPLIES`; 0 for each without a backward model."""
+    if bot.backward is None or not replies:
+        return [0.0] * len(replies)
+    texts = [*replies, *NEUTRAL_REPLIES]
+    ids = [[*bot.tokenizer.encode(text), EOS_ID] for text in texts]
+    terms = backward_terms(bot.backward, bot.tokenizer, ids, turn, bot.device)
+    neutral = sum(terms[len(replies) :]) / len(NEUTRAL_REPLIES)
+    return [term - neutral for term in terms[: len(replies)]]
 
 
 def same_topic(turn: str, prompt: str, similarity: float) -> bool:
-    """Whether two near questions are about the same thing: they share a topic word, neither
-    has one ("how are you?"), or the encoder finds them nearly the same."""
-    words, taught = _topic_words(turn), _topic_words(prompt)
-    return similarity >= CERTAIN_THRESHOLD or bool(words & taught) or not (words or taught)
+    """Whether two near questions are about the same thing: they share a topic word (folded),
+    neither has one ("how are you?"), or both have one and the encoder puts them
+    `CERTAIN_THRESHOLD` near ("what do you like?" asks more than "what do you do for work?")."""
+    words = {_stem(word) for word in _topic_words(turn)}
+    taught = {_stem(word) for word in _topic_words(prompt)}
+    if words & taught or not (words or taught):
+        return True
+    return bool(words) and bool(taught) and similarity >= CERTAIN_THRESHOLD
 
 
 def same_person(turn: str, prompt: str) -> bool:

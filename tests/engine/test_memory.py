@@ -9,7 +9,7 @@ import pytest
 
 from engine import Chatbot
 from engine.finetune import RECALL_CONFIG
-from engine.memory import Correction, CorrectionMemory, normalise
+from engine.memory import Correction, CorrectionMemory, normalise, overlap, topic_weights
 
 TAUGHT = "my name is ada, and i keep a lighthouse."
 PRECISE = RECALL_CONFIG  # the precise preset: a fixed seed, the same turn gives the same reply
@@ -124,3 +124,19 @@ def test_vectors_are_cached_per_model(tiny_model_dir: Path, tiny_bot: Chatbot):
     other = Chatbot.load(tiny_model_dir, device="cpu")
     memory.lookup(other, "hello there")
     assert memory._model is other.model
+
+
+def test_topic_words_are_folded_and_weighed_by_rarity(tiny_bot: Chatbot):
+    """The gate's lexical term: plurals and British spellings fold ("colours" is "color", but
+    "your" and "hour" stay), and with a reply index a rare word outweighs a common one."""
+    assert set(topic_weights(tiny_bot, "Which colours do you like, your hour?")) == {
+        "color",
+        "hour",
+    }
+    assert (
+        overlap(topic_weights(tiny_bot, "any siblings?"), topic_weights(tiny_bot, "sibling")) == 1
+    )
+    assert overlap(topic_weights(tiny_bot, "how are you?"), topic_weights(tiny_bot, "hi")) == 0
+    bot = Chatbot.load(device="cpu")  # the shipped model, with its reply index
+    weights = topic_weights(bot, "do you play chess or sports?")
+    assert weights["chess"] > weights["play"] > 0

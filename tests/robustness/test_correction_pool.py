@@ -9,6 +9,7 @@ import pytest
 from engine import Chatbot
 from engine.decoding.config import PRESETS
 from engine.memory import (
+    NEAR_THRESHOLD,
     Correction,
     CorrectionMemory,
     exact_key,
@@ -70,3 +71,27 @@ def test_a_question_on_another_topic_does_not_get_the_taught_reply() -> None:
     assert same_topic("what food do you like?", "what's your favorite food?", 0.74)
     reply = bot.reply(["what is your favorite color?"], DEFAULT)
     assert reply.text != "i love mushroom risotto."
+
+
+def test_a_rewording_that_shares_a_folded_topic_word_gets_the_taught_reply() -> None:
+    """Issue #22: "colour" is "color" and "sports" "sport" to the gate, so a rewording the
+    shipped model's encoder puts far away (0.38) still reaches its correction."""
+    bot = taught(Chatbot.load(device="cpu"), ("what's your favorite color?", "teal, like the sea."))
+    match = bot.memory.lookup(bot, "which colour do you like best?")
+    assert match is not None and not match.exact and match.similarity < 0.5
+    assert match.score is not None and match.score >= NEAR_THRESHOLD
+    reply = bot.reply(["which colour do you like best?"], DEFAULT)
+    assert reply.text == "teal, like the sea." and reply.source is ReplySource.CORRECTION
+
+
+def test_a_question_that_shares_only_the_template_does_not_get_the_taught_reply() -> None:
+    """The same template with another topic word, or none ("what do you like?"), is not the
+    question; nor is a statement that shares the topic word but asks about someone else."""
+    bot = taught(
+        Chatbot.load(device="cpu"),
+        ("what's your favorite food?", "i love mushroom risotto."),
+        ("what do you do for work?", "i am a lighthouse keeper."),
+    )
+    for turn in ("what's your favorite smell?", "what do you like?", "my work is boring."):
+        assert bot.memory.lookup(bot, turn) is None, turn
+        assert bot.reply([turn], DEFAULT).source is not ReplySource.CORRECTION
