@@ -51,29 +51,12 @@ class Chatbot:
         self.index_problem: str | None = None  # why no index could be opened
 
     def load_index(self) -> None:
-        """Open the reply index beside the model; a model without one that shares the shipped
-        model's tokenizer (the shipped model's fine-tuned versions) uses the shipped index (it
-        is text). None leaves `pool` to the model's own candidates, and says why."""
-        own = self.checkpoint.directory / INDEX_FILE
-        shipped = default_model_dir() / INDEX_FILE
-        if own.is_file():
-            path = own
-        elif shipped.is_file() and self._shares_shipped_tokenizer():
-            path = shipped
-        else:
-            self.index_problem = f"no {INDEX_FILE} beside the model"
-            return
+        """Open the model's reply index (`open_reply_index`); None leaves `pool` to the model's
+        own candidates, and says why."""
         try:
-            self.index = ReplyIndex.open(path)
+            self.index = open_reply_index(self.checkpoint.directory, self.tokenizer)
         except DataError as error:
             self.index_problem = str(error)
-
-    def _shares_shipped_tokenizer(self) -> bool:
-        try:
-            shipped = (default_model_dir() / "tokenizer.model").read_bytes()
-        except OSError:
-            return False
-        return shipped == self.tokenizer.to_bytes()
 
     def load_backward(self) -> None:
         """Use the model folder's `backward/` model for `rerank`, if it has a usable one; a
@@ -351,3 +334,25 @@ def _with_exemplar(
     if tokenizer is not None and reply.source is ReplySource.MODEL and reply.attention:
         reply = replace(reply, context_pieces=tokenizer.pieces(written_from))
     return reply
+
+
+def open_reply_index(directory: Path, tokenizer: Tokenizer) -> ReplyIndex:
+    """The reply index beside the model in `directory`; a model without one that shares the
+    shipped model's tokenizer (the shipped model's fine-tuned versions, or a larger model
+    trained on its pieces) uses the shipped index (it is text). DataError says why none."""
+    own = directory / INDEX_FILE
+    if own.is_file():
+        return ReplyIndex.open(own)
+    shipped = default_model_dir() / INDEX_FILE
+    if shipped.is_file() and shares_shipped_tokenizer(tokenizer):
+        return ReplyIndex.open(shipped)
+    raise DataError(f"no {INDEX_FILE} beside the model")
+
+
+def shares_shipped_tokenizer(tokenizer: Tokenizer) -> bool:
+    """Whether `tokenizer` is the shipped model's, so the shipped reply index serves it."""
+    try:
+        shipped = (default_model_dir() / "tokenizer.model").read_bytes()
+    except OSError:
+        return False
+    return shipped == tokenizer.to_bytes()

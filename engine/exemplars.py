@@ -129,6 +129,18 @@ class ReplyFinder:
         return found
 
 
+def with_found_exemplars(examples: Sequence[Example], finder: ReplyFinder) -> list[Example]:
+    """`examples`, each without an exemplar given the first reply found for it (as chat
+    offers); those that have one keep it."""
+    chosen = list(examples)
+    missing = [i for i, example in enumerate(examples) if not example.exemplar]
+    for start in range(0, len(missing), CHUNK):
+        rows = missing[start : start + CHUNK]
+        for row, replies in zip(rows, finder.find([examples[i] for i in rows])):
+            chosen[row] = replace(examples[row], exemplar=_first(replies))
+    return chosen
+
+
 def write_exemplars(
     splits: dict[str, Sequence[Example]],
     index: ReplyIndex,

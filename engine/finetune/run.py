@@ -16,10 +16,11 @@ from typing import Any
 import torch
 
 from engine.batching import EncodedExample, encode_examples
-from engine.chatbot import BACKWARD_DIR, Chatbot
+from engine.chatbot import BACKWARD_DIR, Chatbot, open_reply_index, shares_shipped_tokenizer
 from engine.checkpoint import fsync_path, load_checkpoint, save_checkpoint
 from engine.data import Example, backward_examples
-from engine.errors import ConfigError
+from engine.errors import ConfigError, DataError
+from engine.exemplars import ReplyFinder, with_found_exemplars
 from engine.finetune.data import DEFAULT_REPLAY_CORPUS, SavedPair, dedupe, split_pairs
 from engine.finetune.guard import Guard, figures, measure_perplexity
 from engine.finetune.output import (
@@ -42,6 +43,7 @@ from engine.progress import (
     ProgressEvent,
     StatusEvent,
 )
+from engine.retrieval import INDEX_FILE
 
 
 @dataclass
@@ -49,6 +51,7 @@ class _Prepared:
     """The pairs to train on and to measure with, chosen and encoded before training."""
 
     training: list[SavedPair]
+    teach_on: list[SavedPair]  # `training`, each pair once per exemplar for a refine model
     heldout: list[Example]
     taught: list[Example]  # the corrections among `training`
     replay_pool: list[Example]  # the original corpus's training split
@@ -56,6 +59,9 @@ class _Prepared:
     encode: Callable[[Sequence[Example]], list[EncodedExample]]
     measured: tuple[list[EncodedExample], ...]  # held-out, original validation, taught
     select_valid: list[EncodedExample]  # the slice that chooses the state kept
+
+
+TAUGHT_EXEMPLARS = 4  # a retrieve-and-refine model is taught each pair with this many exemplars
 
 
 def _prepare(
@@ -91,14 +97,47 @@ def _prepare(
     )
     emit(counts)
 
+    finder = _exemplar_finder(checkpoint, emit)
+
     def encode(part: Sequence[Example]) -> list[EncodedExample]:
+        if finder is not None:  # replayed and measured examples read what chat would give
+            part = with_found_exemplars(part, finder)
         return encode_examples(part, checkpoint.tokenizer, model_config)
 
+    # A taught pair is taught with each of its first few exemplars: chat gives it the pool's
+    # best, which the model taught with one exemplar alone did not answer (tiny model: 1 in 5).
+    teach_on = training if finder is None else _with_exemplars_each(training, finder)
+
     return _Prepared(
-        training=training, heldout=heldout, taught=taught, replay_pool=splits.train, counts=counts,
+        training=training, teach_on=teach_on, heldout=heldout, taught=taught,
+        replay_pool=splits.train, counts=counts,
         encode=encode, measured=(encode(heldout), encode(original_valid), encode(taught)),
         select_valid=encode(select_valid or original_valid),
     )  # fmt: skip
+
+
+def _exemplar_finder(checkpoint: Any, emit: ProgressCallback) -> ReplyFinder | None:
+    """For a retrieve-and-refine model, what finds each example's exemplar: taught pairs and
+    replayed ones are read with a reply people wrote, as chat reads them, so the model keeps
+    using its exemplars; None for a model that reads none (or has no reply index)."""
+    if not checkpoint.config.exemplar:
+        return None
+    try:
+        index = open_reply_index(checkpoint.directory, checkpoint.tokenizer)
+    except DataError as error:
+        emit(StatusEvent(message=f"Teaching without exemplars: {error}"))
+        return None
+    emit(StatusEvent(message="Reading the reply index for exemplars…"))
+    return ReplyFinder(index)
+
+
+def _with_exemplars_each(pairs: Sequence[SavedPair], finder: ReplyFinder) -> list[SavedPair]:
+    found = finder.find([pair.example for pair in pairs])
+    return [
+        SavedPair(replace(pair.example, exemplar=exemplar), pair.kind)
+        for pair, replies in zip(pairs, found)
+        for exemplar in replies[:TAUGHT_EXEMPLARS] or ("",)
+    ]
 
 
 def finetune(
@@ -166,7 +205,7 @@ def _train_and_save(
         config.max_forgetting - config.select_margin, device,
     )  # fmt: skip
     trained = teach(
-        checkpoint.model, prepared.training, prepared.replay_pool, prepared.encode, config,
+        checkpoint.model, prepared.teach_on, prepared.replay_pool, prepared.encode, config,
         device=device, guard=guard, emit=emit, stop=stop,
     )  # fmt: skip
     choice = guard.choice
@@ -186,10 +225,24 @@ def _train_and_save(
         weights_dtype=stored_dtype(base),
     )  # fmt: skip
     _teach_backward(base, partial, prepared, config, device, emit, stop)
+    _keep_reply_index(base, partial, checkpoint.tokenizer)
     if out.exists():
         raise ConfigError(f"{out} appeared while fine-tuning: the new model was not saved")
     os.rename(partial, out)
     fsync_path(out.parent)
+
+
+def _keep_reply_index(base: Path, partial: Path, tokenizer: Any) -> None:
+    """The base model's own reply index goes along (hard-linked where the disk allows), so the
+    new model's pool and exemplars are the ones it was taught with; a model the shipped index
+    serves (the shipped model's versions) needs no copy of it."""
+    own = base / INDEX_FILE
+    if not own.is_file() or shares_shipped_tokenizer(tokenizer):
+        return
+    try:
+        os.link(own, partial / INDEX_FILE)
+    except OSError:  # another disk, or a file system without hard links
+        shutil.copy2(own, partial / INDEX_FILE)
 
 
 def _teach_backward(
@@ -265,6 +318,7 @@ def _measure_after(
         emit(StatusEvent(message="Checking what it learned…"))
         bot = Chatbot(tuned, device)
         bot.load_backward()
+        bot.load_index()  # a retrieve-and-refine model reads what chat gives it
         share, result.recall = taught_recall(bot, taught[: config.recall_examples], stop)
         result.after = replace(after, taught_recall=share)
         emit(StatusEvent(message="Comparing replies…"))
@@ -273,6 +327,7 @@ def _measure_after(
         result.data = replace(result.data, comparisons_from="heldout" if heldout else "training")
         before = Chatbot(load_checkpoint(base, device=device), device)
         before.load_backward()
+        before.load_index()
         result.comparisons = compare_replies(
             before,
             bot,

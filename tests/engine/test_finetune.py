@@ -38,6 +38,7 @@ from engine.finetune import (
 from engine.finetune.teach import weighted_loss
 from engine.finetune_figures import Figures, Perplexity
 from engine.progress import DataEvent, ProgressEvent
+from engine.retrieval import INDEX_FILE
 
 PHRASE = "purple elephants dance at midnight"
 # Questions the tiny model has never seen, each corrected once (one per conversation).
@@ -354,3 +355,24 @@ def test_leftovers_of_killed_runs_are_found_one_way(tmp_path: Path):
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         ".ft-2.partial-7", ".ft-9.partial-1", "ft-3",
     ]  # fmt: skip
+
+
+def test_a_retrieve_and_refine_model_is_taught_with_exemplars_and_still_reads_them(
+    tmp_path: Path, tiny_refine_model_dir: Path, small_corpus: Path
+):
+    events: list[ProgressEvent] = []
+    result = finetune_facts(
+        tiny_refine_model_dir, tmp_path / "tuned", small_corpus, on_progress=events.append,
+        epochs=30, eval_every=10, learning_rate=1e-2, max_forgetting=0.5,
+    )  # fmt: skip
+    assert result.status == "succeeded"
+    tuned = load_checkpoint(result.out_dir)
+    assert tuned.config.exemplar  # still a model that reads exemplars, marker row and all
+    assert tuned.model.embedding.weight.shape[0] == tuned.config.vocab_size + 1
+    statuses = [getattr(event, "message", "") for event in events]
+    assert any("exemplars" in message for message in statuses)
+    # Its own reply index went along, so chat gives it the exemplars it was taught with.
+    assert (result.out_dir / INDEX_FILE).read_bytes() == (
+        tiny_refine_model_dir / INDEX_FILE
+    ).read_bytes()
+    assert result.after.taught_recall >= 0.6, result.recall
