@@ -98,7 +98,7 @@ def pooled_reply(
         ranked = [ScoredEntry(first, 0.0, 0.0, 0.0)]
     best = ranked[0].entry
     if match is not None:
-        match = match.decided(chosen=best.source is ReplySource.CORRECTION)
+        match = match.decided(chosen=best.source is match.correction.source)
     total_ms = (time.perf_counter() - started) * 1000
     attention = generation.attention[best.row] if best.source is ReplySource.MODEL else []
     return Reply(

@@ -174,12 +174,13 @@ def _show(reply: Reply, as_json: bool, stdout: TextIO) -> None:
 
 
 def _refresh_memory(bot: Chatbot, recorder: StoreRecorder) -> None:
-    """The corrections saved in the database so far (by the app too) answer matching turns."""
+    """The corrections and liked replies saved in the database so far (by the app too) answer
+    matching turns."""
     from chatapp.correction_memory import to_corrections
     from engine.memory import CorrectionMemory
 
     try:
-        corrections = to_corrections(recorder.store.corrections())
+        corrections = to_corrections(recorder.store.corrections(liked=True))
     except StoreError as error:
         warn(f"note: the saved corrections could not be read: {error}")
         return

@@ -31,7 +31,8 @@ from engine.sources import ReplySource
 
 
 def memory_lines(decoding: object) -> list[str]:
-    """What Details… says about a reply that a saved correction gave (or offered)."""
+    """What Details… says about a reply that a saved correction or a reply the user liked gave
+    (or offered)."""
     memory = decoding.get("memory") if isinstance(decoding, dict) else None
     if not isinstance(memory, dict):
         return []
@@ -44,11 +45,15 @@ def memory_lines(decoding: object) -> list[str]:
         if isinstance(similarity, (int, float))
         else "a similar turn"
     )
-    if memory.get("chosen"):
+    liked = ReplySource.parse(memory.get("source")) is ReplySource.LIKED
+    what, done = ("A reply you liked", "liked") if liked else ("Your correction", "corrected")
+    if memory.get("chosen") and liked:
+        first = f"From a reply you liked: you rated this reply up for “{prompt}”"
+    elif memory.get("chosen"):
         first = f"From your correction: you taught this reply for “{prompt}”"
     else:
-        first = f"Your correction for “{prompt}” matched, but the model's own reply scored higher"
-    return [f"{first} ({how}; the reply you corrected is from {when}).", ""]
+        first = f"{what} for “{prompt}” matched, but another reply scored higher"
+    return [f"{first} ({how}; the reply you {done} is from {when}).", ""]
 
 
 def version_label(record: MessageRecord, versions: Mapping[int, str]) -> str:

@@ -43,12 +43,12 @@ class SavedTurn:
 
 
 def read_corrections(store: Store, enabled: bool) -> list[CorrectionRecord]:
-    """The saved corrections the reply consults; a failure to read them costs only the memory
-    (the reply matters more)."""
+    """The saved corrections and liked replies the reply consults; a failure to read them
+    costs only the memory (the reply matters more)."""
     if not enabled:
         return []
     try:
-        return store.corrections()
+        return store.corrections(liked=True)
     except StoreError:
         return []
 

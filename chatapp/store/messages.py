@@ -37,6 +37,7 @@ from chatapp.store.generation import GenerationInfo, generation_columns
 from chatapp.store.message_text import require_text
 from chatapp.store.models import INT64, Conversation, Message, record_of, utcnow
 from chatapp.store.records import DEFAULT_TITLE, CorrectionRecord, MessageRecord, Role
+from engine.pairs import PairKind
 
 
 def message_record(message: Message, index: int = 0, count: int = 1) -> MessageRecord:
@@ -189,12 +190,14 @@ class MessagesMixin:
             session.flush()
             return _records(session, [message])[0]
 
-    def corrections(self) -> list[CorrectionRecord]:
-        """Every saved correction with the user turn it answers (the memory's entries)."""
+    def corrections(self, *, liked: bool = False) -> list[CorrectionRecord]:
+        """Every saved correction with the user turn it answers (the memory's entries); with
+        `liked`, then every reply rated up and not corrected, as a `PairKind.LIKED` record."""
         from chatapp.store.training_pairs import collect_corrections
 
+        kinds = (PairKind.CORRECTED, PairKind.LIKED) if liked else (PairKind.CORRECTED,)
         with self._db.read() as session:
-            return collect_corrections(session)
+            return [record for kind in kinds for record in collect_corrections(session, kind)]
 
     def edit_user_turn(self, message_id: int, new_text: str) -> MessageRecord:
         """A new branch: `new_text` beside user turn `message_id`, chosen, with nothing after it.

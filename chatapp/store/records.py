@@ -99,6 +99,7 @@ class CorrectionRecord:
     text: str  # the correction
     created_at: datetime  # when the corrected reply was made
     corrected_at: datetime  # when the correction was made: the latest teaching wins
+    kind: PairKind = PairKind.CORRECTED  # LIKED: a reply rated up (`text` is the reply itself)
 
 
 @dataclass(frozen=True)

@@ -201,20 +201,22 @@ def count_pairs(session: Session) -> dict[str, int]:
     return dict(zip(PAIR_KINDS, row, strict=True))
 
 
-def collect_corrections(session: Session) -> list[CorrectionRecord]:
-    """Every correction with the user turn before it on the visible path, in the order the
-    corrections were made (not their replies): the memory lets the latest teaching win."""
+def collect_corrections(session: Session, kind: PairKind) -> list[CorrectionRecord]:
+    """Every correction (or, for `PairKind.LIKED`, every reply rated up and not corrected) with
+    the user turn it answers, in the order the corrections were made (not their replies; a
+    like, in the order of its reply): the memory lets the latest teaching win."""
     prompt = aliased(Message)
     corrected_at = func.coalesce(Message.corrected_at, Message.created_at)  # before 0005: unknown
+    text = Message.corrected_text if kind is PairKind.CORRECTED else Message.text
     rows = session.execute(
-        select(Message.id, Message.conversation_id, prompt.text, Message.corrected_text,
+        select(Message.id, Message.conversation_id, prompt.text, text,
                Message.created_at, Message.corrected_at)
         .join(prompt, prompt.id == Message.follows_id)  # the user turn it answers, any branch
-        .where(Message.role == "bot", Message.corrected_text.is_not(None), prompt.role == "user")
+        .where(_CONDITIONS[kind], prompt.role == "user")
         .order_by(corrected_at, Message.id)
     ).all()  # fmt: skip
     return [
-        CorrectionRecord(row[0], row[1], row[2], row[3], row[4], row[5] or row[4])
+        CorrectionRecord(row[0], row[1], row[2], row[3], row[4], row[5] or row[4], kind)
         for row in rows
         if row[2].strip() and row[3].strip()
     ]

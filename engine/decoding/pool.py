@@ -100,7 +100,7 @@ def score_pool(
     scored = apply_fluency_floor(
         scored,
         config.fluency_floor,
-        exempt=lambda item: item.entry.source is ReplySource.CORRECTION,
+        exempt=lambda item: item.entry.source in (ReplySource.CORRECTION, ReplySource.LIKED),
     )
     scored = _hold_back_leaning(scored, model, tokenizer, config, device)
     scored.sort(key=rank, reverse=True)
