@@ -357,6 +357,39 @@ def score(args: argparse.Namespace) -> None:
     print(json.dumps({"ratings": str(args.ratings), "sources": by_source}, indent=2))
 
 
+def merge(args: argparse.Namespace) -> None:
+    """One sheet of the replies of several `make` sheets (other models, other settings),
+    shuffled together, so one rater rates them all in one batch. Each model reply keeps its
+    sheet's model; a setting name may appear in one sheet only, and people's turns that more
+    than one sheet holds are rated once."""
+    for name in (SHEET, KEY):
+        if (args.out / name).exists():
+            raise SheetError(f"{args.out / name} exists: choose another --out (or remove it)")
+    items: list[dict[str, Any]] = []
+    settings: dict[str, Any] = {}
+    models: dict[str, str] = {}
+    people: set[tuple[str, str]] = set()
+    for folder in args.sheets:
+        try:
+            key = json.loads((folder / KEY).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise SheetError(f"cannot read {folder / KEY}: {error}") from None
+        for name, config in key.get("settings", {}).items():
+            if name in settings:
+                raise SheetError(f"setting {name!r} is in two sheets: rename one")
+            settings[name], models[name] = config, key.get("model", "")
+        for item in key["items"].values():
+            if item["setting"]:
+                items.append({**item, "model": key.get("model", "")})
+            elif (item["prompt"], item["reply"]) not in people:  # the same turns in each sheet
+                people.add((item["prompt"], item["reply"]))
+                items.append(item)
+    header = {"model": models, "merged_from": [str(folder) for folder in args.sheets],
+              "settings": settings}  # fmt: skip
+    write_sheet(args.out, items, header, args.seed)
+    print(json.dumps({"sheet": str(args.out / SHEET), "replies": len(items)}))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -377,6 +410,10 @@ def parser() -> argparse.ArgumentParser:
     sheet.add_argument("--corpus", default="chitchat", help="for --test-prompts/--human-from-test")
     sheet.add_argument("--device", default="cpu")
     sheet.add_argument("--seed", type=int, default=0, help="of the shuffle")
+    merged = commands.add_parser("merge", help="one shuffled sheet of several sheets' replies")
+    merged.add_argument("--out", type=Path, required=True, help="folder for the two files")
+    merged.add_argument("sheets", type=Path, nargs="+", help="folders written by make")
+    merged.add_argument("--seed", type=int, default=0, help="of the shuffle")
     rated = commands.add_parser("score", help="rates per source from a filled-in ratings file")
     rated.add_argument("--ratings", type=Path, required=True)
     rated.add_argument("--key", type=Path, required=True)
@@ -386,7 +423,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        (make if args.command == "make" else score)(args)
+        {"make": make, "merge": merge, "score": score}[args.command](args)
     except SheetError as error:
         print(f"rating_sheet: error: {error}", file=sys.stderr)
         return 2

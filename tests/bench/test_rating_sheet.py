@@ -218,3 +218,34 @@ def test_a_reply_specific_but_not_sensible_is_refused_with_its_line(
 def test_a_bad_rating_line_is_named(text: str, message: str) -> None:
     with pytest.raises(SheetError, match=re.escape(message)):
         parse_ratings(text)
+
+
+def test_sheets_of_two_models_merge_into_one_blind_batch_scored_per_setting(
+    tmp_path: Path, tiny_model_dir: Path, tiny_refine_model_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    first = make(tmp_path, tiny_model_dir, out="first")
+    prompts = str(tmp_path / "prompts.txt")
+    second = make(tmp_path, tiny_refine_model_dir, "--prompts", prompts,
+                  "--setting", 'refined={"strategy": "beam"}', out="second")  # fmt: skip
+    out = tmp_path / "merged"
+    assert rating_sheet.main(["merge", "--out", str(out), str(first), str(second)]) == 0
+    key = json.loads((out / "key.json").read_text(encoding="utf-8"))
+    items = key["items"]
+    assert len((out / "sheet.tsv").read_text(encoding="utf-8").splitlines()) == len(items) == 11
+    refined = [item for item in items.values() if item["group"] == "refined"]
+    assert len(refined) == 3 and {item["model"] for item in refined} == {str(tiny_refine_model_dir)}
+    assert key["model"]["greedy"] == str(tiny_model_dir)
+    capsys.readouterr()
+    ratings = tmp_path / "ratings.txt"
+    ratings.write_text("".join(f"{index} 1 0\n" for index in items), encoding="utf-8")
+    assert (
+        rating_sheet.main(["score", "--ratings", str(ratings), "--key", str(out / "key.json")]) == 0
+    )
+    sources = json.loads(capsys.readouterr().out)["sources"]
+    assert sources["refined"]["count"] == 3 and sources["human"]["count"] == 2  # rated once
+    # One setting name in two sheets would be scored as one: refused.
+    assert (
+        rating_sheet.main(["merge", "--out", str(tmp_path / "twice"), str(first), str(first)]) == 2
+    )
+    assert "in two sheets" in capsys.readouterr().err
