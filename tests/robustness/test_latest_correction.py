@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QPlainTextEdit
 from chatapp.correction_memory import to_corrections
 from chatapp.store import Store
 from engine.memory import CorrectionMemory
+from engine.sources import ReplySource
 from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS, click_chip, send_and_wait
 from tests.chatapp.gui.test_text_dialogs import when_dialog_opens
 from tests.robustness.helpers import REPO_ROOT, python_env
@@ -166,3 +167,34 @@ def test_the_window_answers_one_prompt_with_its_later_correction(qtbot, window, 
     reply = send_and_wait(qtbot, window, PROMPT)
     assert reply.text == "my name is bob."
     assert window.messages.item(window.messages.rowCount() - 1).text == "my name is bob."
+
+
+def test_the_store_hands_liked_replies_after_the_corrections_and_a_correction_wins(
+    tmp_path, tiny_bot
+):
+    """#22: with `liked`, replies rated up join the memory as likes; a reply both rated up and
+    corrected is a correction only, and a correction of the prompt beats a later like."""
+    with Store.open(tmp_path / "chat.db") as store:
+        teach_one_prompt_twice(store)
+        store.rate(store.corrections()[-1].message_id, 1)  # corrected: stays a correction
+        chat = store.create_conversation()
+        store.add_user_turn(chat.id, PROMPT)
+        liked = store.add_bot_reply(chat.id, "they call me max.")
+        store.rate(liked.id, 1)
+        store.add_user_turn(chat.id, "do you like pizza?")
+        store.rate(store.add_bot_reply(chat.id, "only with olives.").id, 1)
+        assert len(store.corrections()) == 2  # without `liked`, as before
+        records = store.corrections(liked=True)
+    assert [(r.prompt, r.text, r.kind) for r in records] == [
+        (PROMPT, "my name is ada.", "corrected"),
+        (PROMPT, "my name is bob.", "corrected"),
+        (PROMPT, "they call me max.", "liked"),
+        ("do you like pizza?", "only with olives.", "liked"),
+    ]
+    assert (records[2].conversation_id, records[2].message_id) == (chat.id, liked.id)
+    corrections = to_corrections(records)
+    assert corrections[2].source is ReplySource.LIKED and str(chat.id) in corrections[2].origin
+    memory = CorrectionMemory(corrections)
+    assert memory.lookup(tiny_bot, PROMPT).correction.reply == "my name is bob."
+    match = memory.lookup(tiny_bot, "do you like pizza")
+    assert match.exact and match.correction.source is ReplySource.LIKED
