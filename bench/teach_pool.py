@@ -11,9 +11,9 @@ were chosen on the first `TUNING` questions; `tuning` and `held_out` report each
 
 Measured on the shipped model (CPU): the encoder cosine gate alone (>= 0.70, a shared topic
 word) answered 24/24 questions and 12/48 rewordings (tuning 5/24, held out 7/24), 4/2,000
-unrelated turns; with the topic-word
-overlap and the backward fit 24/24, 21/48 (tuning 10/24, held out 11/24) and 7/2,000 (0.35%;
-six of them the same question in fact: "Ah I see. What do you do for work?").
+unrelated turns; with the topic-word overlap and the backward fit 24/24, 21/48 (tuning 10/24,
+held out 11/24) and 7/2,000 (0.35%; six of them the same question in fact: "Ah I see. What do
+you do for work?").
 
     python bench/teach_pool.py [--model DIR] [--unrelated 2000]
 """
