@@ -92,6 +92,11 @@ class Correction:
     source: ReplySource = ReplySource.CORRECTION  # LIKED: a reply the user rated up
     origin: str = ""  # where it was made, for Details (the liked reply's conversation)
 
+    @property
+    def shown_origin(self) -> str:
+        """Where the taught reply came from, as a reply's provenance says it."""
+        return self.origin or f"your correction of {self.when or 'a reply'}"
+
 
 @dataclass(frozen=True)
 class MemoryMatch:
@@ -214,7 +219,7 @@ class CorrectionMemory:
             text,
             tuple(bot.tokenizer.encode(text)),
             correction.source,
-            origin=correction.origin or f"your correction of {correction.when or 'a reply'}",
+            origin=correction.shown_origin,
             bonus=bonus * LIKED_SHARE if _liked(correction) else bonus,
         )
         return [entry], match
@@ -230,8 +235,8 @@ class CorrectionMemory:
         model_score = mean_log_prob(bot, context, reply.text) if reply.text.strip() else None
         chosen = match.exact or model_score is None or taught_score >= model_score - self.margin
         match = replace(match, taught_score=taught_score, model_score=model_score, chosen=chosen)
-        source = match.correction.source
-        candidate = Alternative(taught, taught_score, True, source=source)
+        source, origin = match.correction.source, match.correction.shown_origin
+        candidate = Alternative(taught, taught_score, True, source=source, origin=origin)
         if not chosen:
             return replace(reply, alternatives=[*reply.alternatives, candidate], memory=match)
         tokens = bot.tokenizer.encode(taught)
@@ -244,6 +249,7 @@ class CorrectionMemory:
             attention=[],
             memory=match,
             source=source,
+            origin=origin,
         )
 
 

@@ -46,3 +46,17 @@ def test_the_terminal_chat_answers_from_the_saved_corrections(database, tiny_mod
 def test_no_memory_leaves_the_model_to_answer(database, tiny_model_dir):
     first, _ = chat(database, tiny_model_dir, "--no-memory")
     assert first["reply"] != TAUGHT and first["memory"] is None
+
+
+def test_a_reply_liked_in_the_database_answers_and_says_so(tmp_path, tiny_model_dir):
+    path = tmp_path / "liked.db"
+    with Store.open(path) as store:
+        conversation = store.create_conversation()
+        store.add_user_turn(conversation.id, "what is your name?")
+        liked = store.add_bot_reply(conversation.id, "they call me max.")
+        store.rate(liked.id, 1)
+    first, second = chat(path, tiny_model_dir)
+    assert (first["reply"], first["source"]) == ("they call me max.", "liked")
+    assert first["memory"]["source_id"] == liked.id
+    assert f"conversation {conversation.id}" in first["origin"]
+    assert second["reply"] != "they call me max." and second["source"] != "liked"
