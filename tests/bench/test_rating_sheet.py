@@ -130,7 +130,7 @@ def test_human_turns_from_the_test_split_are_the_real_next_turns_of_the_test_pro
         ("x=preset:fast", "unknown preset 'fast'"),
         ("x={strategy: beam}", "not preset:NAME nor JSON"),
         ("human=preset:balanced", "kept for replies people wrote"),
-        ("nothing", "NAME=preset:PRESET, NAME=JSON or one of model-only, rerank-l1"),
+        ("nothing", "NAME=preset:PRESET, NAME=JSON or one of model-only, beam-5, rerank-l1"),
     ],
 )
 def test_a_bad_setting_is_refused_before_anything_is_written(
