@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from engine.batching import with_exemplar
-from engine.decoding.config import DecodeConfig
+from engine.decoding.config import DecodeConfig, decode_preset
 from engine.decoding.pool import PoolEntry, score_pool
 from engine.pooled_reply import corpus_entries
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # Replies people wrote that compete to be the exemplar when the strategy retrieves none itself
 # (beam search, sampling): the pool's default.
 EXEMPLAR_CANDIDATES = 32
+EXEMPLAR_SCORING = "balanced"  # the preset whose pool calibration picks the exemplar
 
 
 def choose_exemplar(
@@ -26,7 +27,11 @@ def choose_exemplar(
     reads no exemplar, `refine` is "none", or there is no reply index or nothing found."""
     if not bot.config.exemplar or config.refine == "none" or bot.index is None:
         return None
-    entries = corpus_entries(bot, history[-1], config.retrieved or EXEMPLAR_CANDIDATES)
+    # The pool's calibration decides; a strategy that is not the pool has none of its own
+    # (match and own-context weights at 0 let "Congrats!" answer "I failed my exam"), so the
+    # default preset's, which was rated best blind, chooses for it.
+    scoring = config if config.strategy == "pool" else decode_preset(EXEMPLAR_SCORING)
+    entries = corpus_entries(bot, history[-1], scoring.retrieved or EXEMPLAR_CANDIDATES)
     ranked = score_pool(
         entries,
         model=bot.model,
@@ -34,7 +39,7 @@ def choose_exemplar(
         tokenizer=bot.tokenizer,
         context=context,
         last_turn=" ".join(history[-1].split()),
-        config=config,
+        config=scoring,
         device=bot.device,
     )
     return ranked[0].entry if ranked else None
