@@ -164,12 +164,12 @@ def main() -> None:
                 "benchmark": "finetune",
                 "model": model_kind,
                 "model_dir": None if model_kind == RANDOM_MODEL else str(model),
-                "pairs": done["data"]["pairs"],
+                "pairs": dict(typed.data.counts.pairs),
                 "pairs_available": counts,
-                "train_pairs": done["data"]["train_pairs"],
-                "heldout_pairs": done["data"]["heldout_pairs"],
-                "replay_examples": done["data"]["replay_examples"],
-                "replay_corpus": done["data"]["replay_corpus"],
+                "train_pairs": typed.data.counts.train_pairs,
+                "heldout_pairs": typed.data.counts.heldout_pairs,
+                "replay_examples": typed.data.counts.replay_examples,
+                "replay_corpus": typed.data.counts.replay_corpus,
                 "seconds": round(seconds, 1),
                 "train_seconds": round(end["train_seconds"], 1),
                 "steps": end["steps"],
@@ -218,8 +218,10 @@ def teach(args: argparse.Namespace) -> None:
                 *args.finetune_args.split(),
             ]  # fmt: skip
             seconds, events, _ = run_finetune(argv, env)
-            done = events[-1]
+            done = decode_event(events[-1])
+            assert isinstance(done, DoneEvent)
             end = next(event for event in events if event["event"] == "end")
+            before, after = done.before.valid, done.after.valid
             report.update(
                 {
                     "finetune_seconds": round(seconds, 1),
@@ -229,13 +231,13 @@ def teach(args: argparse.Namespace) -> None:
                     "chosen_epoch": end.get("chosen_epoch"),
                     "chosen_mix": end.get("chosen_mix"),
                     "steps": end["steps"],
-                    "taught_recall_reported": done["after"].get("taught_recall"),
-                    "base_valid_perplexity": round(done["before"]["valid"]["perplexity"], 3),
-                    "valid_perplexity": round(done["after"]["valid"]["perplexity"], 3),
-                    "valid_perplexity_change": round(done["forgetting"], 4),
-                    "forgetting_flag": done["forgetting_flag"],
-                    "train_pairs": done["data"]["train_pairs"],
-                    "replay_examples": done["data"]["replay_examples"],
+                    "taught_recall_reported": done.after.taught_recall,
+                    "base_valid_perplexity": round(before.perplexity, 3) if before else None,
+                    "valid_perplexity": round(after.perplexity, 3) if after else None,
+                    "valid_perplexity_change": done.forgetting and round(done.forgetting, 4),
+                    "forgetting_flag": done.forgetting_flag,
+                    "train_pairs": done.data.counts.train_pairs,
+                    "replay_examples": done.data.counts.replay_examples,
                 }
             )
             tuned = folder / "taught"

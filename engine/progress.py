@@ -3,8 +3,9 @@
 `engine/train.py` and `engine/finetune/` hand these to their `on_progress` callback; the app's
 fine-tune job adds the last three kinds (done, error, cancelled). `to_json` is how an event is
 written (one line of strict JSON); `chatapp/finetune/events.py` reads such a line back into
-the same event. No torch here: the command line and the dialog import it without loading a
-model.
+the same event. `FinetuneData` (what a fine-tune trained on) lives here too: the done event
+carries it, and a model version's record keeps it (`stored`). No torch here: the command line
+and the dialog import it without loading a model.
 """
 
 from __future__ import annotations
@@ -14,9 +15,16 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from engine.finetune_figures import Comparison, Figures, RecallRow, forgetting_warning
+from engine.finetune_figures import (
+    Comparison,
+    Figures,
+    RecallRow,
+    flagged,
+    forgetting,
+    forgetting_warning,
+)
 
 
 @dataclass(frozen=True)
@@ -28,9 +36,7 @@ class ProgressEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of this event: `{"event": NAME, **fields, **details}`."""
-        values = {item.name: _plain(getattr(self, item.name)) for item in dataclasses.fields(self)}
-        details = values.pop("details")
-        return {"event": self.NAME, **values, **details}
+        return {"event": self.NAME, **_plain(self)}
 
     def to_json(self) -> str:
         """One line of strict JSON (a non-finite number is written as null)."""
@@ -62,6 +68,34 @@ class DataEvent(ProgressEvent):
     original_valid_examples: int = 0
     pairs: Mapping[str, int] = field(default_factory=dict)
     min_pairs: int | None = None
+
+
+# The data event's fields that are not a run's counts: the job's own (the pairs of each kind,
+# the fewest it needs) and the unknown fields of a line read back.
+_NOT_COUNTS = ("pairs", "min_pairs", "details")
+
+
+@dataclass(frozen=True)
+class FinetuneData:
+    """What a run trained on (the counts, as its `DataEvent` reported them; the job adds the
+    pairs of each kind), the state it kept (the epoch, and the share of the trained weights
+    mixed with the starting ones), and whose prompts its before-and-after replies answer."""
+
+    counts: DataEvent
+    chosen_epoch: int | None = None
+    chosen_mix: float | None = None
+    comparisons_from: Literal["heldout", "training"] | None = None
+
+    def stored(self) -> dict[str, Any]:
+        """As the new model's record and its version's data keep it (JSON): the counts, the
+        choice, and once the replies are compared, whose prompts. (The job stores the pairs of
+        each kind itself, beside these.)"""
+        counts = dataclasses.asdict(self.counts)
+        stored = {key: value for key, value in counts.items() if key not in _NOT_COUNTS}
+        stored |= {"chosen_epoch": self.chosen_epoch, "chosen_mix": self.chosen_mix}
+        if self.comparisons_from is not None:
+            stored["comparisons_from"] = self.comparisons_from
+        return stored
 
 
 @dataclass(frozen=True)
@@ -141,13 +175,24 @@ class DoneEvent(ProgressEvent):
     seconds: float = 0.0
     before: Figures = field(default_factory=Figures)
     after: Figures = field(default_factory=Figures)
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: FinetuneData = field(kw_only=True)
     comparisons: Sequence[Comparison] = ()
     recall: Sequence[RecallRow] = ()  # one row per correction checked
     problems: Sequence[str] = ()
-    forgetting: float | None = None  # 0.05: the original corpus's perplexity rose 5%
-    forgetting_budget: float | None = None
-    forgetting_flag: bool = False  # may have forgotten general chat: not used without a yes
+    # The forgetting guard's allowed rise (0.03: 3%); the rise itself and the flag are worked
+    # out from `before` and `after`, so the event carries each figure once.
+    forgetting_budget: float = field(kw_only=True)
+
+    @property
+    def forgetting(self) -> float | None:
+        """Relative rise of the original corpus's perplexity (0.05: it rose 5%)."""
+        return forgetting(self.before, self.after)
+
+    @property
+    def forgetting_flag(self) -> bool:
+        """It may have forgotten general chat (or that could not be measured): the new
+        version is not used without a yes."""
+        return flagged(self.forgetting, self.forgetting_budget)
 
     def warning(self) -> str:
         """Why this version is flagged (`forgetting_flag`), in the user's words."""
@@ -174,9 +219,14 @@ EVENT_TYPES: dict[str, type[ProgressEvent]] = {
 
 
 def _plain(value: Any) -> Any:
-    """Nested figure dataclasses as JSON objects (tuples as lists)."""
+    """Dataclasses (an event's nested figures too) as JSON objects, an event's unknown fields
+    beside its own; tuples as lists."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {item.name: _plain(getattr(value, item.name)) for item in dataclasses.fields(value)}
+        plain = {item.name: _plain(getattr(value, item.name)) for item in dataclasses.fields(value)}
+        if isinstance(value, ProgressEvent):
+            details = plain.pop("details")
+            plain.update(details)
+        return plain
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
     return value

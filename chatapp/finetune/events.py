@@ -2,8 +2,10 @@
 
 The events are the engine's dataclasses (`engine/progress.py`), made where training happens
 and written as one line of JSON each (`ProgressEvent.to_json`). This module reads such a line,
-or such a dict, back into the same event, checking every field's type (figures and rows inside
-an event too). From there the dialog and its results box read the event's fields.
+or such a dict, back into the same event, checking every field's type (figures, rows and the
+run's data inside an event too). From there the dialog and its results box read the event's
+fields. `read_stored_data` reads what a model version's record keeps of its run the same way,
+leniently: a record an older version wrote may lack a field.
 
 A line that is not an event (a library's stray print, a truncated or garbled line, a kind this
 version does not know) reads as None: a child's output can never crash its reader.
@@ -11,14 +13,15 @@ version does not know) reads as None: a child's output can never crash its reade
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import types
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Protocol, Union, get_args, get_origin, get_type_hints
 
-from engine.progress import EVENT_TYPES, ProgressEvent
+from engine.progress import EVENT_TYPES, DataEvent, FinetuneData, ProgressEvent
 
 
 class EventError(ValueError):
@@ -68,6 +71,29 @@ def read_event_line(line: str) -> ProgressEvent | None:
         return None
 
 
+def read_stored_data(stored: Mapping[str, Any] | None) -> FinetuneData:
+    """What a model version's record keeps of the run that made it (`FinetuneData.stored`, and
+    the job's `pairs` of each kind). A field the record lacks, or holds as something else,
+    reads as its default, a count as 0: the record may be older than the field."""
+    stored = stored or {}
+    counts = {item.name: 0 for item in dataclasses.fields(DataEvent)
+              if item.default is item.default_factory is dataclasses.MISSING}  # fmt: skip
+    counts |= _readable(DataEvent, stored)
+    chosen = _readable(FinetuneData, stored)
+    chosen.pop("counts", None)
+    return FinetuneData(DataEvent(**counts), **chosen)
+
+
+def _readable(kind: type, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of `kind` that `stored` holds with a value of their type."""
+    readable = {}
+    for key, hint in _field_types(kind).items():
+        if key in stored:
+            with contextlib.suppress(EventError):
+                readable[key] = _read(stored[key], hint, key)
+    return readable
+
+
 @functools.cache
 def _field_types(kind: type) -> dict[str, Any]:
     hints = get_type_hints(kind)
@@ -92,10 +118,14 @@ def _read(value: Any, hint: Any, where: str) -> Any:
         hints = _field_types(hint)
         fields = {key: _read(item, hints[key], f"{where}.{key}")
                   for key, item in value.items() if key in hints}  # fmt: skip
+        if issubclass(hint, ProgressEvent):  # an event inside another: its unknown fields too
+            fields["details"] = {key: item for key, item in value.items() if key not in hints}
         try:
             return hint(**fields)
         except TypeError as error:
             raise EventError(f"{where}: {error}") from None
+    if origin is Literal and any(value == arg and type(value) is type(arg) for arg in args):
+        return value
     if origin is Mapping and isinstance(value, Mapping):
         return {_read(key, args[0], where): _read(item, args[1], f"{where}.{key}")
                 for key, item in value.items()}  # fmt: skip

@@ -315,14 +315,17 @@ def _record(job: _Job, result: FinetuneResult) -> int:
     budget = job.config.max_forgetting
     after = result.after or Figures()
     store, out = job.store, job.out
-    data = result.data.stored()
     try:
         version = store.add_model_version(
             unique_version_name(store, out.name),
             str(out.resolve()),
             parent_id=job.base_version_id,
             metrics=stored_metrics(result, budget),
-            data={"include": list(job.request.include), "pairs": job.counts, **data},
+            data={
+                "include": list(job.request.include),
+                "pairs": job.counts,
+                **result.data.stored(),
+            },
         )
         store.finish_finetune_run(
             job.run_id,
@@ -346,13 +349,11 @@ def _record(job: _Job, result: FinetuneResult) -> int:
             seconds=result.seconds,
             before=result.before,
             after=after,
-            data={"pairs": job.counts, **data},
+            data=replace(result.data, counts=replace(result.data.counts, pairs=job.counts)),
             comparisons=tuple(result.comparisons),
             recall=tuple(result.recall),
             problems=tuple(result.problems),
-            forgetting=result.forgetting,
             forgetting_budget=budget,
-            forgetting_flag=result.flagged(budget),
         )
     )
     if job.reporter.kind != "json":

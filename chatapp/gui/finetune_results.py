@@ -101,7 +101,7 @@ class FinetuneResults(QGroupBox):
             self.flag_label.setText(event.warning())
             self.flag_label.show()
         comparisons = event.comparisons
-        seen = event.data.get("comparisons_from") == "training"
+        seen = event.data.comparisons_from == "training"
         self.comparisons_label.setText(
             "Replies to prompts it trained on (no conversation could be held out), precise:"
             if seen

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chatapp.finetune.events import read_stored_data
 from chatapp.gui.actions import Change
 from chatapp.gui.one_dialog import show_one
 from chatapp.paths import models_dir
@@ -54,15 +55,14 @@ def _perplexities(metrics: dict[str, Any] | None, name: str) -> str:
 
 
 def _trained_on(version: ModelVersionRecord) -> str:
-    data = version.data or {}
     if version.is_base:
         return "the shipped corpus"
-    if "pairs" not in data:
+    counts = read_stored_data(version.data).counts
+    if not counts.pairs:  # a model opened with --model: the app did not train it
         return ""
-    pairs = data["pairs"]
-    parts = [f"{pairs.get(kind, 0)} {kind}" for kind in PAIR_KINDS]
-    replay = data.get("replay_examples")
+    parts = [f"{counts.pairs.get(kind, 0)} {kind}" for kind in PAIR_KINDS]
     text = ", ".join(part for part in parts if not part.startswith("0 "))
+    replay = counts.replay_examples
     return f"{text}; +{replay} replayed" if replay else text
 
 

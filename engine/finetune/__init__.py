@@ -35,9 +35,10 @@ from engine.finetune.data import (
 )
 from engine.finetune.output import PARTIAL_MARK, check_paths, discard_partial, partial_dirs
 from engine.finetune.recall import RECALL_CONFIG, key_words, recalled, taught_recall
-from engine.finetune.result import FinetuneData, FinetuneResult
+from engine.finetune.result import FinetuneResult
 from engine.finetune.run import finetune
 from engine.finetune_config import FinetuneConfig
+from engine.progress import FinetuneData
 
 __all__ = [
     "DEFAULT_REPLAY_CORPUS",

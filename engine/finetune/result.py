@@ -7,39 +7,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.finetune_figures import Comparison, Figures, RecallRow, flagged, forgetting
-from engine.progress import DataEvent
+from engine.progress import FinetuneData
 from engine.train import TrainResult
-
-# The data event's fields that are not a run's counts: the job's own (the pairs of each kind,
-# the fewest it needs) and the unknown fields of a line read back.
-_NOT_COUNTS = ("pairs", "min_pairs", "details")
 
 
 class Cancelled(Exception):
     """Raised inside `finetune` when `should_stop` says so between phases."""
-
-
-@dataclass(frozen=True)
-class FinetuneData:
-    """What a run trained on (the counts, as its `DataEvent` reported them), the state it kept
-    (the epoch, and the share of the trained weights mixed with the starting ones), and whose
-    prompts its before-and-after replies answer."""
-
-    counts: DataEvent
-    chosen_epoch: int | None = None
-    chosen_mix: float | None = None
-    comparisons_from: Literal["heldout", "training"] | None = None
-
-    def stored(self) -> dict[str, Any]:
-        """As the new model's record and its version's data keep it (JSON): the counts, the
-        choice, and once the replies are compared, whose prompts."""
-        counts = {
-            key: value for key, value in asdict(self.counts).items() if key not in _NOT_COUNTS
-        }
-        stored = {**counts, "chosen_epoch": self.chosen_epoch, "chosen_mix": self.chosen_mix}
-        if self.comparisons_from is not None:
-            stored["comparisons_from"] = self.comparisons_from
-        return stored
 
 
 @dataclass

@@ -30,7 +30,7 @@ from engine.finetune.output import (
     stored_dtype,
 )
 from engine.finetune.recall import compare_replies, taught_recall
-from engine.finetune.result import Cancelled, FinetuneData, FinetuneResult
+from engine.finetune.result import Cancelled, FinetuneResult
 from engine.finetune.teach import teach
 from engine.finetune_config import FinetuneConfig
 from engine.finetune_figures import Figures
@@ -39,6 +39,7 @@ from engine.pipeline import load_splits
 from engine.progress import (
     BaselineEvent,
     DataEvent,
+    FinetuneData,
     ProgressCallback,
     ProgressEvent,
     StatusEvent,

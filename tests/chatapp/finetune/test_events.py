@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import math
@@ -13,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from chatapp.commands.progress import JsonProgress, TqdmProgress
-from chatapp.finetune.events import EventError, decode_event, event_from_json, read_event_line
+from chatapp.finetune.events import (
+    EventError,
+    decode_event,
+    event_from_json,
+    read_event_line,
+    read_stored_data,
+)
 from chatapp.finetune.job import stored_metrics
 from chatapp.gui.finetune_process import FinetuneProcess
 from engine.finetune import FinetuneData, FinetuneResult
@@ -51,13 +58,18 @@ ONE_OF_EACH: list[ProgressEvent] = [
     DoneEvent(version_id=3, version_name="ft-1", model_dir="/data/models/ft-1", run_id=1,
               seconds=61.5, before=Figures(valid=Perplexity(61.0, 4.1, 900, 50)),
               after=Figures(valid=Perplexity(61.6, 4.12, 900, 50), taught_recall=1.0),
-              data={"pairs": {"corrected": 12}},
+              data=FinetuneData(DataEvent(train_pairs=12, heldout_pairs=0, replay_examples=96,
+                                          pairs={"corrected": 12}),
+                                chosen_epoch=8, chosen_mix=0.9, comparisons_from="training"),
               recall=(RecallRow("which planet?", "saturn.", "saturn!", True),),
               comparisons=(Comparison(("hi", "how are you?"), "fine.", "a", "b"),),
-              forgetting=0.01, forgetting_budget=0.03),
+              forgetting_budget=0.03),
     ErrorEvent(message="another fine-tune is already running"),
     CancelledEvent(message="Fine-tuning was cancelled; nothing was saved."),
 ]  # fmt: skip
+
+
+DONE = next(event for event in ONE_OF_EACH if isinstance(event, DoneEvent)).to_dict()
 
 
 def test_there_is_a_sample_of_every_kind():
@@ -110,9 +122,13 @@ def test_a_number_that_is_not_finite_is_written_as_null():
         '{"event": "status", "message": 42}',
         '{"event": "step", "epoch": 0, "step": "ten", "total_steps": 10, "loss": 1.0}',
         '{"event": "step", "epoch": 0, "step": true, "total_steps": 10, "loss": 1.0}',
-        '{"event": "done", "version_id": 1, "version_name": "v", "recall": [1, 2]}',
-        '{"event": "done", "version_id": 1, "version_name": "v", "before": []}',
-        '{"event": "done", "version_id": 1, "version_name": "v", "recall": [{"prompt": "x"}]}',
+        json.dumps({**DONE, "recall": [1, 2]}),
+        json.dumps({**DONE, "before": []}),
+        json.dumps({**DONE, "recall": [{"prompt": "x"}]}),
+        json.dumps({**DONE, "data": {**DONE["data"], "comparisons_from": "elsewhere"}}),
+        json.dumps({**DONE, "data": {**DONE["data"], "counts": {"train_pairs": 3}}}),
+        json.dumps({key: value for key, value in DONE.items() if key != "data"}),
+        json.dumps({key: value for key, value in DONE.items() if key != "forgetting_budget"}),
         '{"event": "baseline", "figures": {"valid": {"perplexity": "high", "loss": 1.0}}}',
         "[" * 100_000,
     ],
@@ -183,3 +199,61 @@ def test_a_version_s_stored_figures_read_back_as_the_run_measured_them():
     assert (flat_before.valid.perplexity, flat_after.valid.perplexity) == (82.4, 84.1)
     assert record["valid_perplexity_change"] == pytest.approx(84.1 / 82.4 - 1)
     assert record["forgetting_flag"] is False  # +2.1%, within the 3% budget
+
+
+# Every field of a run's data set, each to its own value, none to its default: a field that a
+# writer or a reader drops comes back as its default (or not at all), and differs.
+EVERY_FIELD = FinetuneData(
+    DataEvent(train_pairs=11, heldout_pairs=12, replay_examples=13, taught_pairs=14,
+              duplicates_skipped=15, empty_skipped=16, heldout_conversations=17,
+              replay_corpus="chatterbot", original_valid_examples=18,
+              pairs={"corrected": 19, "liked": 20, "user": 21}, min_pairs=22,
+              details={"exemplar_pairs": 23}),
+    chosen_epoch=24, chosen_mix=0.25, comparisons_from="heldout",
+)  # fmt: skip
+
+
+def _set_apart_from_defaults(value: object) -> None:
+    for item in dataclasses.fields(value):
+        default = item.default_factory() if callable(item.default_factory) else item.default
+        assert getattr(value, item.name) != default, f"{type(value).__name__}.{item.name}"
+
+
+def test_the_sample_sets_every_field_of_a_run_s_data_to_a_value_of_its_own():
+    _set_apart_from_defaults(EVERY_FIELD)
+    _set_apart_from_defaults(EVERY_FIELD.counts)
+    scalars = [value for value in dataclasses.asdict(EVERY_FIELD.counts).values()
+               if not isinstance(value, dict)] + [23, 24, 0.25]  # fmt: skip
+    assert len(set(scalars)) == len(scalars)
+
+
+def test_every_field_of_the_done_event_s_data_survives_its_json_line():
+    done = DoneEvent(version_id=1, version_name="ft-1", data=EVERY_FIELD, forgetting_budget=0.03)
+    read = event_from_json(done.to_json())
+    assert isinstance(read, DoneEvent)
+    assert read.data == EVERY_FIELD
+    assert read.data.counts.details == {"exemplar_pairs": 23}  # a newer child's count rides along
+
+
+def test_a_version_s_record_keeps_every_count_and_reads_back_as_the_run_s_data():
+    stored = json.loads(json.dumps({"pairs": dict(EVERY_FIELD.counts.pairs),
+                                    **EVERY_FIELD.stored()}))  # fmt: skip
+    # The record's keys are stored data (config.json's `finetune`, a version's `data`): kept.
+    assert sorted(stored) == sorted([
+        "pairs", "train_pairs", "heldout_pairs", "replay_examples", "taught_pairs",
+        "duplicates_skipped", "empty_skipped", "heldout_conversations", "replay_corpus",
+        "original_valid_examples", "chosen_epoch", "chosen_mix", "comparisons_from",
+    ])  # fmt: skip
+    unstored = dataclasses.replace(EVERY_FIELD.counts, min_pairs=None, details={})
+    assert read_stored_data(stored) == dataclasses.replace(EVERY_FIELD, counts=unstored)
+
+
+def test_an_older_or_odd_record_reads_with_defaults_for_what_it_lacks():
+    odd = {"pairs": {"corrected": 3}, "replay_examples": "many", "train_pairs": True,
+           "chosen_mix": 1, "comparisons_from": "x"}  # fmt: skip
+    read = read_stored_data(odd)
+    assert read == FinetuneData(
+        DataEvent(train_pairs=0, heldout_pairs=0, replay_examples=0, pairs={"corrected": 3}),
+        chosen_mix=1,
+    )
+    assert read_stored_data(None) == FinetuneData(DataEvent(0, 0, 0))

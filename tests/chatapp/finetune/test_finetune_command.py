@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from chatapp.finetune.data import MIN_PAIRS
+from chatapp.finetune.events import decode_event, read_stored_data
 from chatapp.finetune.guard import LOCK_FILE
 from chatapp.store import Store, StoreError
 from engine.checkpoint import OPTIMIZER_FILE, load_checkpoint
+from engine.progress import DoneEvent
 from tests.chatapp.finetune.conftest import (
     PHRASE,
     PROMPTS,
@@ -43,8 +45,9 @@ def test_finetune_learns_the_corrections_and_leaves_the_base_untouched(finetuned
     assert before["valid"]["perplexity"] and after["valid"]["perplexity"]
     assert 0.0 <= after["taught_recall"] <= 1.0 and len(done["recall"]) == DISTINCT
     rise = after["valid"]["perplexity"] / before["valid"]["perplexity"] - 1
-    assert done["forgetting"] == pytest.approx(rise)
-    assert done["forgetting_flag"] == (rise > done["forgetting_budget"])
+    typed = decode_event(done)
+    assert isinstance(typed, DoneEvent) and typed.forgetting == pytest.approx(rise)
+    assert typed.forgetting_flag == (rise > done["forgetting_budget"])
     assert finetuned.hashes_after == finetuned.hashes_before  # byte for byte
 
     new_dir = Path(done["model_dir"])
@@ -56,12 +59,13 @@ def test_finetune_learns_the_corrections_and_leaves_the_base_untouched(finetuned
     record = load_checkpoint(new_dir).record
     assert record["finetune"]["parent"] == str(finetuned.base_dir.resolve())
 
-    data = done["data"]
+    data = typed.data
     # 30 conversations, 10 distinct prompts: the same pair counts once, and every correction
     # is trained on (none is held out).
-    assert data["pairs"] == {"corrected": DISTINCT, "liked": 0, "user": 0}
-    assert data["train_pairs"] == DISTINCT and data["heldout_pairs"] == 0
-    assert data["replay_examples"] == round(8 * DISTINCT)
+    assert data.counts.pairs == {"corrected": DISTINCT, "liked": 0, "user": 0}
+    assert data.counts.train_pairs == DISTINCT and data.counts.heldout_pairs == 0
+    assert data.counts.replay_examples == round(8 * DISTINCT)
+    assert data.comparisons_from == "training" and data.chosen_epoch is not None
     assert done["comparisons"] and all(row["expected"] == PHRASE for row in done["comparisons"])
 
     with Store.open(finetuned.data_dir / "conversations.db") as store:
@@ -71,8 +75,9 @@ def test_finetune_learns_the_corrections_and_leaves_the_base_untouched(finetuned
         assert new.metrics["taught_recall"] == after["taught_recall"]
         assert new.metrics["base_valid_perplexity"] == before["valid"]["perplexity"]
         assert new.metrics["valid_perplexity"] == after["valid"]["perplexity"]
-        assert new.metrics["forgetting_flag"] == done["forgetting_flag"]
+        assert new.metrics["forgetting_flag"] == typed.forgetting_flag
         assert new.data["pairs"]["corrected"] == DISTINCT
+        assert read_stored_data(new.data) == data  # the version keeps what the run says
         (run,) = store.list_finetune_runs()
         assert run.status == "succeeded" and run.model_version_id == new.id
         assert run.examples == {"corrected": DISTINCT, "liked": 0, "user": 0}

@@ -182,7 +182,9 @@ def test_a_flagged_version_is_not_used_without_a_yes(
         "after": {"valid": {"perplexity": 84.0, "loss": 4.43}, "taught_recall": 0.9},
         "recall": [{"prompt": "hi", "taught": "hello", "reply": "hello", "recalled": True}] * 9
         + [{"prompt": "hi", "taught": "hello", "reply": "bye", "recalled": False}],
-        "forgetting": 0.05, "forgetting_budget": 0.03, "forgetting_flag": True,
+        "data": {"counts": {"train_pairs": 10, "heldout_pairs": 0, "replay_examples": 80},
+                 "comparisons_from": "training"},
+        "forgetting_budget": 0.03,  # and the original corpus's perplexity rose 5%
     }  # fmt: skip
     dialog.handle_event(decode_event(done))
     assert "Done" not in dialog.progress_view.status.text()  # not before the child has exited
@@ -190,6 +192,7 @@ def test_a_flagged_version_is_not_used_without_a_yes(
     assert "may have forgotten general chat" in dialog.progress_view.status.text()
     assert "+5.0%" in dialog.results_box.flag_label.text()
     assert dialog.results_box.recall_label.text().count("9 of 10") == 1
+    assert dialog.results_box.comparisons_label.text().startswith("Replies to prompts it trained")
     monkeypatch.setattr(dialog, "confirm_flagged", lambda: False)
     dialog.use_new_model()
     assert window.store.active_model_version().id == base.id  # the user said no

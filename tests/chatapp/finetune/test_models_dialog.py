@@ -46,7 +46,8 @@ def test_the_list_shows_versions_with_parent_data_and_metrics(window: MainWindow
     assert [version.name for version in dialog.versions[:1]] == ["model"]
     assert dialog.table.item(1, 0).text().startswith("ft-")
     assert dialog.table.item(1, 2).text() == "model"  # parent
-    assert "10 corrected" in dialog.table.item(1, 3).text()  # 30 conversations, 10 distinct
+    # 30 conversations, 10 distinct prompts; 8 replayed examples for each
+    assert dialog.table.item(1, 3).text() == "10 corrected; +80 replayed"
     assert "→" in dialog.table.item(1, 5).text()  # original-corpus perplexity before → after
     assert dialog.table.item(0, 6).text() == "active"
 

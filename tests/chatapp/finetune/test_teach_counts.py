@@ -106,7 +106,8 @@ def test_a_rollback_in_models_is_what_the_finetune_dialog_says(
         "event": "done", "version_id": version.id, "version_name": version.name, "seconds": 60,
         "before": {"valid": {"perplexity": 80.0, "loss": 4.38}},
         "after": {"valid": {"perplexity": 79.0, "loss": 4.37}, "taught_recall": 1.0},
-        "recall": [], "forgetting": -0.01, "forgetting_budget": 0.03, "forgetting_flag": False,
+        "recall": [], "forgetting_budget": 0.03,
+        "data": {"counts": {"train_pairs": 1, "heldout_pairs": 0, "replay_examples": 8}},
     }  # fmt: skip
     dialog.handle_event(decode_event(done))
     dialog._on_finished(0, False)  # the child exited: the run is done
