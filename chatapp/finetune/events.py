@@ -76,8 +76,9 @@ def read_stored_data(stored: Mapping[str, Any] | None) -> FinetuneData:
     the job's `pairs` of each kind). A field the record lacks, or holds as something else,
     reads as its default, a count as 0: the record may be older than the field."""
     stored = stored or {}
+    missing = dataclasses.MISSING
     counts = {item.name: 0 for item in dataclasses.fields(DataEvent)
-              if item.default is item.default_factory is dataclasses.MISSING}  # fmt: skip
+              if item.default is missing and item.default_factory is missing}  # fmt: skip
     counts |= _readable(DataEvent, stored)
     chosen = _readable(FinetuneData, stored)
     chosen.pop("counts", None)
@@ -86,7 +87,7 @@ def read_stored_data(stored: Mapping[str, Any] | None) -> FinetuneData:
 
 def _readable(kind: type, stored: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of `kind` that `stored` holds with a value of their type."""
-    readable = {}
+    readable: dict[str, Any] = {}
     for key, hint in _field_types(kind).items():
         if key in stored:
             with contextlib.suppress(EventError):
