@@ -111,16 +111,20 @@ class MessageListModel(QAbstractListModel):
 
     # Paging ------------------------------------------------------------------------------
     def load_conversation(self, conversation_id: int | None) -> None:
+        """Show `conversation_id` (None: an empty chat). Read before anything changes, so a
+        read that fails (StoreError, for the caller to show) leaves the chat on screen."""
+        items: list[ChatItem] = []
+        first_loaded = 0
+        if conversation_id is not None and self._store is not None:
+            total = self._store.message_count(conversation_id)
+            first_loaded = max(0, total - PAGE_SIZE)
+            records = self._store.page_messages(conversation_id, first_loaded, PAGE_SIZE)
+            items = [item_of(record) for record in records]
         self.beginResetModel()
         self._highlight = ()  # a search hit's words belong to the chat it opened
         self._conversation_id = conversation_id
-        self._items = []
-        self._first_loaded = 0
-        if conversation_id is not None and self._store is not None:
-            total = self._store.message_count(conversation_id)
-            self._first_loaded = max(0, total - PAGE_SIZE)
-            records = self._store.page_messages(conversation_id, self._first_loaded, PAGE_SIZE)
-            self._items = [item_of(record) for record in records]
+        self._items = items
+        self._first_loaded = first_loaded
         self.endResetModel()
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008

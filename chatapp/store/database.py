@@ -8,6 +8,7 @@ threads. Every SQLite failure leaves here as a `StoreError` with a message fit f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -42,6 +43,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEFAULT_BUSY_TIMEOUT = 5.0  # seconds a write waits for another program before giving up
 SCHEMA_LOCK_TIMEOUT = 60.0  # seconds an opening waits for another process's migration
 SQLITE_HEADER = b"SQLite format 3\x00"
+SPARE_CONNECTIONS = 3  # the GUI thread, a background reader and a writer at once
 _BEGIN_OPTION = "chatapp_store_begin"  # execution option read by the "begin" listener
 
 
@@ -240,6 +242,18 @@ class Database:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._resolved = path.resolve()
         self._identity = _file_identity(self._resolved)
+        self._warm_pool()
+
+    def _warm_pool(self) -> None:
+        """Open `SPARE_CONNECTIONS` connections at once and leave them idle in the pool.
+
+        A file deleted while the app runs can still be read through connections opened
+        before it was; a new one would open an empty file at its path. The pool opens a new
+        one whenever another thread holds the only idle one (the window's read right after a
+        background write: it found an empty chat, 1 run in 3)."""
+        with contextlib.ExitStack() as held:
+            for _ in range(SPARE_CONNECTIONS):
+                held.enter_context(self._engine.connect())
 
     def _check_still_there(self) -> None:
         """Refuse to write once the file was deleted or replaced under the open database.

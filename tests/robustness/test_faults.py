@@ -243,7 +243,7 @@ def test_deleting_the_database_file_while_open_refuses_writes_and_keeps_reads(
     assert not store.path.exists(), "nothing was written to a new file at the old path"
     # What the app has open can still be read and exported, so nothing needs to be lost.
     fast.chats.open(conversation)
-    assert fast.messages.rowCount() == 2
+    assert fast.messages.rowCount() == 2, fast.banner.text()
     fast.db_watcher.check()  # the deletion seen: nothing reads, so no new empty file appears
     assert not store.path.exists()
     archive = store.export_archive()
