@@ -67,7 +67,7 @@ _MMI_BEAM = ('"strategy": "rerank", "candidate_search": "beam", "candidates": 32
              '"min_length": 2, "no_repeat_ngram_size": 3, "repetition_penalty": 1.0')  # fmt: skip
 GENERATED = {
     "model-only": "preset:model-only",
-    # The model-only preset before it reranked the beam (blind-rated 0.40 sensible in issue 22).
+    # Beam search alone, as the model-only preset (blind-rated 0.40 sensible in issue 22).
     "beam-5": '{"strategy": "beam", "beam_size": 5, "n_best": 5, "no_repeat_ngram_size": 3, '
     '"min_length": 2, "repetition_penalty": 1.0}',
     "rerank-l1": '{"preset": "precise", "mmi_weight": 1}',
