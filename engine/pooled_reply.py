@@ -4,6 +4,7 @@ scale (engine/decoding/pool.py), and hand back the best with the whole pool as a
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from engine.decoding.config import DecodeConfig
@@ -70,6 +71,26 @@ def corpus_entries(bot: Chatbot, turn: str, limit: int) -> list[PoolEntry]:
     return entries
 
 
+def score_entries(
+    bot: Chatbot,
+    entries: Sequence[PoolEntry],
+    context: Sequence[int],
+    history: Sequence[str],
+    config: DecodeConfig,
+) -> list[ScoredEntry]:
+    """`entries` scored by `bot`'s models for the last turn of `history`, best first."""
+    return score_pool(
+        entries,
+        model=bot.model,
+        backward=bot.backward,
+        tokenizer=bot.tokenizer,
+        context=context,
+        last_turn=" ".join(history[-1].split()),
+        config=config,
+        device=bot.device,
+    )
+
+
 def pooled_reply(
     bot: Chatbot,
     generation: Generation,
@@ -83,16 +104,7 @@ def pooled_reply(
     entries, match = gather(bot, generation, config, history, refined=refined)
     ranked: list[ScoredEntry] = []
     if not generation.cancelled:
-        ranked = score_pool(
-            entries,
-            model=bot.model,
-            backward=bot.backward,
-            tokenizer=bot.tokenizer,
-            context=context,
-            last_turn=" ".join(history[-1].split()),
-            config=config,
-            device=bot.device,
-        )
+        ranked = score_entries(bot, entries, context, history, config)
     if not ranked:  # stopped before scoring, or nothing but empty candidates
         first = next(entry for entry in entries if entry.source is ReplySource.MODEL)
         ranked = [ScoredEntry(first, 0.0, 0.0, 0.0)]

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from engine.batching import with_exemplar
 from engine.decoding.config import DecodeConfig, decode_preset
-from engine.decoding.pool import PoolEntry, score_pool
-from engine.pooled_reply import corpus_entries
+from engine.decoding.pool import PoolEntry
+from engine.pooled_reply import corpus_entries, score_entries
 
 if TYPE_CHECKING:
     from engine.chatbot import Chatbot
@@ -32,16 +32,7 @@ def choose_exemplar(
     # default preset's, which was rated best blind, chooses for it.
     scoring = config if config.strategy == "pool" else decode_preset(EXEMPLAR_SCORING)
     entries = corpus_entries(bot, history[-1], scoring.retrieved or EXEMPLAR_CANDIDATES)
-    ranked = score_pool(
-        entries,
-        model=bot.model,
-        backward=bot.backward,
-        tokenizer=bot.tokenizer,
-        context=context,
-        last_turn=" ".join(history[-1].split()),
-        config=scoring,
-        device=bot.device,
-    )
+    ranked = score_entries(bot, entries, context, history, scoring)
     return ranked[0].entry if ranked else None
 
 
