@@ -31,6 +31,7 @@ from engine.tokenizer import BOS_ID, EOS_ID, Tokenizer
 
 if TYPE_CHECKING:
     from engine.memory import CorrectionMemory
+    from engine.similar_turns import SimilarTurns
 
 MAX_TURN_CHARS = 20_000  # longer turns are cut (the model reads ~100 tokens of context anyway)
 BACKWARD_DIR = "backward"  # the p(context | reply) model that `rerank` scores with
@@ -49,6 +50,20 @@ class Chatbot:
         self.memory: CorrectionMemory | None = None  # saved corrections consulted by `reply`
         self.index: ReplyIndex | None = None  # replies people wrote, for the `pool` strategy
         self.index_problem: str | None = None  # why no index could be opened
+        self._similar: SimilarTurns | None = None
+        self.similar_problem: str | None = None  # why the turn encoder cannot be used
+
+    def similar_turns(self) -> SimilarTurns | None:
+        """The index's turns encoded by the turn encoder beside it, on first use (seconds, once
+        per loaded model); None without an index or a usable `turn_encoder/` beside it."""
+        if self._similar is None and self.similar_problem is None and self.index is not None:
+            from engine.similar_turns import open_similar_turns
+
+            try:
+                self._similar = open_similar_turns(self.index)
+            except CheckpointError as error:
+                self.similar_problem = str(error)
+        return self._similar
 
     def load_index(self) -> None:
         """Open the model's reply index (`open_reply_index`); None leaves `pool` to the model's

@@ -158,6 +158,10 @@ class Judge:
         self.set_size = set_size
         self._cache: dict[str, np.ndarray] = {}
 
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of `texts`, not kept (for the many turns a turn encoder learns from)."""
+        return np.asarray(self._encode(list(texts)), dtype=np.float32)
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         new = list(dict.fromkeys(text for text in texts if text not in self._cache))
         if new:

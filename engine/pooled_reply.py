@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from engine.decoding.config import DecodeConfig
@@ -12,6 +13,7 @@ from engine.decoding.generate import Generation
 from engine.decoding.pool import PoolEntry, ScoredEntry, score_pool
 from engine.decoding.rerank import BACKWARD
 from engine.reply import Alternative, Reply
+from engine.retrieval import Retrieved
 from engine.sources import ReplySource
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ def gather(
         taught, match = bot.memory.pool_entries(bot, history[-1])
         entries.extend(taught)
     entries.extend(corpus_entries(bot, history[-1], config.retrieved))
+    entries.extend(similar_entries(bot, history[-1], config.similar))
     for row, (text, hypothesis) in enumerate(zip(generation.texts, generation.hypotheses)):
         entries.append(
             PoolEntry(
@@ -56,8 +59,25 @@ def corpus_entries(bot: Chatbot, turn: str, limit: int) -> list[PoolEntry]:
     one)."""
     if bot.index is None or not limit:
         return []
+    found = bot.index.search(turn, limit)
+    similar = bot.similar_turns()
+    if similar is not None:  # nearness in meaning, on the same scale as `similar_entries`
+        nearness = similar.similarity(turn, [item.prompt for item in found])
+        found = [replace(item, similarity=near) for item, near in zip(found, nearness)]
+    return _as_entries(bot, found)
+
+
+def similar_entries(bot: Chatbot, turn: str, limit: int) -> list[PoolEntry]:
+    """Replies people wrote to the turns nearest `turn` in meaning (none without the turn
+    encoder)."""
+    similar = bot.similar_turns() if limit else None
+    return [] if similar is None else _as_entries(bot, similar.search(turn, limit))
+
+
+def _as_entries(bot: Chatbot, found_replies: Sequence[Retrieved]) -> list[PoolEntry]:
+    assert bot.index is not None
     entries = []
-    for found in bot.index.search(turn, limit):
+    for found in found_replies:
         entries.append(
             PoolEntry(
                 found.reply,

@@ -159,6 +159,16 @@ class ReplyIndex:
         norm = math.sqrt(sum(w * w for w in wanted.values()) * sum(w * w for w in have.values()))
         return shared / norm if norm else 0.0
 
+    def similarity(self, turn: str, prompt: str) -> float:
+        """How near `prompt` (a turn of the corpus) is to `turn`, as `search` ranks: 0..1."""
+        return self._cosine(self.weights(dict.fromkeys(query_words(turn))), prompt)
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """Every (prompt, reply, conversation, earlier turns joined by newlines) of the index."""
+        return list(
+            self._connection.execute("SELECT prompt, reply, conversation, earlier FROM pairs")
+        )
+
     def pairs(self) -> list[tuple[str, str, str]]:
         """Every (prompt, reply, conversation) of the index, in the order it was built."""
         return list(self._connection.execute("SELECT prompt, reply, conversation FROM pairs"))

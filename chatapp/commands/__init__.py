@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "chatapp.commands.evaluate",
     "chatapp.commands.index",
     "chatapp.commands.exemplars",
+    "chatapp.commands.turn_encoder",
     "chatapp.commands.finetune",
     "chatapp.commands.export_import",
     "chatapp.commands.serve",

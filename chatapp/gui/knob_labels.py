@@ -10,6 +10,7 @@ _LABELS = {
     "mmi_weight": "MMI weight (λ)",
     "anti_lm_weight": "Anti-LM weight",
     "retrieved": "Replies people wrote",
+    "similar": "Replies to similar turns",
     "generated_offset": "Model reply offset",
     "match_weight": "Turn match weight",
     "own_context_weight": "Own-chat weight",

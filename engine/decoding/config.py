@@ -72,6 +72,10 @@ KNOBS: dict[str, Knob] = {
         0, 64, "Pool: how many replies people wrote (training corpus) join the candidates.",
         integer=True,
     ),
+    "similar": Knob(
+        0, 64, "Pool: how many replies people wrote to turns nearest yours in meaning join.",
+        integer=True,
+    ),
     "generated_offset": Knob(
         -10.0, 10.0, "Pool: added to the model's own replies' scores (below 0: people's first)."
     ),
@@ -121,6 +125,10 @@ class DecodeConfig:
     # log p(reply | everyday turns) / length, which holds back replies likely after anything.
     anti_lm_weight: float = 0.0
     retrieved: int = 24  # pool: replies from the training corpus's index (engine/retrieval.py)
+    # pool: replies people wrote to the turns nearest yours in meaning (engine/similar_turns.py)
+    # beside the word search's; with the turn encoder, every such reply's similarity is its
+    # turn's nearness to yours in meaning (0-1), not in words.
+    similar: int = 0
     # pool: added to the score of a reply the model wrote, beside replies people wrote (whose
     # offset is 0): the two kinds do not share a scale (engine/decoding/pool.py).
     generated_offset: float = 0.0

