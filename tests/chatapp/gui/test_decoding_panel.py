@@ -3,6 +3,7 @@ where its settings are saved."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,19 @@ from chatapp.gui.decoding_panel import (
     CUSTOM,
     PRESET_KEY,
     SETTINGS_KEY,
+    STRATEGY_KNOBS,
     DecodingPanel,
     knob_applies,
 )
 from chatapp.store import Store
-from engine.decoding.config import DEFAULT_PRESET, KNOBS, PRESETS, DecodeConfig, decode_preset
+from engine.decoding.config import (
+    CHOICE_KNOBS,
+    DEFAULT_PRESET,
+    KNOBS,
+    PRESETS,
+    DecodeConfig,
+    decode_preset,
+)
 from tests.chatapp.gui.bare_window import open_bare_window
 
 BEAM = DecodeConfig(strategy="beam", beam_size=5, n_best=5)
@@ -99,6 +108,27 @@ def test_knobs_that_do_not_apply_to_the_strategy_are_disabled(qtbot, panel):
     assert set(KNOBS) <= set(panel.knob_labels)
 
 
+def test_each_knob_a_strategy_reads_is_a_knob_of_the_tables():
+    """A name here that is no knob would leave the knob it was meant to be enabled for every
+    strategy, the pool's included, and the pool's own knob greyed out nowhere."""
+    every = set(KNOBS) | set(CHOICE_KNOBS) | {"seed"}
+    for strategy, names in STRATEGY_KNOBS.items():
+        assert names <= every, (strategy, sorted(names - every))
+
+
+def test_the_pool_knobs_are_enabled_for_the_pool_alone(qtbot, panel):
+    widgets, labels = panel.knob_widgets, panel.knob_labels
+    assert labels["similar"].text() == "Replies to similar turns"
+    for strategy in ("greedy", "beam", "sample", "rerank"):
+        panel.strategy_combo.setCurrentText(strategy)
+        assert not widgets["similar"].isEnabled() and not labels["similar"].isEnabled(), strategy
+        assert not widgets["retrieved"].isEnabled(), strategy
+    panel.strategy_combo.setCurrentText("pool")
+    assert widgets["similar"].isEnabled() and widgets["retrieved"].isEnabled()
+    type_into(qtbot, widgets["similar"], "8")
+    assert panel.config.similar == 8 and panel.config.strategy == "pool"
+
+
 def test_rerank_takes_its_candidates_from_beam_search_when_asked(qtbot, panel, tmp_path):
     widgets, search = panel.knob_widgets, panel.choice_widgets["candidate_search"]
     assert not search.isEnabled()  # beam search has no candidates to rerank
@@ -139,6 +169,30 @@ def test_an_earlier_versions_preset_opens_as_todays(qtbot, tmp_path, saved, pres
     assert panel.config == PRESETS[preset] and panel.preset_combo.currentText() == preset
     if preset == "balanced":
         assert panel.knob_widgets["mmi_weight"].value() == PRESETS["balanced"].mmi_weight != 3.0
+
+
+def without_similar(config: DecodeConfig) -> dict:
+    """`config` as a version before the knob `similar` stored it (JSON without the field)."""
+    stored = config.to_dict()
+    del stored["similar"]
+    return stored
+
+
+def test_a_preset_and_values_saved_before_a_knob_existed_open_with_its_default(
+    qtbot, store, tmp_path
+):
+    mine = PRESETS["balanced"].replace(retrieved=16, mmi_weight=4.0)
+    store.save_preset("mine", without_similar(mine))
+    panel = open_bare_window(qtbot, store).decoding_panel
+    panel.preset_combo.setCurrentText("mine")  # listed: the store's preset was read
+    assert panel.preset_combo.currentText() == "mine" and panel.config == mine
+    assert panel.knob_widgets["similar"].value() == DecodeConfig().similar
+    path = tmp_path / "old.ini"
+    old = QSettings(str(path), QSettings.Format.IniFormat)
+    old.setValue(SETTINGS_KEY, json.dumps(without_similar(mine)))  # custom values, no name
+    old.sync()
+    again = reopened(qtbot, path)
+    assert again.config == mine and again.preset_combo.currentText() == CUSTOM
 
 
 def test_a_chosen_preset_is_saved_by_name_and_custom_values_as_they_are(qtbot, panel, tmp_path):
