@@ -8,6 +8,7 @@ import json
 import pytest
 
 from engine.decoding.config import (
+    CHOICE_KNOBS,
     FORMER_PRESETS,
     KNOBS,
     PRESETS,
@@ -79,14 +80,26 @@ def test_presets_are_valid_and_round_trip(name: str) -> None:
 
 
 def test_round_trip_with_every_field_changed() -> None:
-    config = DecodeConfig(
-        strategy="beam", max_length=50, min_length=3, beam_size=8, length_penalty=0.6,
-        no_repeat_ngram_size=2, n_best=4, temperature=1.3, top_k=7, top_p=0.5,
-        repetition_penalty=1.5, seed=123456789012, block_context_ngrams=4,
-    )  # fmt: skip
+    """Every knob of the tables (a new one too) away from its default, and back from JSON."""
+    changes = {name: knob.high for name, knob in KNOBS.items()}  # n_best 16 fits 16 beams
+    changes |= {name: choice.values[-1] for name, choice in CHOICE_KNOBS.items()}
+    config = DecodeConfig(strategy="beam", seed=123456789012, **changes)
+    default = DecodeConfig()
+    fields = [field.name for field in dataclasses.fields(DecodeConfig)]
+    assert [name for name in fields if getattr(config, name) == getattr(default, name)] == []
     again = DecodeConfig.from_json(config.to_json())
     assert again == config
     assert json.loads(config.to_json()) == config.to_dict()
+
+
+@pytest.mark.parametrize("name", [field.name for field in dataclasses.fields(DecodeConfig)])
+def test_settings_stored_before_a_knob_existed_read_with_its_default(name: str) -> None:
+    """A reply's or a preset's settings, stored as JSON by a version without knob `name`
+    (`similar`, say): the rest as stored, that knob at its default."""
+    stored = PRESETS["balanced"].to_dict()
+    del stored[name]
+    expected = PRESETS["balanced"].replace(**{name: getattr(DecodeConfig(), name)})
+    assert DecodeConfig.from_json(json.dumps(stored)) == expected
 
 
 def test_from_dict_accepts_integral_floats_from_json() -> None:
