@@ -7,6 +7,7 @@ import pytest
 
 from chatapp.commands import build_parser
 from chatapp.commands.decoding_options import decode_config_from_args
+from engine.errors import ConfigError
 
 
 def test_rerank_over_beam_search_from_the_command_line() -> None:
@@ -29,3 +30,12 @@ def test_a_word_the_choice_knob_does_not_take_is_refused(
         build_parser().parse_args(["chat", "--candidate-search", "nucleus"])
     assert exit_info.value.code == 2
     assert "--candidate-search: invalid choice: 'nucleus'" in capsys.readouterr().err
+
+
+def test_the_pools_similar_turns_knob_is_a_flag_over_the_preset() -> None:
+    args = build_parser().parse_args(["chat", "--preset", "balanced", "--similar", "4"])
+    config = decode_config_from_args(args)
+    assert (config.strategy, config.similar, config.retrieved) == ("pool", 4, 32)
+    too_many = build_parser().parse_args(["chat", "--similar", "65"])
+    with pytest.raises(ConfigError, match="similar must be between 0 and 64, not 65"):
+        decode_config_from_args(too_many)

@@ -143,6 +143,7 @@ def test_a_bad_or_missing_key_is_an_authentication_error(serve: StartServer) -> 
         ({"seed": -1}, "seed", "between 0 and"),
         ({"presence_penalty": 3}, "presence_penalty", "between -2 and 2"),
         ({"extra_body": {"beam_size": 99}}, "beam_size", "between 1 and 16"),
+        ({"extra_body": {"similar": 65}}, "similar", "between 0 and 64"),
         ({"extra_body": {"preset": "loud"}}, "preset", "precise"),
         ({"extra_body": {"candidate_search": 1}}, "candidate_search", "one of sample, beam"),
         ({"extra_body": {"strategy": "greedy"}, "n": 2}, "n", "greedy"),
@@ -367,6 +368,13 @@ def test_n_choices_of_rerank_over_the_beam_are_its_n_best(serve: StartServer, ti
     reply = tiny_bot.reply(["hello"], config)
     assert texts == [alternative.text for alternative in reply.alternatives[:3]]
     assert len(set(texts)) == 3
+
+
+def test_the_pools_similar_turns_knob_is_a_field_of_the_request() -> None:
+    from engine.decoding.config import PRESETS
+
+    assert server_config({"preset": "balanced", "similar": 4})["similar"] == 4
+    assert server_config({"preset": "balanced"})["similar"] == PRESETS["balanced"].similar
 
 
 def server_config(fields: dict) -> dict:
