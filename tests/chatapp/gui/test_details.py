@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QPlainTextEdit, QWidget
 from chatapp.gui.attention_view import MIN_CELL, AttentionView, merge_pieces
 from chatapp.gui.details_dialog import DetailsDialog, settings_table
 from chatapp.store.records import MessageRecord
-from engine.decoding.config import CHOICE_KNOBS
+from engine.decoding.config import CHOICE_KNOBS, KNOBS, DecodeConfig
 from tests.chatapp.gui.bare_window import save_shot
 
 SAMPLED = {"strategy": "sample", "temperature": 0.7, "top_k": 40, "seed": None, "max_length": 32}
@@ -186,3 +186,18 @@ def test_a_choice_knob_in_the_settings_table_reads_as_words_with_its_help(qtbot)
     rows = {table.item(row, 0).text(): table.item(row, 1) for row in range(table.rowCount())}
     assert rows["Candidate search"].text() == "beam"
     assert rows["Candidate search"].toolTip() == CHOICE_KNOBS["candidate_search"].help
+
+
+def test_the_pools_knobs_in_the_settings_table_read_as_words_with_their_help(qtbot):
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    pooled = DecodeConfig(strategy="pool", retrieved=8, similar=4).to_dict()
+    table = settings_table(pooled, parent)
+    rows = {table.item(row, 0).text(): table.item(row, 1) for row in range(table.rowCount())}
+    assert rows["Replies to similar turns"].text() == "4"
+    assert rows["Replies to similar turns"].toolTip() == KNOBS["similar"].help
+    assert rows["Replies people wrote"].text() == "8" and len(rows) == len(pooled)
+    del pooled["similar"]  # a reply stored before the knob existed: no row, nothing made up
+    older = settings_table(pooled, parent)
+    names = [older.item(row, 0).text() for row in range(older.rowCount())]
+    assert "Replies to similar turns" not in names and len(names) == len(pooled)

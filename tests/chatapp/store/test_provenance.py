@@ -12,7 +12,7 @@ from engine.reply import Alternative, Reply
 from engine.sources import ReplySource
 
 ORIGIN = "chitchat conversation 5b1f"
-POOL = DecodeConfig(strategy="pool", seed=4)
+POOL = DecodeConfig(strategy="pool", seed=4, similar=4)
 
 
 def pooled_reply() -> Reply:
@@ -51,6 +51,7 @@ def test_the_engines_provenance_reaches_the_row(tmp_path: Path) -> None:
         stored = store.get_message(row.id)
     assert stored.decoding["provenance"] == {"source": "corpus", "origin": ORIGIN}
     assert stored.decoding["strategy"] == "pool"
+    assert stored.decoding == {**POOL.to_dict(), "provenance": stored.decoding["provenance"]}
     assert [(e["text"], e.get("source", "model"), e.get("origin", "")) for e in stored.nbest] == [
         ("I have two younger brothers", "corpus", ORIGIN),
         ("my name is ada.", "correction", "your correction of 2026-12-01 10:00"),
@@ -69,6 +70,7 @@ def test_export_then_import_keeps_each_source(tmp_path: Path) -> None:
         [chat] = other.list_conversations()
         reply = other.page_messages(chat.id, 0, 10)[-1]
     assert reply.decoding["provenance"] == {"source": "corpus", "origin": ORIGIN}
+    assert reply.decoding["similar"] == 4  # every knob travels, the newest too
     assert [e.get("source", "model") for e in reply.nbest] == ["corpus", "correction", "model"]
     assert reply.nbest[0]["origin"] == ORIGIN
 
