@@ -15,6 +15,7 @@ training turn (the idea of Model2Vec and of the word-averaging encoders of Wieti
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -127,9 +128,24 @@ def save_turn_encoder(
     *,
     training: dict[str, object],
 ) -> None:
-    """The weights in float16 (half the size) and the tokenizer it reads."""
+    """The weights in float16 (half the size) and the tokenizer it reads, written beside
+    `folder` and renamed into place, so a crash leaves the old folder or the new one."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    staging = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    _write_folder(encoder, tokenizer, staging, training)
+    old = folder.with_name(f".{folder.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    staging.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_folder(
+    encoder: TurnEncoder, tokenizer: Tokenizer, folder: Path, training: dict[str, object]
+) -> None:
     (folder / TOKENIZER_FILE).write_bytes(tokenizer.to_bytes())
     weights = {
         name: tensor.detach().to(torch.float16).contiguous()

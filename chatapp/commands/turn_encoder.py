@@ -39,15 +39,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_turn_encoder(args: argparse.Namespace) -> int:
     import torch
 
-    from engine.errors import DataError, EngineError
-    from engine.judge import load_judge
+    from engine.errors import DataError
+    from engine.judge import JudgeUnavailableError, load_judge
     from engine.retrieval import ReplyIndex
     from engine.tokenizer import Tokenizer
     from engine.turn_encoder import save_turn_encoder
     from engine.turn_encoder_train import DistillProgress, DistillSettings, distill_turn_encoder
 
-    if args.epochs < 1 or args.max_minutes <= 0 or args.limit < 0:
-        raise CommandError("--epochs must be at least 1, --max-minutes above 0, --limit 0 or more")
+    if args.epochs < 1:
+        raise CommandError(f"--epochs must be at least 1, not {args.epochs}")
+    if args.max_minutes <= 0:
+        raise CommandError(f"--max-minutes must be above 0, not {args.max_minutes:g}")
+    if args.limit < 0:
+        raise CommandError(f"--limit must be 0 (all turns) or more, not {args.limit}")
     started = time.perf_counter()
     try:
         index = ReplyIndex.open(args.index)
@@ -85,8 +89,10 @@ def run_turn_encoder(args: argparse.Namespace) -> int:
         save_turn_encoder(encoder, tokenizer, args.out, training=record)
     except (DataError, OSError, ValueError) as error:
         raise CommandError(str(error)) from None
-    except EngineError as error:  # the [eval] extra is missing
-        raise CommandError(str(error)) from None
+    except JudgeUnavailableError as error:
+        raise CommandError(
+            f"the turn encoder learns from all-MiniLM-L6-v2, an optional package ({error})"
+        ) from None
     print(json.dumps({**record, "seconds": round(time.perf_counter() - started, 1),
                       "path": args.out}))  # fmt: skip
     return 0

@@ -10,7 +10,7 @@ _LABELS = {
     "mmi_weight": "MMI weight (λ)",
     "anti_lm_weight": "Anti-LM weight",
     "retrieved": "Replies people wrote",
-    "similar": "Replies to similar turns",
+    "similar": "Similar-turn replies",
     "generated_offset": "Model reply offset",
     "match_weight": "Turn match weight",
     "own_context_weight": "Own-chat weight",

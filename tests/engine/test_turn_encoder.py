@@ -177,3 +177,13 @@ def _ids(tokenizer: Tokenizer, texts: list[str]) -> torch.Tensor:
     from engine.turn_encoder import piece_batch
 
     return piece_batch(tokenizer, texts)
+
+
+def test_saving_over_an_encoder_replaces_it_and_leaves_nothing_beside_it(
+    distilled: TurnEncoder, tokenizer: Tokenizer, tmp_path: Path
+) -> None:
+    folder = tmp_path / TURN_ENCODER_DIR
+    save_turn_encoder(distilled, tokenizer, folder, training={"run": 1})
+    save_turn_encoder(distilled, tokenizer, folder, training={"run": 2})
+    assert json.loads((folder / "config.json").read_text())["training"] == {"run": 2}
+    assert sorted(path.name for path in tmp_path.iterdir()) == [TURN_ENCODER_DIR]

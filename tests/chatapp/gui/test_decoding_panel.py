@@ -118,7 +118,7 @@ def test_each_knob_a_strategy_reads_is_a_knob_of_the_tables():
 
 def test_the_pool_knobs_are_enabled_for_the_pool_alone(qtbot, panel):
     widgets, labels = panel.knob_widgets, panel.knob_labels
-    assert labels["similar"].text() == "Replies to similar turns"
+    assert labels["similar"].text() == "Similar-turn replies"
     for strategy in ("greedy", "beam", "sample", "rerank"):
         panel.strategy_combo.setCurrentText(strategy)
         assert not widgets["similar"].isEnabled() and not labels["similar"].isEnabled(), strategy

@@ -194,10 +194,10 @@ def test_the_pools_knobs_in_the_settings_table_read_as_words_with_their_help(qtb
     pooled = DecodeConfig(strategy="pool", retrieved=8, similar=4).to_dict()
     table = settings_table(pooled, parent)
     rows = {table.item(row, 0).text(): table.item(row, 1) for row in range(table.rowCount())}
-    assert rows["Replies to similar turns"].text() == "4"
-    assert rows["Replies to similar turns"].toolTip() == KNOBS["similar"].help
+    assert rows["Similar-turn replies"].text() == "4"
+    assert rows["Similar-turn replies"].toolTip() == KNOBS["similar"].help
     assert rows["Replies people wrote"].text() == "8" and len(rows) == len(pooled)
     del pooled["similar"]  # a reply stored before the knob existed: no row, nothing made up
     older = settings_table(pooled, parent)
     names = [older.item(row, 0).text() for row in range(older.rowCount())]
-    assert "Replies to similar turns" not in names and len(names) == len(pooled)
+    assert "Similar-turn replies" not in names and len(names) == len(pooled)
