@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import replace
@@ -51,19 +52,27 @@ class Chatbot:
         self.index: ReplyIndex | None = None  # replies people wrote, for the `pool` strategy
         self.index_problem: str | None = None  # why no index could be opened
         self._similar: SimilarTurns | None = None
+        self._similar_lock = threading.Lock()
         self.similar_problem: str | None = None  # why the turn encoder cannot be used
 
     def similar_turns(self) -> SimilarTurns | None:
-        """The index's turns encoded by the turn encoder beside it, on first use (seconds, once
-        per loaded model); None without an index or a usable `turn_encoder/` beside it."""
-        if self._similar is None and self.similar_problem is None and self.index is not None:
-            from engine.similar_turns import open_similar_turns
+        """The index's turns encoded by the turn encoder beside it, on first use (14 s on two
+        cores, once per loaded model); None without an index or a usable `turn_encoder/`."""
+        with self._similar_lock:  # a reply waits for `prepare_similar_turns` to finish
+            if self._similar is None and self.similar_problem is None and self.index is not None:
+                from engine.similar_turns import open_similar_turns
 
-            try:
-                self._similar = open_similar_turns(self.index)
-            except CheckpointError as error:
-                self.similar_problem = str(error)
-        return self._similar
+                try:
+                    self._similar = open_similar_turns(self.index)
+                except CheckpointError as error:
+                    self.similar_problem = str(error)
+            return self._similar
+
+    def prepare_similar_turns(self) -> None:
+        """Encode the index's turns on a background thread now, while the user types, so the
+        first pooled reply does not wait the whole encoding."""
+        if self.index is not None:
+            threading.Thread(target=self.similar_turns, name="similar-turns", daemon=True).start()
 
     def load_index(self) -> None:
         """Open the model's reply index (`open_reply_index`); None leaves `pool` to the model's

@@ -75,6 +75,8 @@ class TurnEncoder(nn.Module):
     def _bag(self, ids: torch.Tensor) -> torch.Tensor:
         """(batch, length) piece ids, 0-padded -> (batch, dim): the mean of the pieces' and
         the bigrams' vectors."""
+        if ids.shape[1] < 2:  # one piece ("hello"): a pad keeps one (empty) bigram column
+            ids = F.pad(ids, (0, 2 - ids.shape[1]))
         mask = ids.ne(0)
         pair_mask = mask[:, 1:]
         buckets = (ids[:, :-1] * _HASH_FIRST + ids[:, 1:] * _HASH_SECOND) % self.config.buckets

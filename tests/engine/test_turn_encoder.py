@@ -187,3 +187,15 @@ def test_saving_over_an_encoder_replaces_it_and_leaves_nothing_beside_it(
     save_turn_encoder(distilled, tokenizer, folder, training={"run": 2})
     assert json.loads((folder / "config.json").read_text())["training"] == {"run": 2}
     assert sorted(path.name for path in tmp_path.iterdir()) == [TURN_ENCODER_DIR]
+
+
+def test_turns_encoded_in_the_background_at_load_serve_the_first_reply(
+    similar_pool_dir: Path,
+) -> None:
+    bot = Chatbot.load(similar_pool_dir, device="cpu")
+    bot.prepare_similar_turns()  # what the window and the API server do after loading
+    similar = bot.similar_turns()  # waits for the background encoding, does not start another
+    assert similar is not None and len(similar) == len(bot.index)
+    assert bot.similar_turns() is similar
+    config = DecodeConfig(strategy="pool", candidates=2, retrieved=0, similar=3, seed=1)
+    assert bot.reply(["hello"], config).text
