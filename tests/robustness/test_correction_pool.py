@@ -73,15 +73,17 @@ def test_a_question_on_another_topic_does_not_get_the_taught_reply() -> None:
     assert reply.text != "i love mushroom risotto."
 
 
-def test_a_rewording_that_shares_a_folded_topic_word_gets_the_taught_reply() -> None:
-    """Issue #22: "colour" is "color" and "sports" "sport" to the gate, so a rewording the
-    shipped model's encoder puts far away (0.38) still reaches its correction."""
-    bot = taught(Chatbot.load(device="cpu"), ("what's your favorite color?", "teal, like the sea."))
-    match = bot.memory.lookup(bot, "which colour do you like best?")
-    assert match is not None and not match.exact and match.similarity < 0.5
+def test_a_rewording_gets_the_taught_reply_with_the_shipped_model() -> None:
+    """Issue #22: a question put in other words reaches its correction through the gate (the
+    turn encoder's cosine beside the shipped model's index, else its own encoder's)."""
+    bot = taught(
+        Chatbot.load(device="cpu"), ("what's your favorite food?", "i love mushroom risotto.")
+    )
+    match = bot.memory.lookup(bot, "what food do you like best?")
+    assert match is not None and not match.exact
     assert match.score is not None and match.score >= NEAR_THRESHOLD
-    reply = bot.reply(["which colour do you like best?"], DEFAULT)
-    assert reply.text == "teal, like the sea." and reply.source is ReplySource.CORRECTION
+    reply = bot.reply(["what food do you like best?"], DEFAULT)
+    assert reply.text == "i love mushroom risotto." and reply.source is ReplySource.CORRECTION
 
 
 def test_a_question_that_shares_only_the_template_does_not_get_the_taught_reply() -> None:
