@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import threading
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import replace
@@ -33,6 +32,7 @@ from engine.tokenizer import BOS_ID, EOS_ID, Tokenizer
 if TYPE_CHECKING:
     from engine.memory import CorrectionMemory
     from engine.similar_turns import SimilarTurns
+    from engine.turn_encoder import LoadedTurnEncoder
 
 MAX_TURN_CHARS = 20_000  # longer turns are cut (the model reads ~100 tokens of context anyway)
 BACKWARD_DIR = "backward"  # the p(context | reply) model that `rerank` scores with
@@ -51,28 +51,31 @@ class Chatbot:
         self.memory: CorrectionMemory | None = None  # saved corrections consulted by `reply`
         self.index: ReplyIndex | None = None  # replies people wrote, for the `pool` strategy
         self.index_problem: str | None = None  # why no index could be opened
+        self._turn_encoder: LoadedTurnEncoder | None = None
         self._similar: SimilarTurns | None = None
-        self._similar_lock = threading.Lock()
         self.similar_problem: str | None = None  # why the turn encoder cannot be used
 
+    def turn_encoder(self) -> LoadedTurnEncoder | None:
+        """The turn encoder beside the reply index (engine/turn_encoder.py), read on first
+        use; None without an index or a usable `turn_encoder/` folder (`similar_problem`)."""
+        if self._turn_encoder is None and self.similar_problem is None and self.index is not None:
+            from engine.turn_encoder import TURN_ENCODER_DIR, load_turn_encoder
+
+            try:
+                self._turn_encoder = load_turn_encoder(self.index.path.parent / TURN_ENCODER_DIR)
+            except CheckpointError as error:
+                self.similar_problem = str(error)
+        return self._turn_encoder
+
     def similar_turns(self) -> SimilarTurns | None:
-        """The index's turns encoded by the turn encoder beside it, on first use (14 s on two
-        cores, once per loaded model); None without an index or a usable `turn_encoder/`."""
-        with self._similar_lock:  # a reply waits for `prepare_similar_turns` to finish
-            if self._similar is None and self.similar_problem is None and self.index is not None:
-                from engine.similar_turns import open_similar_turns
+        """The index's turns encoded by the turn encoder, on the first reply that asks for
+        them (`similar` above 0: 14 s on two cores, once per loaded model); None without."""
+        encoder = self.turn_encoder()
+        if self._similar is None and encoder is not None and self.index is not None:
+            from engine.similar_turns import SimilarTurns
 
-                try:
-                    self._similar = open_similar_turns(self.index)
-                except CheckpointError as error:
-                    self.similar_problem = str(error)
-            return self._similar
-
-    def prepare_similar_turns(self) -> None:
-        """Encode the index's turns on a background thread now, while the user types, so the
-        first pooled reply does not wait the whole encoding."""
-        if self.index is not None:
-            threading.Thread(target=self.similar_turns, name="similar-turns", daemon=True).start()
+            self._similar = SimilarTurns(encoder, self.index)
+        return self._similar
 
     def load_index(self) -> None:
         """Open the model's reply index (`open_reply_index`); None leaves `pool` to the model's

@@ -200,15 +200,15 @@ class CorrectionMemory:
 
     def gate(self, bot: Chatbot) -> Gate:
         """The near-match weights for the turn vectors `vector` gives with `bot`."""
-        return MODEL_GATE if bot.similar_turns() is None else TURN_ENCODER_GATE
+        return MODEL_GATE if bot.turn_encoder() is None else TURN_ENCODER_GATE
 
     @torch.inference_mode()
     def vector(self, bot: Chatbot, turn: str) -> torch.Tensor:
         """One turn's vector, unit length: the turn encoder's when the model has one beside
         its reply index, else the chat model's encoder outputs, averaged."""
-        similar = bot.similar_turns()
-        if similar is not None:
-            return similar.encoder.encode([" ".join(turn.split())])[0]
+        encoder = bot.turn_encoder()
+        if encoder is not None:
+            return encoder.encode([" ".join(turn.split())])[0]
         text = normalise(turn) or " ".join(turn.split())
         ids = encode_context(bot.tokenizer, [text], bot.config)
         src = torch.tensor([ids], device=bot.device)
@@ -217,8 +217,8 @@ class CorrectionMemory:
         return torch.nn.functional.normalize(mean, dim=0).cpu()
 
     def _prompt_vectors(self, bot: Chatbot) -> tuple[list[str], torch.Tensor]:
-        similar = bot.similar_turns()
-        source = bot.model if similar is None else similar.encoder
+        encoder = bot.turn_encoder()
+        source = bot.model if encoder is None else encoder
         if self._model is not source:  # another model or encoder: other vectors
             self._vectors, self._model = {}, source
         keys = list(self._by_prompt)

@@ -38,7 +38,9 @@ def gather(
     if bot.memory is not None and len(bot.memory):
         taught, match = bot.memory.pool_entries(bot, history[-1])
         entries.extend(taught)
-    entries.extend(corpus_entries(bot, history[-1], config.retrieved))
+    entries.extend(
+        corpus_entries(bot, history[-1], config.retrieved, by_meaning=config.similar > 0)
+    )
     entries.extend(similar_entries(bot, history[-1], config.similar))
     for row, (text, hypothesis) in enumerate(zip(generation.texts, generation.hypotheses)):
         entries.append(
@@ -54,15 +56,19 @@ def gather(
     return entries, match
 
 
-def corpus_entries(bot: Chatbot, turn: str, limit: int) -> list[PoolEntry]:
+def corpus_entries(
+    bot: Chatbot, turn: str, limit: int, *, by_meaning: bool = False
+) -> list[PoolEntry]:
     """Replies people wrote to turns like `turn`, from the model's reply index (none without
-    one)."""
+    one). `by_meaning`: their turns' nearness to yours is the turn encoder's, on the scale of
+    `similar_entries` (when the model has one), not the word search's."""
     if bot.index is None or not limit:
         return []
     found = bot.index.search(turn, limit)
-    similar = bot.similar_turns()
-    if similar is not None:  # nearness in meaning, on the same scale as `similar_entries`
-        nearness = similar.similarity(turn, [item.prompt for item in found])
+    encoder = bot.turn_encoder() if by_meaning else None
+    if encoder is not None:
+        vectors = encoder.encode([turn, *(item.prompt for item in found)])
+        nearness = (vectors[1:] @ vectors[0]).clamp(min=0.0).tolist()
         found = [replace(item, similarity=near) for item, near in zip(found, nearness)]
     return _as_entries(bot, found)
 

@@ -10,13 +10,11 @@ yours in meaning (`match_weight`, engine/decoding/pool.py)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 
 from engine.retrieval import ReplyIndex, Retrieved, query_words
-from engine.turn_encoder import TURN_ENCODER_DIR, LoadedTurnEncoder, load_turn_encoder
+from engine.turn_encoder import LoadedTurnEncoder
 
 
 class SimilarTurns:
@@ -33,13 +31,6 @@ class SimilarTurns:
 
     def __len__(self) -> int:
         return len(self._rows)
-
-    def similarity(self, turn: str, others: Sequence[str]) -> list[float]:
-        """How near in meaning each of `others` is to `turn`: the cosine, floored at 0."""
-        if not others:
-            return []
-        vectors = self.encoder.encode([turn, *others])
-        return (vectors[1:] @ vectors[0]).clamp(min=0.0).tolist()
 
     @torch.inference_mode()
     def search(self, turn: str, limit: int) -> list[Retrieved]:
@@ -60,10 +51,3 @@ class SimilarTurns:
             if len(found) == limit:
                 break
         return list(found.values())
-
-
-def open_similar_turns(index: ReplyIndex) -> SimilarTurns:
-    """The turn encoder beside `index` (its `turn_encoder/` folder) over the index's turns.
-    CheckpointError when the folder is missing or unreadable."""
-    folder = Path(index.path).parent / TURN_ENCODER_DIR
-    return SimilarTurns(load_turn_encoder(folder), index)

@@ -86,7 +86,6 @@ class EngineWorker(QObject):
             self.model_load_failed.emit(f"could not load the model: {error}")
             return
         bot.memory = self._memory
-        bot.prepare_similar_turns()
         self._bot = bot
         self.model_loaded.emit(info)
 

@@ -47,9 +47,7 @@ def bind(host: str, port: int) -> socket.socket:
 def _load(settings: ServerSettings) -> Chatbot:
     from engine import Chatbot  # on the worker's thread: torch loads there, not in the caller's
 
-    bot = Chatbot.load(settings.model_dir, device=settings.device)
-    bot.prepare_similar_turns()
-    return bot
+    return Chatbot.load(settings.model_dir, device=settings.device)
 
 
 class _Server(uvicorn.Server):

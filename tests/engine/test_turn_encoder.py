@@ -189,12 +189,11 @@ def test_saving_over_an_encoder_replaces_it_and_leaves_nothing_beside_it(
     assert sorted(path.name for path in tmp_path.iterdir()) == [TURN_ENCODER_DIR]
 
 
-def test_turns_encoded_in_the_background_at_load_serve_the_first_reply(
-    similar_pool_dir: Path,
-) -> None:
+def test_the_index_is_encoded_once_for_the_first_reply_that_asks(similar_pool_dir: Path) -> None:
     bot = Chatbot.load(similar_pool_dir, device="cpu")
-    bot.prepare_similar_turns()  # what the window and the API server do after loading
-    similar = bot.similar_turns()  # waits for the background encoding, does not start another
+    bot.reply(["hello"], DecodeConfig(strategy="pool", candidates=2, retrieved=2, seed=1))
+    assert bot._similar is None  # a pool without `similar` does not pay for the encoding
+    similar = bot.similar_turns()
     assert similar is not None and len(similar) == len(bot.index)
     assert bot.similar_turns() is similar
     config = DecodeConfig(strategy="pool", candidates=2, retrieved=0, similar=3, seed=1)
