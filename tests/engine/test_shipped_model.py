@@ -73,3 +73,14 @@ def test_the_default_preset_answers_from_the_shipped_index(shipped: Chatbot) -> 
     reply = shipped.reply(["do you have any siblings?"], PRESETS["balanced"])
     assert reply.source is ReplySource.CORPUS
     assert reply.origin.startswith("chitchat conversation ")
+
+
+def test_it_ships_the_turn_encoder_the_corrections_gate_reads(shipped: Chatbot) -> None:
+    encoder = shipped.turn_encoder()
+    assert encoder is not None, shipped.similar_problem
+    assert encoder.tokenizer.to_bytes() == shipped.tokenizer.to_bytes()
+    near, far = (
+        encoder.encode(["what do you do for a living?", "what is your job?", "it snowed"])[1:]
+        @ encoder.encode(["what do you do for a living?"])[0]
+    )
+    assert near > far  # a rewording is nearer than another topic
