@@ -4,8 +4,8 @@ encoded once by the turn encoder (engine/turn_encoder.py), searched with one mat
 The index's word search finds turns that share your rarer words, and its idf cosine says how
 near they are in words. A turn whose words the corpus never answered ("I burned the toast this
 morning") then gets replies to "this morning". With the turn encoder the pool finds the turns
-nearest in meaning too, and every reply people wrote is held back by how far its turn is from
-yours in meaning (`match_weight`, engine/decoding/pool.py)."""
+nearest in meaning too (the knob `similar`), and then every reply people wrote is held back
+by how far its turn is from yours in meaning (`match_weight`, engine/decoding/pool.py)."""
 
 from __future__ import annotations
 

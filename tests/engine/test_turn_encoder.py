@@ -198,3 +198,22 @@ def test_the_index_is_encoded_once_for_the_first_reply_that_asks(similar_pool_di
     assert bot.similar_turns() is similar
     config = DecodeConfig(strategy="pool", candidates=2, retrieved=0, similar=3, seed=1)
     assert bot.reply(["hello"], config).text
+
+
+def test_nearness_in_meaning_replaces_the_word_cosine_only_when_similar_is_on(
+    similar_pool_dir: Path, small_corpus: Path
+) -> None:
+    from engine.pooled_reply import corpus_entries
+
+    bot = Chatbot.load(similar_pool_dir, device="cpu")
+    turn = split_examples(read_jsonl(small_corpus), context_turns=3)["train"][0].context[-1]
+    by_words = corpus_entries(bot, turn, 4)
+    by_meaning = corpus_entries(bot, turn, 4, by_meaning=True)
+    assert [entry.text for entry in by_words] == [entry.text for entry in by_meaning]
+    found = bot.index.search(turn, 4)
+    assert [entry.similarity for entry in by_words] == [item.similarity for item in found]
+    encoder = bot.turn_encoder()
+    vectors = encoder.encode([turn, *(item.prompt for item in found)])
+    expected = (vectors[1:] @ vectors[0]).clamp(min=0.0).tolist()
+    assert [entry.similarity for entry in by_meaning] == pytest.approx(expected, abs=1e-5)
+    assert [entry.similarity for entry in by_meaning] != [e.similarity for e in by_words]
