@@ -236,6 +236,21 @@ def _required_file(directory: Path, name: str, missing: str = "is incomplete") -
     return path
 
 
+def require_format(
+    config: object, path: Path, *, name: str, version: int, what: str
+) -> dict[str, Any]:
+    """`config` when it is a JSON object of format `name` at `version`; CheckpointError naming
+    `path` otherwise (a file of another kind, or of a version this app does not read)."""
+    if not isinstance(config, dict) or config.get("format") != name:
+        raise CheckpointError(f"{path} is not a {what}")
+    if config.get("format_version") != version:
+        raise CheckpointError(
+            f"{path} has format version {config.get('format_version')!r}; "
+            f"this app reads version {version}"
+        )
+    return config
+
+
 def _read_config(directory: Path) -> dict[str, Any]:
     path = _required_file(directory, CONFIG_FILE, "is not a model directory")
     if path.stat().st_size > MAX_CONFIG_BYTES:
@@ -244,13 +259,9 @@ def _read_config(directory: Path) -> dict[str, Any]:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise CheckpointError(f"{path} is corrupt: {error}") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a Seq2Seq Chat model config")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has format version {config.get('format_version')!r}; "
-            f"this app reads version {FORMAT_VERSION}"
-        )
+    config = require_format(
+        config, path, name=FORMAT, version=FORMAT_VERSION, what="Seq2Seq Chat model config"
+    )
     for key, kind, what in CONFIG_SCHEMA:
         if key in config and not isinstance(config[key], kind):
             raise CheckpointError(f"{path}: {key!r} must be {what}, not {config[key]!r:.60}")

@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 
+from engine.checkpoint import require_format
 from engine.errors import CheckpointError
 from engine.tokenizer import Tokenizer
 
@@ -170,13 +171,10 @@ def load_turn_encoder(folder: str | Path) -> LoadedTurnEncoder:
         config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise CheckpointError(f"{folder} has no readable turn encoder ({error})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise CheckpointError(f"{folder / CONFIG_FILE} is not a turn encoder's config")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{folder} holds turn encoder format {config.get('format_version')!r};"
-            f" this app reads {FORMAT_VERSION}"
-        )
+    config = require_format(
+        config, folder / CONFIG_FILE, name=FORMAT, version=FORMAT_VERSION,
+        what="turn encoder config",
+    )  # fmt: skip
     try:
         encoder = TurnEncoder(TurnEncoderConfig(**config["encoder"]))
         state = load_file(str(folder / WEIGHTS_FILE))
