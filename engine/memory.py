@@ -239,14 +239,15 @@ class CorrectionMemory:
         gate = self.gate(bot)
         keys, vectors = self._prompt_vectors(bot)
         similarities = (vectors @ self.vector(bot, turn)).tolist()  # (N,)
-        words = topic_weights(bot, turn)
+        # The turn encoder's gate weighs no topic words: their idf lookups are skipped.
+        words = topic_weights(bot, turn) if gate.lexical_weight else {}
         rows = []  # (cosine and lexical terms, cosine, correction): the same kind of question
         for key, similarity in zip(keys, similarities):
             taught = self._by_prompt[key]
             if same_question_kind(turn, taught.prompt) or (
                 similarity >= gate.unnamed and unnamed_asks_you(turn, taught.prompt)
             ):
-                lexical = overlap(words, topic_weights(bot, taught.prompt))
+                lexical = overlap(words, topic_weights(bot, taught.prompt)) if words else 0.0
                 base = gate.cosine_weight * similarity + gate.lexical_weight * lexical
                 rows.append((base, similarity, taught))
         shortlist = sorted(rows, key=lambda row: row[0], reverse=True)[:SHORTLIST]

@@ -67,8 +67,7 @@ def corpus_entries(
     found = bot.index.search(turn, limit)
     encoder = bot.turn_encoder() if by_meaning else None
     if encoder is not None:
-        vectors = encoder.encode([turn, *(item.prompt for item in found)])
-        nearness = (vectors[1:] @ vectors[0]).clamp(min=0.0).tolist()
+        nearness = encoder.nearness(turn, [item.prompt for item in found])
         found = [replace(item, similarity=near) for item, near in zip(found, nearness)]
     return _as_entries(bot, found)
 

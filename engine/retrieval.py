@@ -159,10 +159,6 @@ class ReplyIndex:
         norm = math.sqrt(sum(w * w for w in wanted.values()) * sum(w * w for w in have.values()))
         return shared / norm if norm else 0.0
 
-    def similarity(self, turn: str, prompt: str) -> float:
-        """How near `prompt` (a turn of the corpus) is to `turn`, as `search` ranks: 0..1."""
-        return self._cosine(self.weights(dict.fromkeys(query_words(turn))), prompt)
-
     def rows(self) -> list[tuple[str, str, str, str]]:
         """Every (prompt, reply, conversation, earlier turns joined by newlines) of the index."""
         return list(
@@ -171,7 +167,7 @@ class ReplyIndex:
 
     def pairs(self) -> list[tuple[str, str, str]]:
         """Every (prompt, reply, conversation) of the index, in the order it was built."""
-        return list(self._connection.execute("SELECT prompt, reply, conversation FROM pairs"))
+        return [row[:3] for row in self.rows()]
 
     def idf(self, word: str) -> float:
         """The weight of `word` in the ranking cosine: rarer words count more."""

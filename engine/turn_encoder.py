@@ -123,6 +123,11 @@ class LoadedTurnEncoder:
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         return encode_turns(self.encoder, self.tokenizer, texts)
 
+    def nearness(self, turn: str, others: Sequence[str]) -> list[float]:
+        """How near in meaning each of `others` is to `turn`: their cosine, floored at 0."""
+        vectors = self.encode([turn, *others])
+        return (vectors[1:] @ vectors[0]).clamp(min=0.0).tolist()
+
 
 def save_turn_encoder(
     encoder: TurnEncoder,
