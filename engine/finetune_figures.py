@@ -119,4 +119,6 @@ def forgetting_warning(change: float | None, budget: float | None) -> str:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A stored figure that can be shown (a record written before the store wrote non-finite
+    numbers as null may hold NaN: that reads as not measured)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -39,8 +39,9 @@ class ProgressEvent:
         return {"event": self.NAME, **_plain(self)}
 
     def to_json(self) -> str:
-        """One line of strict JSON (a non-finite number is written as null)."""
-        return json.dumps(_json_safe(self.to_dict()), default=str)
+        """One line of strict JSON (a non-finite number is written as null; the reader takes
+        a null where a number must be as NaN)."""
+        return json.dumps(json_safe(self.to_dict()), default=str, allow_nan=False)
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -232,11 +233,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """`value` with every number that is not finite as None: strict JSON has no NaN, and the
+    store's JSON columns are written the same way."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Mapping):
-        return {key: _json_safe(item) for key, item in value.items()}
+        return {key: json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     return value

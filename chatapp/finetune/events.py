@@ -8,7 +8,10 @@ fields. `read_stored_data` reads what a model version's record keeps of its run 
 leniently: a record an older version wrote may lack a field.
 
 A line that is not an event (a library's stray print, a truncated or garbled line, a kind this
-version does not know) reads as None: a child's output can never crash its reader.
+version does not know) reads as None: a child's output can never crash its reader. A null where
+a number must be is the writer's NaN or infinity (strict JSON has neither) and reads back as
+NaN, which the dialogs show as unavailable: a run whose validation set was empty or whose loss
+diverged still ends in the dialog.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import math
 import types
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, Union, get_args, get_origin, get_type_hints
@@ -106,7 +110,11 @@ def _read(value: Any, hint: Any, where: str) -> Any:
     """A decoded JSON value as a field of type `hint` (a list becomes a tuple, an object a
     figure dataclass where one is declared); raises EventError when it does not fit."""
     origin, args = get_origin(hint), get_args(hint)
+    if value is None and hint is float:
+        return math.nan  # written for a number that was not finite (`ProgressEvent.to_json`)
     if origin is Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None  # a field that may be None reads null as None, not as NaN
         for arg in args:
             try:
                 return _read(value, arg, where)

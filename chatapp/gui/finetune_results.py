@@ -3,6 +3,8 @@ flag, and replies of both models."""
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -27,8 +29,10 @@ COMPARISON_COLUMNS = ("Prompt", "Your saved reply", "Before", "After")
 
 
 def _perplexity(figures: Figures, name: str) -> float | None:
+    """The figure, or None when it was not measured or is not a number (an empty slice, a
+    diverged loss: the event carries NaN)."""
     measured: Perplexity | None = getattr(figures, name)
-    return measured.perplexity if measured else None
+    return measured.perplexity if measured and math.isfinite(measured.perplexity) else None
 
 
 def _figure(value: float | None) -> str:

@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import math
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from chatapp.finetune.events import (
 )
 from chatapp.finetune.job import stored_metrics
 from chatapp.gui.finetune_process import FinetuneProcess
+from chatapp.store import Store
 from engine.finetune import FinetuneData, FinetuneResult
 from engine.finetune_figures import Comparison, Figures, Perplexity, RecallRow, version_figures
 from engine.progress import (
@@ -104,6 +106,25 @@ def test_a_number_that_is_not_finite_is_written_as_null():
     assert "NaN" not in line and "Infinity" not in line
     read = event_from_json(line)
     assert isinstance(read, StepEvent) and read.loss is None and read.eta_s is None
+
+
+def test_a_done_event_whose_figures_are_not_finite_is_read_not_dropped():
+    # An empty validation slice measures NaN; a diverged loss, infinity.
+    done = next(event for event in ONE_OF_EACH if isinstance(event, DoneEvent))
+    nonfinite = dataclasses.replace(
+        done,
+        before=Figures(heldout=Perplexity(40.5, 3.7), valid=Perplexity(math.nan, math.nan)),
+        after=Figures(heldout=Perplexity(math.inf, -math.inf), valid=Perplexity(61.0, 4.1)),
+    )
+    line = nonfinite.to_json()
+    json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} is not strict JSON"))
+    read = read_event_line(line)
+    assert isinstance(read, DoneEvent) and read.version_id == done.version_id
+    assert read.before.valid and math.isnan(read.before.valid.perplexity)
+    assert read.after.heldout and math.isnan(read.after.heldout.loss)
+    assert read.before.heldout == Perplexity(40.5, 3.7)
+    assert read.after.taught_recall is None  # a figure that may be None still reads as None
+    assert read.forgetting is None and read.forgetting_flag  # not measured: never a pass
 
 
 @pytest.mark.parametrize(
@@ -199,6 +220,30 @@ def test_a_version_s_stored_figures_read_back_as_the_run_measured_them():
     assert (flat_before.valid.perplexity, flat_after.valid.perplexity) == (82.4, 84.1)
     assert record["valid_perplexity_change"] == pytest.approx(84.1 / 82.4 - 1)
     assert record["forgetting_flag"] is False  # +2.1%, within the 3% budget
+
+
+def test_a_version_s_figures_that_are_not_finite_are_stored_as_null(tmp_path: Path):
+    before = Figures(heldout=Perplexity(62.79, 4.14), valid=Perplexity(math.nan, math.nan))
+    after = Figures(heldout=Perplexity(math.inf, math.inf), valid=Perplexity(84.1, 4.43))
+    data = FinetuneData(DataEvent(train_pairs=4, heldout_pairs=0, replay_examples=32))
+    result = FinetuneResult("succeeded", None, data, before, after)
+    with Store.open(tmp_path / "conversations.db") as store:
+        store.add_model_version("ft-1", tmp_path / "ft-1", metrics=stored_metrics(result, 0.03))
+        run = store.start_finetune_run()
+        store.finish_finetune_run(run.id, "succeeded", metrics={"valid_loss": math.nan})
+        (version,) = store.list_model_versions()
+    with sqlite3.connect(tmp_path / "conversations.db") as connection:
+        texts = [row[0] for row in connection.execute("SELECT metrics FROM model_versions")]
+        texts += [row[0] for row in connection.execute("SELECT metrics FROM finetune_runs")]
+    for text in texts:  # strict JSON, which SQLite's JSON functions and other readers take
+        json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not strict JSON"))
+    assert version.metrics and version.metrics["base_valid_perplexity"] is None
+    read_before, read_after = version_figures(version.metrics)
+    assert read_before.valid is None and read_after.heldout is None  # not measured
+    assert (read_before.heldout.perplexity, read_after.valid.perplexity) == (62.79, 84.1)
+    # A record written before the store wrote null for them may hold NaN: not measured too.
+    legacy_before, legacy_after = version_figures(json.loads(texts[0].replace("null", "NaN")))
+    assert legacy_before.valid is None and legacy_after.heldout is None
 
 
 # Every field of a run's data set, each to its own value, none to its default: a field that a

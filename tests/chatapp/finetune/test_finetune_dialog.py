@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ from chatapp.gui.finetune_dialog import FinetuneDialog
 from chatapp.gui.finetune_progress import format_eta
 from chatapp.gui.main_window import MainWindow
 from chatapp.store import Store
+from engine.finetune_figures import Figures, Perplexity
+from engine.progress import DataEvent, DoneEvent, EndEvent, FinetuneData
 from tests.chatapp.finetune.conftest import PHRASE, PROMPTS
 from tests.chatapp.gui.helpers import open_main_window
 
@@ -201,6 +204,35 @@ def test_a_flagged_version_is_not_used_without_a_yes(
     qtbot.waitUntil(
         lambda: window.store.active_model_version().id == version.id, timeout=LOAD_TIMEOUT_MS
     )
+
+
+def test_a_run_whose_figures_are_not_finite_still_ends_and_shows_them_as_unavailable(
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch
+):
+    # An empty validation slice (NaN) and a diverged loss (inf): the child's JSON writer and
+    # the dialog's reader meet through a real child process.
+    base = window.store.active_model_version()
+    done = DoneEvent(
+        version_id=base.id, version_name=base.name, seconds=90.0,
+        before=Figures(heldout=Perplexity(40.0, 3.7), valid=Perplexity(math.nan, math.nan)),
+        after=Figures(heldout=Perplexity(math.inf, math.inf), valid=Perplexity(61.0, 4.1)),
+        data=FinetuneData(DataEvent(train_pairs=10, heldout_pairs=2, replay_examples=80)),
+        forgetting_budget=0.03,
+    )  # fmt: skip
+    end = EndEvent(steps=40, stopped_by="epochs", best_valid_perplexity=math.nan)
+    script = tmp_path / "nonfinite.py"
+    script.write_text(f"print({end.to_json()!r})\nprint({done.to_json()!r})\n")
+    monkeypatch.setattr(finetune_dialog, "main_script", lambda: str(script))
+    dialog = open_dialog(qtbot, window)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: dialog.state != "running", timeout=30_000)
+    assert dialog.state == "done", dialog.error_message + dialog.stderr_tail()
+    assert dialog.progress_view.status.text().startswith("Done in 1.5 min")
+    assert "could not be measured" in dialog.progress_view.status.text()  # flagged, not passed
+    labels = dialog.results_box.figure_labels
+    assert [labels[0, column].text() for column in (1, 2, 3)] == ["40.00", "–", "–"]
+    assert [labels[1, column].text() for column in (1, 2, 3)] == ["–", "61.00", "–"]
+    assert dialog.progress_view.progress.value() == 1000  # the end event arrived too
 
 
 def test_each_source_says_what_it_teaches(qtbot, window: MainWindow):
