@@ -64,6 +64,10 @@ _SPECIFIC = frozenset().union(*STRATEGY_KNOBS.values())
 # Rerank and the pool with beam search's candidates (candidate_search "beam") draw nothing at
 # random (the sampling knobs do not apply), and their beam reads the length penalty.
 BEAM_CANDIDATE_KNOBS = frozenset({"length_penalty"})
+# The knobs only a model that reads exemplars uses (engine/refine.py: config `exemplar`), and
+# what a greyed-out one says on hover.
+EXEMPLAR_KNOBS = frozenset({"refine"})
+NO_EXEMPLAR_INPUT = "Not used: the loaded model does not read exemplars."
 
 
 def presets_from_store(records: Iterable[PresetRecord]) -> dict[str, DecodeConfig]:
@@ -77,13 +81,23 @@ def presets_from_store(records: Iterable[PresetRecord]) -> dict[str, DecodeConfi
     return presets
 
 
-def knob_applies(name: str, strategy: str, candidate_search: str = "sample") -> bool:
+def knob_applies(
+    name: str, strategy: str, candidate_search: str = "sample", *, reads_exemplars: bool = True
+) -> bool:
+    if name in EXEMPLAR_KNOBS and not reads_exemplars:
+        return False
     if candidate_search == "beam" and strategy in ("rerank", "pool"):
         if name in SAMPLING_KNOBS:
             return False
         if name in BEAM_CANDIDATE_KNOBS:
             return True
     return name not in _SPECIFIC or name in STRATEGY_KNOBS.get(strategy, frozenset())
+
+
+def choice_help(name: str) -> str:
+    """A choice knob's tooltip: what it does and the words it takes."""
+    choice = CHOICE_KNOBS[name]
+    return f"{choice.help} One of {', '.join(choice.values)}."
 
 
 class DecodingPanel(QWidget):
@@ -102,6 +116,8 @@ class DecodingPanel(QWidget):
         self._user_presets = dict(user_presets or {})
         self._settings = settings if settings is not None else QSettings()
         self._updating = False
+        # Until a model says otherwise (`set_reads_exemplars`), its knobs are offered.
+        self._reads_exemplars = True
         self.knob_widgets: dict[str, QSpinBox | QDoubleSpinBox] = {}
         self.choice_widgets: dict[str, QComboBox] = {}
         self.knob_labels: dict[str, QLabel] = {}
@@ -147,7 +163,7 @@ class DecodingPanel(QWidget):
             combo = QComboBox(self)
             combo.addItems(list(choice.values))
             combo.setObjectName(f"knob_{name}")
-            combo.setToolTip(f"{choice.help} One of {', '.join(choice.values)}.")
+            combo.setToolTip(choice_help(name))
             guard_wheel(combo)
             label = QLabel(knob_label(name), self)
             label.setToolTip(combo.toolTip())
@@ -243,17 +259,29 @@ class DecodingPanel(QWidget):
         self.delete_button.setEnabled(own)
         self._updating = False
 
+    def set_reads_exemplars(self, reads: bool) -> None:
+        """The loaded model reads exemplars (or not): its knobs are offered (or greyed out)."""
+        self._reads_exemplars = reads
+        self._show_applicable(self._config.strategy, self._config.candidate_search)
+
     def _show_applicable(self, strategy: str, candidate_search: str) -> None:
-        """Knobs the chosen strategy does not read are greyed out (they keep their values)."""
+        """Knobs the chosen strategy or the loaded model does not read are greyed out (they
+        keep their values)."""
         fields: dict[str, QWidget] = {
             **self.knob_widgets,
             **self.choice_widgets,
             "seed": self.seed_edit,
         }
         for name, widget in fields.items():
-            applies = knob_applies(name, strategy, candidate_search)
+            applies = knob_applies(
+                name, strategy, candidate_search, reads_exemplars=self._reads_exemplars
+            )
             widget.setEnabled(applies)
             self.knob_labels[name].setEnabled(applies)
+            if name in EXEMPLAR_KNOBS:  # greyed out by the model, not the strategy: say why
+                why = "" if self._reads_exemplars else f" {NO_EXEMPLAR_INPUT}"
+                widget.setToolTip(choice_help(name) + why)
+                self.knob_labels[name].setToolTip(widget.toolTip())
 
     def _read(self) -> DecodeConfig:
         values: dict[str, object] = {"strategy": self.strategy_combo.currentText()}

@@ -31,6 +31,7 @@ class ModelInfo:
     parameters: int
     quantized: bool
     record: dict[str, Any]
+    reads_exemplars: bool  # retrieve and refine (config `exemplar`): the `refine` knob applies
 
 
 class EngineWorker(QObject):
@@ -78,6 +79,7 @@ class EngineWorker(QObject):
                 parameters=bot.model.parameter_count() if not bot.quantized else 0,
                 quantized=bot.quantized,
                 record=dict(bot.checkpoint.record),
+                reads_exemplars=bot.config.exemplar,
             )
         except EngineError as error:
             self.model_load_failed.emit(str(error))

@@ -208,6 +208,7 @@ class MainWindow(QMainWindow):
         self.controller.set_model_ready(True, version.id if version else None)
         self._model_name = version.name if version else info.directory
         self.status_bar.show_model(info, self._model_name)
+        self.decoding_panel.set_reads_exemplars(info.reads_exemplars)
 
     def on_model_load_failed(self, message: str) -> None:
         if self._loaded_model is not None:

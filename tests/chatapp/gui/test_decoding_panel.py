@@ -19,16 +19,19 @@ from chatapp.gui.decoding_panel import (
     DecodingPanel,
     knob_applies,
 )
-from chatapp.store import Store
+from chatapp.gui.main_window import MainWindow
+from chatapp.store import ModelVersionRecord, Store
 from engine.decoding.config import (
     CHOICE_KNOBS,
     DEFAULT_PRESET,
     KNOBS,
     PRESETS,
+    STRATEGIES,
     DecodeConfig,
     decode_preset,
 )
 from tests.chatapp.gui.bare_window import open_bare_window
+from tests.chatapp.gui.helpers import REPLY_TIMEOUT_MS
 
 BEAM = DecodeConfig(strategy="beam", beam_size=5, n_best=5)
 # What the previous version wrote for its "balanced" (values only, no preset name), and what
@@ -106,6 +109,39 @@ def test_knobs_that_do_not_apply_to_the_strategy_are_disabled(qtbot, panel):
         for name in ("max_length", "min_length", "no_repeat_ngram_size", "repetition_penalty"):
             assert widgets[name].isEnabled() and knob_applies(name, strategy)
     assert set(KNOBS) <= set(panel.knob_labels)
+
+
+def test_refine_is_offered_only_while_a_model_that_reads_exemplars_is_loaded(
+    qtbot, window: MainWindow, store: Store, tiny_refine_model_dir: Path
+):
+    panel = window.decoding_panel
+    combo, label = panel.choice_widgets["refine"], panel.knob_labels["refine"]
+
+    def offered_for(strategy: str) -> bool:
+        panel.strategy_combo.setCurrentText(strategy)
+        assert label.isEnabled() == combo.isEnabled() and label.toolTip() == combo.toolTip()
+        return combo.isEnabled()
+
+    def switch_to(version: ModelVersionRecord) -> None:
+        with qtbot.waitSignal(window.context.switcher.model_ready, timeout=REPLY_TIMEOUT_MS):
+            assert window.context.switcher.activate(version)
+
+    tiny = store.active_model_version()
+    assert tiny is not None  # the tiny model reads no exemplars
+    assert not any(offered_for(strategy) for strategy in STRATEGIES)
+    assert "the loaded model does not read exemplars" in combo.toolTip()
+    assert panel.knob_widgets["similar"].isEnabled()  # the strategy's knobs still follow it
+
+    switch_to(store.add_model_version("refine", str(tiny_refine_model_dir)))
+    assert all(offered_for(strategy) for strategy in STRATEGIES)
+    assert "does not read exemplars" not in combo.toolTip()
+    assert combo.toolTip().startswith("Retrieve-and-refine models")
+    combo.setCurrentText("none")
+    assert panel.config.refine == "none"  # the user can choose, and the reply reads it
+
+    switch_to(tiny)
+    assert not offered_for("pool") and "does not read exemplars" in combo.toolTip()
+    assert panel.config.refine == "none"  # greyed out, the value is kept
 
 
 def test_each_knob_a_strategy_reads_is_a_knob_of_the_tables():
