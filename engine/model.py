@@ -47,14 +47,18 @@ class Encoder(nn.Module):
         )
         self.bridge = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, src: torch.Tensor, src_lengths: torch.Tensor, *, packed: bool = False
+    ) -> tuple[torch.Tensor, ...]:
+        """`packed`: run the GRU on the real tokens alone, as scoring wants (see
+        `Seq2Seq.target_log_probs`); otherwise a padded batch takes `run_padded`."""
         batch, length = src.shape
         embedded = self.dropout(self.embedding(src))  # (B, S, E)
         if int(src_lengths.min()) == length:  # no padding (decoding: one context)
             outputs, final = self.gru(embedded)
-        elif type(self.gru) is nn.GRU:
+        elif type(self.gru) is nn.GRU and not packed:
             outputs, final = self.run_padded(embedded, src_lengths)
-        else:  # a quantized GRU stand-in takes the general (packed) path
+        else:  # scoring, or a quantized GRU stand-in: the general (packed) path
             packed = pack_padded_sequence(
                 embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False
             )
@@ -161,11 +165,27 @@ class Decoder(nn.Module):
         return self.output_logits(combined), hidden, weights
 
     def features(
-        self, tokens: torch.Tensor, hidden: torch.Tensor, memory: Memory
+        self,
+        tokens: torch.Tensor,
+        hidden: torch.Tensor,
+        memory: Memory,
+        lengths: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """`forward` up to the output layer: tokens (B, T) -> (B, T, E), hidden, attention."""
+        """`forward` up to the output layer: tokens (B, T) -> (B, T, E), hidden, attention.
+
+        `lengths` (B,): each row's real tokens; the GRU then runs on those alone (packed), its
+        outputs past them are 0 and `hidden` is each row's state after its last real token."""
         embedded = self.dropout(self.embedding(tokens))  # (B, T, E)
-        outputs, hidden = self.gru(embedded, hidden)  # (B, T, H)
+        if lengths is None:
+            outputs, hidden = self.gru(embedded, hidden)  # (B, T, H)
+        else:
+            packed = pack_padded_sequence(
+                embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
+            packed_out, hidden = self.gru(packed, hidden)
+            outputs, _ = pad_packed_sequence(
+                packed_out, batch_first=True, total_length=tokens.size(1)
+            )  # (B, T, H)
         context, weights = self.attention(outputs, memory)  # (B, T, H), (B, T, S)
         combined = torch.tanh(self.combine(torch.cat([outputs, context], dim=-1)))  # (B, T, E)
         return self.dropout(combined), hidden, weights
@@ -220,9 +240,12 @@ class Seq2Seq(nn.Module):
         self.encoder = Encoder(config, self.embedding)
         self.decoder = Decoder(config, self.embedding)
 
-    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[Memory, torch.Tensor]:
-        """src (B, S) padded ids -> memory and the decoder's first hidden state (L, B, H)."""
-        outputs, hidden = self.encoder(src, src_lengths)
+    def encode(
+        self, src: torch.Tensor, src_lengths: torch.Tensor, *, packed: bool = False
+    ) -> tuple[Memory, torch.Tensor]:
+        """src (B, S) padded ids -> memory and the decoder's first hidden state (L, B, H).
+        `packed`: the encoder's GRU runs on the real tokens alone (`Encoder.forward`)."""
+        outputs, hidden = self.encoder(src, src_lengths, packed=packed)
         memory = Memory(outputs, self.decoder.attention.keys(outputs), src.eq(PAD_ID))
         return memory, hidden
 
@@ -263,18 +286,22 @@ class Seq2Seq(nn.Module):
         target_out: torch.Tensor,
     ) -> torch.Tensor:
         """Teacher-forced log p(target | source) of each row, summed over its real (non-pad)
-        tokens: (B,). How `rerank` scores whole replies in one batched pass."""
+        tokens: (B,). How `rerank` scores whole replies in one batched pass.
+
+        The candidates of a pool differ in length (2 to 40 tokens, two thirds of a padded batch
+        was padding), so both GRUs run packed, on the real tokens alone."""
         if src.shape[0] > 1 and bool((src == src[:1]).all()):
             # One source for every row (a pool's candidates for one turn): encode it once.
             memory, hidden = self.encode(src[:1], src_lengths[:1])
             rows = torch.zeros(src.shape[0], dtype=torch.long, device=src.device)
             memory, hidden = memory.index_select(rows), hidden.index_select(1, rows)
         else:
-            memory, hidden = self.encode(src, src_lengths)
-        combined, _, _ = self.decoder.features(target_in, hidden, memory)  # (B, T, E)
+            memory, hidden = self.encode(src, src_lengths, packed=True)
         real = target_out.ne(PAD_ID)  # (B, T)
+        combined, _, _ = self.decoder.features(target_in, hidden, memory, real.sum(dim=1))
         logits = self.decoder.output_logits(combined[real]).float()  # (N, V), real tokens only
-        picked = logits.gather(-1, target_out[real].unsqueeze(-1))[:, 0] - logits.logsumexp(-1)
+        # cross_entropy is -log_softmax picked at the target: one fused pass, not logsumexp's.
+        picked = -F.cross_entropy(logits, target_out[real], reduction="none")  # (N,)
         per_token = torch.zeros(real.shape, dtype=picked.dtype, device=picked.device)
         return per_token.masked_scatter(real, picked).sum(dim=1)
 

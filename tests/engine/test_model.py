@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
 from engine.config import ModelConfig, preset
 from engine.model import Seq2Seq
@@ -169,3 +169,31 @@ def test_loss_equals_masked_loss_of_forward(label_smoothing: float) -> None:
         src, lengths, target_in, target_out, label_smoothing=label_smoothing, reduction="sum"
     )
     assert torch.allclose(summed / target_out.ne(PAD_ID).sum(), fast, atol=1e-6)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_scoring_a_batch_of_mixed_lengths_equals_scoring_each_row_alone(num_layers: int) -> None:
+    # target_log_probs runs both GRUs packed: padding must change no row's score.
+    model = make_model(num_layers=num_layers)
+    generator = torch.Generator().manual_seed(5)
+    sources = [torch.randint(5, VOCAB, (n,), generator=generator) for n in (9, 2, 6, 1)]
+    targets = [torch.randint(5, VOCAB, (n,), generator=generator) for n in (1, 7, 3, 5)]
+    src = pad_sequence(sources, batch_first=True, padding_value=PAD_ID)
+    target_out = pad_sequence(
+        [torch.cat([t, torch.tensor([EOS_ID])]) for t in targets],
+        batch_first=True,
+        padding_value=PAD_ID,
+    )
+    target_in = pad_sequence(
+        [torch.cat([torch.tensor([BOS_ID]), t]) for t in targets],
+        batch_first=True,
+        padding_value=PAD_ID,
+    )
+    lengths = torch.tensor([len(s) for s in sources])
+    with torch.inference_mode():
+        batched = model.target_log_probs(src, lengths, target_in, target_out)
+        for row, (source, target) in enumerate(zip(sources, targets)):
+            alone_out = torch.cat([target, torch.tensor([EOS_ID])])[None]
+            alone_in = torch.cat([torch.tensor([BOS_ID]), target])[None]
+            nll = model.loss(source[None], lengths[row : row + 1], alone_in, alone_out)
+            assert float(batched[row]) == pytest.approx(-float(nll) * (len(target) + 1), abs=1e-4)
