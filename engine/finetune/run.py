@@ -45,6 +45,7 @@ from engine.progress import (
     StatusEvent,
 )
 from engine.retrieval import INDEX_FILE
+from engine.turn_encoder import TURN_ENCODER_DIR
 
 
 @dataclass
@@ -235,15 +236,26 @@ def _train_and_save(
 
 def _keep_reply_index(base: Path, partial: Path, tokenizer: Any) -> None:
     """The base model's own reply index goes along (hard-linked where the disk allows), so the
-    new model's pool and exemplars are the ones it was taught with; a model the shipped index
-    serves (the shipped model's versions) needs no copy of it."""
+    new model's pool and exemplars are the ones it was taught with, and so does the turn
+    encoder beside it (the memory's gate and similar turns read it; it has its own tokenizer,
+    which fine-tuning keeps anyway). A model the shipped index serves (the shipped model's
+    versions) needs no copy of either: the shipped turn encoder is found beside that index."""
     own = base / INDEX_FILE
     if not own.is_file() or shares_shipped_tokenizer(tokenizer):
         return
+    _link_or_copy(own, partial / INDEX_FILE)
+    encoder = base / TURN_ENCODER_DIR
+    if encoder.is_dir():
+        shutil.copytree(encoder, partial / TURN_ENCODER_DIR, copy_function=_link_or_copy)
+
+
+def _link_or_copy(source: str | Path, target: str | Path) -> None:
+    """A file the new model shares unchanged with its base: hard-linked, or copied where the
+    disk cannot (another disk, a file system without hard links)."""
     try:
-        os.link(own, partial / INDEX_FILE)
-    except OSError:  # another disk, or a file system without hard links
-        shutil.copy2(own, partial / INDEX_FILE)
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _teach_backward(

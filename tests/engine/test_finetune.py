@@ -16,7 +16,8 @@ import torch
 
 import engine.finetune.run as finetune_run
 from engine.batching import collate, encode_examples
-from engine.checkpoint import load_checkpoint
+from engine.chatbot import Chatbot
+from engine.checkpoint import load_checkpoint, load_tokenizer
 from engine.data import Example
 from engine.errors import ConfigError
 from engine.finetune import (
@@ -39,6 +40,8 @@ from engine.finetune.teach import weighted_loss
 from engine.finetune_figures import Figures, Perplexity
 from engine.progress import DataEvent, ProgressEvent
 from engine.retrieval import INDEX_FILE
+from engine.turn_encoder import TURN_ENCODER_DIR, save_turn_encoder
+from engine.turn_encoder_train import DistillSettings, distill_turn_encoder
 
 PHRASE = "purple elephants dance at midnight"
 # Questions the tiny model has never seen, each corrected once (one per conversation).
@@ -286,6 +289,26 @@ def test_the_base_model_s_backward_model_goes_along(
     assert result.status == "succeeded"
     # backward_epochs=0: copied as it was.
     assert hashes(tmp_path / "tuned" / "backward") == hashes(base / "backward")
+
+
+def test_the_base_model_s_turn_encoder_goes_along_with_its_reply_index(
+    tmp_path: Path, tiny_pool_model_dir: Path, small_corpus: Path
+):
+    base = shutil.copytree(tiny_pool_model_dir, tmp_path / "base")  # its own reply index
+    tokenizer = load_tokenizer(base)
+    turns = ["hello", "how are you?", "what is your name?", "good morning", "thank you"] * 4
+    vectors = torch.randn(len(turns), 8, generator=torch.Generator().manual_seed(0))
+    teacher = torch.nn.functional.normalize(vectors, dim=1)
+    encoder, _ = distill_turn_encoder(tokenizer, turns, teacher, DistillSettings(epochs=1))
+    save_turn_encoder(encoder, tokenizer, base / TURN_ENCODER_DIR, training={})
+    assert Chatbot.load(base, device="cpu").turn_encoder() is not None
+    result = finetune_facts(
+        base, tmp_path / "tuned", small_corpus, epochs=1, eval_every=1, mixes=(), backward_epochs=0
+    )
+    assert result.status == "succeeded" and result.out_dir is not None
+    # Without it the tuned version's memory gate and similar turns fell back to weaker ones.
+    assert Chatbot.load(result.out_dir, device="cpu").turn_encoder() is not None
+    assert hashes(result.out_dir / TURN_ENCODER_DIR) == hashes(base / TURN_ENCODER_DIR)
 
 
 def test_a_stop_while_teaching_the_backward_model_writes_nothing(
