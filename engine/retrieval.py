@@ -16,6 +16,7 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from engine.data import Example
@@ -32,6 +33,9 @@ _WORD = re.compile(r"\w+")
 RARE_SHARE = 0.03  # a word in more than 3% of the answered turns ("you", "what") is common
 MAX_RARE_WORDS = 6
 SHORTLIST = 256  # pairs FTS5 hands to the cosine ranking
+# Answered turns whose word weights are kept: a turn of common words shortlists the same pairs
+# as the last one, and weighing 512 prompts' words was a third of a search.
+WEIGHED_PROMPTS = 4096
 EARLIER_TURNS = 2  # turns kept from before each prompt (the models read three turns)
 
 
@@ -75,6 +79,9 @@ class ReplyIndex:
         self.split = meta.get("split", "")
         self.size = int(meta.get("pairs", "0"))
         self._df: dict[str, int] | None = None
+        self._idf: dict[str, float] = {}  # each word's weight, computed once
+        # Per index (a rebuilt file is another ReplyIndex): rowid -> its prompt's weights.
+        self._prompt_weights = lru_cache(maxsize=WEIGHED_PROMPTS)(self._weigh_prompt)
 
     @classmethod
     def open(cls, path: str | Path) -> ReplyIndex:
@@ -110,9 +117,9 @@ class ReplyIndex:
         queries = [" AND ".join(f'"{word}"' for word in words)]  # the same words, any order
         # The rarer words; a turn of common words alone (or with one the corpus never had)
         # falls back on its rarest known words.
-        anchor = (rare or known)[:MAX_RARE_WORDS]
-        if anchor:
-            queries.append(" OR ".join(f'"{word}"' for word in anchor))
+        anchor = " OR ".join(f'"{word}"' for word in (rare or known)[:MAX_RARE_WORDS])
+        if anchor and anchor != queries[0]:  # a one-word turn's two queries are the same
+            queries.append(anchor)
         # `rank` is bm25 (FTS5's default) sorted inside FTS5: 40% faster than bm25(pairs).
         rows = {
             row[0]: row[1:]
@@ -122,10 +129,14 @@ class ReplyIndex:
                 " ORDER BY rank LIMIT ?",
                 (query, SHORTLIST),
             )
-        }.values()
+        }
         wanted = self.weights(words)
+        wanted_norm = sum(w * w for w in wanted.values())
         scored = sorted(
-            ((self._cosine(wanted, row[0]), *row) for row in rows),
+            (
+                (self._cosine(wanted, wanted_norm, *self._prompt_weights(rowid, row[0])), *row)
+                for rowid, row in rows.items()
+            ),
             key=lambda row: row[0],
             reverse=True,
         )
@@ -149,14 +160,30 @@ class ReplyIndex:
 
     def weights(self, words: Iterable[str]) -> dict[str, float]:
         """Each word's idf in the answered turns (rarer words weigh more; an unknown word most)."""
-        df = self._document_frequencies()
-        return {word: math.log((self.size + 1) / (df.get(word, 0) + 1)) + 1 for word in words}
+        idf = self._idf
+        weights = {}
+        for word in words:
+            weight = idf.get(word)
+            if weight is None:
+                df = self._document_frequencies().get(word, 0)
+                weight = idf[word] = math.log((self.size + 1) / (df + 1)) + 1
+            weights[word] = weight
+        return weights
 
-    def _cosine(self, wanted: dict[str, float], prompt: str) -> float:
-        """The idf-weighted cosine of the turn's words and the prompt's words (sets)."""
+    def _weigh_prompt(self, rowid: int, prompt: str) -> tuple[dict[str, float], float]:
+        """An answered turn's word weights and their sum of squares (`_prompt_weights` keeps
+        them by rowid)."""
         have = self.weights(set(query_words(prompt)))
+        return have, sum(w * w for w in have.values())
+
+    @staticmethod
+    def _cosine(
+        wanted: dict[str, float], wanted_norm: float, have: dict[str, float], have_norm: float
+    ) -> float:
+        """The idf-weighted cosine of the turn's words and the prompt's words (sets), from
+        their weights and sums of squares."""
         shared = sum(weight * have[word] for word, weight in wanted.items() if word in have)
-        norm = math.sqrt(sum(w * w for w in wanted.values()) * sum(w * w for w in have.values()))
+        norm = math.sqrt(wanted_norm * have_norm)
         return shared / norm if norm else 0.0
 
     def rows(self) -> list[tuple[str, str, str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.data import read_jsonl, split_examples, split_of
+from engine.data import Example, read_jsonl, split_examples, split_of
 from engine.errors import DataError
 from engine.retrieval import INDEX_FILE, ReplyIndex, build_index, query_words
 
@@ -115,3 +116,39 @@ def test_a_word_the_corpus_never_had_is_searched_like_any_other(index: ReplyInde
     found = index.search("zqxwv what is your name?", 4)
     assert found and all(item.reply for item in found)
     assert index.search("zqxwv", 4) == []
+
+
+def idf_cosine(path: Path, turn: str, prompt: str) -> float:
+    """The ranking's cosine of two turns, from the file alone (no ReplyIndex, no cache)."""
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE VIRTUAL TABLE temp.v USING fts5vocab(main, pairs, row)")
+    df = dict(connection.execute("SELECT term, doc FROM temp.v"))
+    size = connection.execute("SELECT count(*) FROM pairs").fetchone()[0]
+    connection.close()
+
+    def weights(text: str) -> dict[str, float]:
+        return {w: math.log((size + 1) / (df.get(w, 0) + 1)) + 1 for w in set(query_words(text))}
+
+    first, second = weights(turn), weights(prompt)
+    shared = sum(weight * second.get(word, 0.0) for word, weight in first.items())
+    norm = math.sqrt(sum(w * w for w in first.values()) * sum(w * w for w in second.values()))
+    return shared / norm
+
+
+def test_every_search_ranks_by_the_idf_cosine_of_its_own_file(splits: dict, tmp_path: Path):
+    # A search keeps its words' weights for the next one: a repeated search, another turn, and
+    # a rebuilt file (other pairs, other weights) must each score as the file says.
+    path = tmp_path / INDEX_FILE
+    train = splits["train"]
+    key = train[0].conversation
+    more = [Example((f"tell me about your day {n}",), f"reply {n}", key) for n in range(10)]
+    turns = ("what is your name?", "what do you do for fun?", "what is your name?")
+    for examples in (train, [*train, *more]):
+        build_index(examples, path, corpus="small")
+        index = ReplyIndex.open(path)
+        for turn in turns:
+            found = index.search(turn, 8)
+            assert found, turn
+            for item in found:
+                assert item.similarity == pytest.approx(idf_cosine(path, turn, item.prompt))
+        index.close()
