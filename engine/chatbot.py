@@ -201,6 +201,8 @@ class Chatbot:
         # wrote; every candidate is still scored on the context alone, so sources compare.
         exemplar = choose_exemplar(self, history, context, config)
         written_from = refined_context(self, context, exemplar)
+        if config.strategy == "pool" and config.retrieved and self.index is not None:
+            self.index.search_ahead(history[-1], config.retrieved)
         generation = generate(
             self.model,
             self.tokenizer,

@@ -15,6 +15,7 @@ import re
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -82,6 +83,8 @@ class ReplyIndex:
         self._idf: dict[str, float] = {}  # each word's weight, computed once
         # Per index (a rebuilt file is another ReplyIndex): rowid -> its prompt's weights.
         self._prompt_weights = lru_cache(maxsize=WEIGHED_PROMPTS)(self._weigh_prompt)
+        self._worker: ThreadPoolExecutor | None = None
+        self._ahead: tuple[tuple[str, int], Future[list[Retrieved]]] | None = None
 
     @classmethod
     def open(cls, path: str | Path) -> ReplyIndex:
@@ -100,7 +103,21 @@ class ReplyIndex:
     def __len__(self) -> int:
         return self.size
 
+    def search_ahead(self, turn: str, limit: int) -> None:
+        """Start `search(turn, limit)` on a worker thread: the pool's model samples its own
+        replies meanwhile (SQLite lets go of the GIL), and `search` then takes the result."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reply-index")
+        self._ahead = ((turn, limit), self._worker.submit(self._search, turn, limit))
+
     def search(self, turn: str, limit: int) -> list[Retrieved]:
+        """`_search`, or the result of `search_ahead` for the same turn and limit."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == (turn, limit):
+            return ahead[1].result()
+        return self._search(turn, limit)
+
+    def _search(self, turn: str, limit: int) -> list[Retrieved]:
         """Up to `limit` pairs whose answered turn best matches `turn`, best first, each reply
         once; none for a turn without words (only punctuation or emoji).
 
@@ -201,6 +218,8 @@ class ReplyIndex:
         return self.weights([word])[word]
 
     def close(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)  # a search under way ends before its connection
         self._connection.close()
 
 

@@ -152,3 +152,14 @@ def test_every_search_ranks_by_the_idf_cosine_of_its_own_file(splits: dict, tmp_
             for item in found:
                 assert item.similarity == pytest.approx(idf_cosine(path, turn, item.prompt))
         index.close()
+
+
+def test_a_search_started_ahead_answers_only_its_own_turn(index: ReplyIndex) -> None:
+    name, music = index.search("what is your name?", 8), index.search("do you like music?", 8)
+    assert name and music and name != music
+    index.search_ahead("what is your name?", 8)
+    assert index.search("what is your name?", 8) == name
+    index.search_ahead("what is your name?", 8)
+    assert index.search("do you like music?", 8) == music
+    index.search_ahead("what is your name?", 8)
+    assert index.search("what is your name?", 3) == name[:3]
