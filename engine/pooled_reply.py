@@ -38,10 +38,11 @@ def gather(
     if bot.memory is not None and len(bot.memory):
         taught, match = bot.memory.pool_entries(bot, history[-1])
         entries.extend(taught)
-    entries.extend(
-        corpus_entries(bot, history[-1], config.retrieved, by_meaning=config.similar > 0)
-    )
-    entries.extend(similar_entries(bot, history[-1], config.similar))
+    people = [
+        *corpus_entries(bot, history[-1], config.retrieved, by_meaning=config.similar > 0),
+        *similar_entries(bot, history[-1], config.similar),
+    ]
+    entries.extend(with_fit(bot, history[-1], people) if config.fit_weight > 0 else people)
     for row, (text, hypothesis) in enumerate(zip(generation.texts, generation.hypotheses)):
         entries.append(
             PoolEntry(
@@ -77,6 +78,16 @@ def similar_entries(bot: Chatbot, turn: str, limit: int) -> list[PoolEntry]:
     encoder)."""
     similar = bot.similar_turns() if limit else None
     return [] if similar is None else _as_entries(bot, similar.search(turn, limit))
+
+
+def with_fit(bot: Chatbot, turn: str, entries: Sequence[PoolEntry]) -> list[PoolEntry]:
+    """`entries` with each reply's nearness in meaning to `turn` (the turn encoder's cosine,
+    floored at 0); as they were without the encoder."""
+    encoder = bot.turn_encoder() if entries else None
+    if encoder is None:
+        return list(entries)
+    nearness = encoder.nearness(turn, [entry.text for entry in entries])
+    return [replace(entry, fit=near) for entry, near in zip(entries, nearness)]
 
 
 def _as_entries(bot: Chatbot, found_replies: Sequence[Retrieved]) -> list[PoolEntry]:

@@ -58,7 +58,8 @@ STRATEGY_KNOBS = {
     "sample": SAMPLING_KNOBS,
     "rerank": _RERANK_KNOBS | {"anti_lm_weight"},
     "pool": _RERANK_KNOBS
-    | {"retrieved", "similar", "generated_offset", "match_weight", "own_context_weight"},
+    | {"retrieved", "similar", "generated_offset", "match_weight", "own_context_weight"}
+    | {"fit_weight"},
 }
 _SPECIFIC = frozenset().union(*STRATEGY_KNOBS.values())
 # Rerank and the pool with beam search's candidates (candidate_search "beam") draw nothing at

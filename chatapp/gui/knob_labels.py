@@ -14,6 +14,7 @@ _LABELS = {
     "generated_offset": "Model reply offset",
     "match_weight": "Turn match weight",
     "own_context_weight": "Own-chat weight",
+    "fit_weight": "Reply fit weight",
 }
 
 

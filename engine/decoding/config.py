@@ -85,6 +85,9 @@ KNOBS: dict[str, Knob] = {
     "own_context_weight": Knob(
         0.0, 10.0, "Pool: holds back a person's reply that fitted its own chat better than yours."
     ),
+    "fit_weight": Knob(
+        0.0, 10.0, "Pool: how much a person's reply counts by its nearness in meaning to your turn."
+    ),
     "fluency_floor": Knob(
         0.0, 10.0,
         "Rerank and pool: drop candidates this many nats per token less likely than the best.",
@@ -140,6 +143,10 @@ class DecodeConfig:
     # token) the model finds it after the turns it answered there than after yours: such a
     # reply leans on what was said before it ("you're welcome", after a thanks).
     own_context_weight: float = 0.0
+    # pool: a reply people wrote gains fit_weight * its nearness in meaning to your turn (the
+    # turn encoder's cosine, 0-1; nothing without the encoder): the word search and the match
+    # term weigh the turn it answered, this the reply itself.
+    fit_weight: float = 0.0
     # rerank and pool: a candidate whose log p(reply | context) per token trails the best one's
     # by more than this is dropped before MMI weighs them (0: off), so MMI cannot pick a reply
     # the model itself finds garbled.

@@ -46,6 +46,7 @@ class PoolEntry:
     row: int = -1  # the model's samples: the generation row (for its attention)
     bonus: float = 0.0  # added to the score (a correction's gate)
     similarity: float = 1.0  # people's replies: how near the turn they answered is to yours
+    fit: float = 0.0  # people's replies: how near the reply itself is to your turn in meaning
     own_turns: tuple[str, ...] = ()  # people's replies: the turns they answered there
 
 
@@ -61,12 +62,13 @@ class ScoredEntry:
 
 def offset_of(entry: PoolEntry, config: DecodeConfig) -> float:
     """The calibration of one source: the model's replies are shifted by `generated_offset`;
-    a person's reply loses for a turn far from yours (and, in `_hold_back_leaning`, for leaning
-    on its own conversation); a correction gets the bonus of its gate."""
+    a person's reply loses for a turn far from yours and gains for a reply near yours in
+    meaning (and, in `_hold_back_leaning`, loses for leaning on its own conversation); a
+    correction gets the bonus of its gate."""
     if entry.source is ReplySource.MODEL:
         return config.generated_offset
     if entry.source is ReplySource.CORPUS:
-        return config.match_weight * (entry.similarity - 1.0)
+        return config.match_weight * (entry.similarity - 1.0) + config.fit_weight * entry.fit
     return entry.bonus
 
 

@@ -217,3 +217,35 @@ def test_nearness_in_meaning_replaces_the_word_cosine_only_when_similar_is_on(
     expected = (vectors[1:] @ vectors[0]).clamp(min=0.0).tolist()
     assert [entry.similarity for entry in by_meaning] == pytest.approx(expected, abs=1e-5)
     assert [entry.similarity for entry in by_meaning] != [e.similarity for e in by_words]
+
+
+def test_reply_fit_adds_each_persons_reply_its_nearness_in_meaning_to_your_turn(
+    similar_pool_dir: Path, small_corpus: Path
+) -> None:
+    bot = Chatbot.load(similar_pool_dir, device="cpu")
+    turn = split_examples(read_jsonl(small_corpus), context_turns=3)["train"][0].context[-1]
+    plain = DecodeConfig(strategy="pool", candidates=2, retrieved=6, seed=1)
+    before = {item.text: item for item in bot.reply([turn], plain).alternatives}
+    fitted = bot.reply([turn], plain.replace(fit_weight=10.0))
+    people = [item for item in fitted.alternatives if item.source is ReplySource.CORPUS]
+    assert people
+    nearness = bot.turn_encoder().nearness(turn, [item.text for item in people])
+    for item, near in zip(people, nearness):
+        assert item.score - before[item.text].score == pytest.approx(10.0 * near, abs=1e-4)
+    assert any(near > 0 for near in nearness)
+    model_made = [item for item in fitted.alternatives if item.source is ReplySource.MODEL]
+    assert all(item.score == pytest.approx(before[item.text].score) for item in model_made)
+    assert fitted.text == fitted.alternatives[0].text  # the best after the fit is the reply
+
+
+def test_reply_fit_changes_nothing_for_a_model_without_a_turn_encoder(
+    tiny_pool_model_dir: Path,
+) -> None:
+    bot = Chatbot.load(tiny_pool_model_dir, device="cpu")
+    plain = DecodeConfig(strategy="pool", candidates=2, retrieved=6, seed=1)
+    before = bot.reply(["hello there"], plain)
+    fitted = bot.reply(["hello there"], plain.replace(fit_weight=10.0))
+    assert bot.turn_encoder() is None
+    assert [(a.text, a.score) for a in fitted.alternatives] == [
+        (a.text, a.score) for a in before.alternatives
+    ]
