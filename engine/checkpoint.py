@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from engine.config import ModelConfig
 from engine.errors import CheckpointError, ConfigError
 from engine.model import Seq2Seq
+from engine.strict_json import strict_dumps
 from engine.tokenizer import Tokenizer
 
 FORMAT = "seq2seq-chat-model"
@@ -128,7 +129,8 @@ def save_checkpoint(
             save_file(tensors, str(staging / OPTIMIZER_FILE))
             fsync_path(staging / OPTIMIZER_FILE)
             config["optimizer_param_groups"] = groups
-        text = json.dumps(config, indent=2, ensure_ascii=False) + "\n"
+        # A figure the run could not measure (NaN, infinity) is null: strict JSON.
+        text = strict_dumps(config, indent=2, ensure_ascii=False) + "\n"
         _write_bytes(staging / CONFIG_FILE, text.encode("utf-8"))
         fsync_path(staging)
         _swap_into_place(staging, target)

@@ -11,8 +11,6 @@ and the dialog import it without loading a model.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -25,6 +23,7 @@ from engine.finetune_figures import (
     forgetting,
     forgetting_warning,
 )
+from engine.strict_json import strict_dumps
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class ProgressEvent:
     def to_json(self) -> str:
         """One line of strict JSON (a non-finite number is written as null; the reader takes
         a null where a number must be as NaN)."""
-        return json.dumps(json_safe(self.to_dict()), default=str, allow_nan=False)
+        return strict_dumps(self.to_dict(), default=str)
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -230,16 +229,4 @@ def _plain(value: Any) -> Any:
         return plain
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
-    return value
-
-
-def json_safe(value: Any) -> Any:
-    """`value` with every number that is not finite as None: strict JSON has no NaN, and the
-    store's JSON columns are written the same way."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
     return value

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 from engine.checkpoint import require_format
 from engine.errors import CheckpointError
+from engine.strict_json import strict_dumps
 from engine.tokenizer import Tokenizer
 
 FORMAT = "seq2seq-chat-turn-encoder"
@@ -166,7 +167,8 @@ def _write_folder(
         "encoder": asdict(encoder.config),
         "training": training,
     }
-    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    # A figure that could not be measured (NaN) is null: strict JSON.
+    (folder / CONFIG_FILE).write_text(strict_dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def load_turn_encoder(folder: str | Path) -> LoadedTurnEncoder:

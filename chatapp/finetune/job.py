@@ -70,6 +70,7 @@ from engine.progress import (
     ProgressEvent,
     StatusEvent,
 )
+from engine.strict_json import strict_dumps
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -357,9 +358,15 @@ def _record(job: _Job, result: FinetuneResult) -> int:
         )
     )
     if job.reporter.kind != "json":
-        summary = {"model_dir": str(out), "version_id": version.id}
-        print(json.dumps({**summary, **stored_metrics(result, budget, nested=False)}))
+        print(summary_line(out, version.id, result, budget))
     return 0
+
+
+def summary_line(out: Path, version_id: int, result: FinetuneResult, budget: float) -> str:
+    """The line a run not in JSON mode ends with: where the new version is and its figures, as
+    strict JSON (a figure the run could not measure, NaN or infinity, is null)."""
+    summary = {"model_dir": str(out), "version_id": version_id}
+    return strict_dumps({**summary, **stored_metrics(result, budget, nested=False)})
 
 
 def stored_metrics(result: FinetuneResult, budget: float, *, nested: bool = True) -> dict[str, Any]:

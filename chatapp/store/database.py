@@ -9,14 +9,13 @@ threads. Every SQLite failure leaves here as a `StoreError` with a message fit f
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
@@ -37,7 +36,7 @@ from chatapp.store.errors import (
     UpgradeNeededError,
 )
 from chatapp.store.file_lock import schema_lock
-from engine.progress import json_safe
+from engine.strict_json import strict_dumps
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +106,9 @@ def create_sqlite_engine(
         creator=connect,
         poolclass=QueuePool,
         execution_options={_BEGIN_OPTION: begin},
-        json_serializer=_strict_json,
+        # Strict JSON (a non-finite figure as null), so SQLite's JSON functions and an archive
+        # read the columns: json.dumps would write NaN.
+        json_serializer=strict_dumps,
     )
 
     @event.listens_for(engine, "connect")
@@ -129,13 +130,6 @@ def create_sqlite_engine(
         connection.exec_driver_sql(f"BEGIN {connection.get_execution_options()[_BEGIN_OPTION]}")
 
     return engine
-
-
-def _strict_json(value: Any) -> str:
-    """A JSON column's text: strict JSON, so SQLite's JSON functions and an archive read it.
-    A number that is not finite (the perplexity of an empty slice, a diverged loss) is null:
-    json.dumps would write NaN."""
-    return json.dumps(json_safe(value), allow_nan=False)
 
 
 def store_error(error: BaseException, path: Path, busy_timeout: float) -> StoreError:

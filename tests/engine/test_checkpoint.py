@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import shutil
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine import Chatbot
 from engine.checkpoint import (
     CONFIG_FILE,
     TOKENIZER_FILE,
@@ -69,6 +71,26 @@ def test_half_precision_weights_load(model_dir: Path, tmp_path: Path) -> None:
     assert torch.allclose(
         outputs(load_checkpoint(path).model), outputs(checkpoint.model), atol=0.1, rtol=0.1
     )
+
+
+def test_a_figure_that_is_not_finite_is_saved_as_null_and_loads_as_not_measured(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    # A run with no validation examples measures NaN; a diverged loss, infinity. JSON has
+    # neither: json.dumps would write NaN, which other tools and strict parsers refuse.
+    checkpoint = load_checkpoint(tiny_model_dir)
+    record = {"corpus": "small", "valid_perplexity": math.nan,
+              "finetune": {"pairs": 4, "figures": [61.0, math.inf, -math.inf]}}  # fmt: skip
+    saved = save_checkpoint(
+        tmp_path / "nan", model=checkpoint.model, tokenizer=checkpoint.tokenizer, record=record
+    )
+    text = (saved / CONFIG_FILE).read_text(encoding="utf-8")
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not strict JSON"))
+    bot = Chatbot.load(saved, device="cpu")  # what the app's model info carries
+    assert bot.checkpoint.record == {
+        "corpus": "small", "valid_perplexity": None,  # not measured
+        "finetune": {"pairs": 4, "figures": [61.0, None, None]},
+    }  # fmt: skip
 
 
 def test_optimizer_state_round_trip(model_dir: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ when damaged, and used by the pool to find replies to turns near yours in meanin
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from engine.tokenizer import Tokenizer
 from engine.turn_encoder import (
     TURN_ENCODER_DIR,
     TurnEncoder,
+    TurnEncoderConfig,
     load_turn_encoder,
     save_turn_encoder,
 )
@@ -89,6 +91,18 @@ def test_a_saved_encoder_reads_back_with_its_own_tokenizer(
     assert torch.allclose(loaded.encode(texts), distilled(_ids(tokenizer, texts)), atol=2e-2)
     config = json.loads((tmp_path / "enc" / "config.json").read_text())
     assert config["training"] == {"turns": 42}
+
+
+def test_a_figure_that_is_not_finite_is_saved_as_null(tokenizer: Tokenizer, tmp_path: Path) -> None:
+    # A distillation with no held-out turns measures NaN: JSON has no NaN (json.dumps writes
+    # it anyway, and other tools refuse the file).
+    encoder = TurnEncoder(TurnEncoderConfig(tokenizer.vocab_size, buckets=8, dim=8, out_dim=8))
+    training = {"turns": 42, "held_out_cosine": math.nan, "losses": [0.5, math.inf]}
+    save_turn_encoder(encoder, tokenizer, tmp_path / "enc", training=training)
+    text = (tmp_path / "enc" / "config.json").read_text(encoding="utf-8")
+    config = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not strict"))
+    assert config["training"] == {"turns": 42, "held_out_cosine": None, "losses": [0.5, None]}
+    assert load_turn_encoder(tmp_path / "enc").tokenizer.vocab_size == tokenizer.vocab_size
 
 
 @pytest.mark.parametrize(

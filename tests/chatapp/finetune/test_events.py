@@ -22,7 +22,7 @@ from chatapp.finetune.events import (
     read_event_line,
     read_stored_data,
 )
-from chatapp.finetune.job import stored_metrics
+from chatapp.finetune.job import stored_metrics, summary_line
 from chatapp.gui.finetune_process import FinetuneProcess
 from chatapp.store import Store
 from engine.finetune import FinetuneData, FinetuneResult
@@ -244,6 +244,20 @@ def test_a_version_s_figures_that_are_not_finite_are_stored_as_null(tmp_path: Pa
     # A record written before the store wrote null for them may hold NaN: not measured too.
     legacy_before, legacy_after = version_figures(json.loads(texts[0].replace("null", "NaN")))
     assert legacy_before.valid is None and legacy_after.heldout is None
+
+
+def test_the_summary_of_a_run_whose_figures_are_not_finite_is_strict_json(tmp_path: Path):
+    # What `main.py finetune` prints last when not in JSON mode: other tools parse it.
+    before = Figures(heldout=Perplexity(62.79, 4.14), valid=Perplexity(math.nan, math.nan))
+    after = Figures(heldout=Perplexity(math.inf, math.inf), valid=Perplexity(84.1, 4.43))
+    data = FinetuneData(DataEvent(train_pairs=4, heldout_pairs=0, replay_examples=32))
+    result = FinetuneResult("succeeded", None, data, before, after)
+    line = summary_line(tmp_path / "ft-1", 7, result, 0.03)
+    summary = json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} is not strict"))
+    assert summary["model_dir"] == str(tmp_path / "ft-1") and summary["version_id"] == 7
+    assert summary["base_valid_perplexity"] is None and summary["heldout_perplexity"] is None
+    assert summary["valid_perplexity"] == 84.1 and summary["base_heldout_perplexity"] == 62.79
+    assert summary["forgetting_flag"] is True  # not measured: never a pass
 
 
 # Every field of a run's data set, each to its own value, none to its default: a field that a
