@@ -5,7 +5,6 @@ replies' fluency under a pretrained language model (engine/fluency.py)."""
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from dataclasses import asdict
 from typing import Any
@@ -14,6 +13,7 @@ from chatapp.commands.common import CommandError, add_subcommand, device_of, mod
 from chatapp.commands.decoding_options import add_decoding_options, decode_config_from_args
 from engine.errors import EngineError
 from engine.quantize import QUANTIZE_CHOICES
+from engine.strict_json import strict_dumps
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -109,5 +109,5 @@ def run_eval(args: argparse.Namespace) -> int:
             result.update({"decoding": decode_config.to_dict(), **metrics})
     except EngineError as error:
         raise CommandError(str(error)) from None
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    print(strict_dumps(result, indent=2, ensure_ascii=False))
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from engine.checkpoint import check_model_folder
 from engine.config import ATTENTION_KINDS, DIRECTIONS, PRESETS, SIZE_LIMITS, preset
 from engine.errors import EngineError
 from engine.knobs import Knob
+from engine.strict_json import strict_dumps
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -167,7 +167,7 @@ def run_train(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     if args.progress != "json" and main_rank:
-        print(json.dumps({"out": args.out, **asdict(result)}, indent=2))
+        print(strict_dumps({"out": args.out, **asdict(result)}, indent=2))
     return 0
 
 

@@ -5,12 +5,12 @@ Needs the `[eval]` extra; the encoder it writes needs only torch."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 from chatapp.commands.common import CommandError, add_subcommand
+from engine.strict_json import strict_dumps
 
 TEACHER_BATCH = 1024  # turns embedded by MiniLM at a time, between progress lines
 
@@ -69,7 +69,7 @@ def run_turn_encoder(args: argparse.Namespace) -> int:
         teacher_seconds = time.perf_counter() - started
 
         def report(progress: DistillProgress) -> None:
-            print(json.dumps({"event": "epoch", **vars(progress)}), file=sys.stderr, flush=True)
+            print(strict_dumps({"event": "epoch", **vars(progress)}), file=sys.stderr, flush=True)
 
         settings = DistillSettings(epochs=args.epochs, max_minutes=args.max_minutes)
         encoder, history = distill_turn_encoder(
@@ -93,6 +93,6 @@ def run_turn_encoder(args: argparse.Namespace) -> int:
         raise CommandError(
             f"the turn encoder learns from all-MiniLM-L6-v2, an optional package ({error})"
         ) from None
-    print(json.dumps({**record, "seconds": round(time.perf_counter() - started, 1),
+    print(strict_dumps({**record, "seconds": round(time.perf_counter() - started, 1),
                       "path": args.out}))  # fmt: skip
     return 0

@@ -30,6 +30,10 @@ def run_main(
     )
 
 
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON: a command's summary must be strict JSON")
+
+
 @pytest.fixture(scope="module")
 def chatterbot_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "model"
@@ -39,7 +43,7 @@ def chatterbot_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     # The summary is the JSON object at the end of stdout (evaluation lines may come before).
-    result = json.loads(done.stdout[done.stdout.index("{\n") :])
+    result = json.loads(done.stdout[done.stdout.index("{\n") :], parse_constant=_not_json)
     assert result["saved"] and result["steps"] > 0
     assert result["stopped_by"] in ("time_budget", "epochs", "early_stopping")
     return out
