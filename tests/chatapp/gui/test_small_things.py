@@ -82,17 +82,35 @@ def test_double_clicking_a_bubble_selects_the_word_where_the_text_was(qtbot, sto
     window.chats.open(conversation.id)
     view = window.chat_view
     index = window.messages.index(0)
-    rect = view.visualRect(index)
     metrics = view.fontMetrics()
-    bubble_right = rect.right() - 8  # the user's bubble sits on the right (MARGIN)
-    text_width = metrics.horizontalAdvance("the quick brown fox jumps over the lazy dog") + 2
-    left = bubble_right - (text_width + 2 * PADDING) + PADDING
-    x = left + metrics.horizontalAdvance("the quick ") + metrics.horizontalAdvance("brown") // 2
-    y = rect.top() + 8 + PADDING + metrics.height() // 2
-    double_click(view.viewport(), QPoint(x, y))
+    text = "the quick brown fox jumps over the lazy dog"
+
+    def text_origin() -> QPoint:
+        """Where the bubble's text starts now: the view may still lay out (a scroll bar that
+        comes or goes moves the right-aligned bubble), so it is read afresh each time."""
+        rect = view.visualRect(index)
+        bubble_right = rect.right() - 8  # the user's bubble sits on the right (MARGIN)
+        text_width = metrics.horizontalAdvance(text) + 2
+        return QPoint(bubble_right - (text_width + 2 * PADDING) + PADDING, rect.top() + 8 + PADDING)
+
+    readings: list[QPoint] = []
+
+    def settled() -> bool:
+        """The layout has settled when two readings a few events apart agree."""
+        readings.append(text_origin())
+        return len(readings) > 1 and readings[-1] == readings[-2]
+
+    qtbot.waitUntil(settled, timeout=5000)
+    origin = text_origin()
+    x = (
+        origin.x()
+        + metrics.horizontalAdvance("the quick ")
+        + metrics.horizontalAdvance("brown") // 2
+    )
+    double_click(view.viewport(), QPoint(x, origin.y() + metrics.height() // 2))
     editor = view.viewport().findChild(QPlainTextEdit) or view.findChild(QPlainTextEdit)
     assert editor is not None and editor.isVisible()
-    qtbot.waitUntil(lambda: editor.textCursor().selectedText() == "brown", timeout=2000)
+    qtbot.waitUntil(lambda: editor.textCursor().selectedText() == "brown", timeout=5000)
 
     def first_character() -> QPoint:
         start = editor.textCursor()
@@ -101,10 +119,10 @@ def test_double_clicking_a_bubble_selects_the_word_where_the_text_was(qtbot, sto
 
     # Once the editor's text is laid out (on a busy machine, a few events after it shows: the
     # first reading was 28 px off in 1 run of the whole suite, and right after any repaint).
-    qtbot.waitUntil(lambda: abs(first_character().x() - left) <= 2, timeout=2000)
-    first = first_character()
-    assert abs(first.x() - left) <= 2, "the text does not shift sideways"
-    assert abs(first.y() - (rect.top() + 8 + PADDING)) <= 3, "nor up or down"
+    qtbot.waitUntil(lambda: abs(first_character().x() - text_origin().x()) <= 2, timeout=5000)
+    first, origin = first_character(), text_origin()
+    assert abs(first.x() - origin.x()) <= 2, "the text does not shift sideways"
+    assert abs(first.y() - origin.y()) <= 3, "nor up or down"
     save_shot(view, "bubble_word_selected.png", tmp_path)
 
 
