@@ -32,6 +32,22 @@ class Memory(NamedTuple):
         return Memory(*(tensor.index_select(0, index) for tensor in self))
 
 
+def run_packed(
+    gru: nn.Module,
+    embedded: torch.Tensor,
+    lengths: torch.Tensor,
+    hidden: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`gru` over each row's first `lengths` steps of `embedded` (B, T, E) alone: outputs
+    (B, T, H) with zeros past each row's end, and each row's state after its last real step."""
+    sequence = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    packed_outputs, final = gru(sequence, hidden)
+    outputs, _ = pad_packed_sequence(
+        packed_outputs, batch_first=True, total_length=embedded.size(1)
+    )
+    return outputs, final
+
+
 class Encoder(nn.Module):
     def __init__(self, config: ModelConfig, embedding: nn.Embedding) -> None:
         super().__init__()
@@ -59,11 +75,7 @@ class Encoder(nn.Module):
         elif type(self.gru) is nn.GRU and not packed:
             outputs, final = self.run_padded(embedded, src_lengths)
         else:  # scoring, or a quantized GRU stand-in: the general (packed) path
-            packed = pack_padded_sequence(
-                embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False
-            )
-            packed_out, final = self.gru(packed)  # final: (L * 2, B, H/2)
-            outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=length)
+            outputs, final = run_packed(self.gru, embedded, src_lengths)  # (L * 2, B, H/2)
         layers = final.view(self.gru.num_layers, 2, batch, -1)  # (L, 2, B, H/2)
         final = torch.cat([layers[:, 0], layers[:, 1]], dim=-1)  # (L, B, H)
         return outputs, torch.tanh(self.bridge(final))
@@ -179,13 +191,7 @@ class Decoder(nn.Module):
         if lengths is None:
             outputs, hidden = self.gru(embedded, hidden)  # (B, T, H)
         else:
-            packed = pack_padded_sequence(
-                embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
-            )
-            packed_out, hidden = self.gru(packed, hidden)
-            outputs, _ = pad_packed_sequence(
-                packed_out, batch_first=True, total_length=tokens.size(1)
-            )  # (B, T, H)
+            outputs, hidden = run_packed(self.gru, embedded, lengths, hidden)  # (B, T, H)
         context, weights = self.attention(outputs, memory)  # (B, T, H), (B, T, S)
         combined = torch.tanh(self.combine(torch.cat([outputs, context], dim=-1)))  # (B, T, E)
         return self.dropout(combined), hidden, weights
