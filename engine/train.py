@@ -81,7 +81,12 @@ class TrainState:
 
     @classmethod
     def resumed(cls, resume: dict[str, Any] | None) -> TrainState:
-        return cls(**{key: resume[key] for key in cls.SAVED if key in (resume or {})})
+        saved = {key: resume[key] for key in cls.SAVED if key in (resume or {})}
+        # A run saved before any evaluation (or with an empty validation slice) kept its best
+        # perplexity, infinite, as JSON null: resuming it starts with nothing to beat.
+        if saved.get("best") is None:
+            saved.pop("best", None)
+        return cls(**saved)
 
     def trainer_record(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.SAVED}

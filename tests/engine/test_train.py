@@ -112,6 +112,14 @@ def test_resume_mid_epoch(data: Data, tmp_path: Path) -> None:
     assert torch.allclose(checkpoint.model.embedding.weight, straight.embedding.weight, atol=1e-6)
 
 
+def test_resume_of_a_run_saved_before_any_evaluation(data: Data) -> None:
+    # Its best perplexity was infinite, which strict JSON keeps as null.
+    trainer = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best": None, "bad_evals": 0}
+    _, events = run(data, data.fresh_model(), epochs=1, resume=trainer)
+    first_eval = next(event for event in events if isinstance(event, EvalEvent))
+    assert first_eval.improved and math.isfinite(first_eval.best_valid_perplexity)
+
+
 def test_time_budget_stops(data: Data) -> None:
     result, events = run(data, data.fresh_model(), epochs=1000, max_minutes=0.02)
     assert result.stopped_by == "time_budget"
