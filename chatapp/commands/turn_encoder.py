@@ -10,9 +10,16 @@ import time
 from pathlib import Path
 
 from chatapp.commands.common import CommandError, add_subcommand
+from chatapp.commands.numbers import INT64_MAX, check_numbers
+from engine.knobs import Knob
 from engine.strict_json import strict_dumps
 
 TEACHER_BATCH = 1024  # turns embedded by MiniLM at a time, between progress lines
+NUMBERS = {
+    "epochs": Knob(1, 1_000_000, integer=True),
+    "max_minutes": Knob(0, 10_000_000, low_open=True),
+    "limit": Knob(0, INT64_MAX, integer=True),  # 0: all turns
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,12 +53,7 @@ def run_turn_encoder(args: argparse.Namespace) -> int:
     from engine.turn_encoder import save_turn_encoder
     from engine.turn_encoder_train import DistillProgress, DistillSettings, distill_turn_encoder
 
-    if args.epochs < 1:
-        raise CommandError(f"--epochs must be at least 1, not {args.epochs}")
-    if args.max_minutes <= 0:
-        raise CommandError(f"--max-minutes must be above 0, not {args.max_minutes:g}")
-    if args.limit < 0:
-        raise CommandError(f"--limit must be 0 (all turns) or more, not {args.limit}")
+    check_numbers(args, NUMBERS)  # NaN or inf is refused too (a NaN time limit never stops)
     started = time.perf_counter()
     try:
         index = ReplyIndex.open(args.index)

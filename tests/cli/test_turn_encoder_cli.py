@@ -76,7 +76,15 @@ def test_without_the_eval_extra_it_refuses_in_one_line_and_writes_nothing(
 
 
 @pytest.mark.parametrize(
-    ("flag", "value"), [("--epochs", "0"), ("--max-minutes", "0"), ("--max-minutes", "-5")]
+    ("flag", "value"),
+    [
+        ("--epochs", "0"),
+        ("--max-minutes", "0"),
+        ("--max-minutes", "-5"),
+        ("--max-minutes", "nan"),  # `nan <= 0` is false: it slipped past and never stopped
+        ("--max-minutes", "inf"),
+        ("--limit", "-1"),
+    ],
 )
 def test_a_bad_epochs_or_time_budget_is_refused_in_one_line(
     tiny_pool_model_dir: Path, tmp_path: Path, flag: str, value: str
