@@ -24,6 +24,7 @@ here cannot tell which of the pool's replies fits, however it is calibrated.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import sys
@@ -116,12 +117,22 @@ def tally(bot: Chatbot, groups: Sequence[tuple[str, list[str]]], weights: list[f
     if encoder is not None:
         hits["fit_only"] = 0
     limit = bot.config.max_response_tokens
+
+    # A random or nearby group's 100 replies recur in all 100 of its turns' groups: encode once.
+    @functools.cache
+    def as_target(reply: str) -> list[int]:
+        return bot.tokenizer.encode_response(reply, max_tokens=limit)
+
+    @functools.cache
+    def as_source(reply: str) -> list[int]:
+        return encode_context(bot.tokenizer, [reply], bot.backward.config)
+
     for turn, replies in groups:
-        encoded = [bot.tokenizer.encode_response(reply, max_tokens=limit) for reply in replies]
+        encoded = [as_target(reply) for reply in replies]
         source = encode_context(bot.tokenizer, [turn], bot.config)
         forward = pair_log_probs(bot.model, [source] * len(replies), encoded, bot.device)
         forward = [score / len(reply) for score, reply in zip(forward, encoded)]
-        reply_sources = [encode_context(bot.tokenizer, [r], bot.backward.config) for r in replies]
+        reply_sources = [as_source(reply) for reply in replies]
         target = bot.tokenizer.encode_response(turn, max_tokens=limit)
         backward = pair_log_probs(bot.backward, reply_sources, [target] * len(replies), bot.device)
         backward = [score / len(target) for score in backward]
